@@ -1,0 +1,1 @@
+"""sessionbase: a live, queryable mirror of Codex sessions."""
