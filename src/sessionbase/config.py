@@ -1,0 +1,131 @@
+"""Settings: one frozen dataclass, layered defaults < TOML file < SESSIONBASE_* env < flags.
+
+Nothing below this module reads ``os.environ``: load once, pass ``settings`` down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from sessionbase.errors import ConfigError
+
+APP_NAME = "sessionbase"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything sessionbase can be told. Each field's ``help`` is the documentation."""
+
+    data_dir: Path = field(
+        default_factory=_default_data_dir,
+        metadata={"help": "Where the database and secrets live (default: the user data dir)."},
+    )
+    codex_homes: tuple[Path, ...] = field(
+        default=(),
+        metadata={"help": "Codex home directories to mirror (default: $CODEX_HOME or ~/.codex)."},
+    )
+    home: Path = field(
+        default_factory=Path.home,
+        metadata={"help": "The user's home, for ~/.agents/skills (default: the current user's)."},
+    )
+    machine: str = field(
+        default_factory=socket.gethostname,
+        metadata={"help": "Name of this machine, recorded on every thread and project."},
+    )
+    rescan_interval: float = field(
+        default=30.0,
+        metadata={"help": "Seconds between safety-net rescans while serving (0 disables)."},
+    )
+    batch_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata={"help": "Bytes of rollout read per ingest transaction."},
+    )
+    max_line_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={"help": "Longer rollout lines are skipped and counted as oversized."},
+    )
+    log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning."})
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "sessionbase.db"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+ENV_PREFIX = "SESSIONBASE_"
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
+    kind = {f.name: f for f in dataclasses.fields(Settings)}[name].type
+    try:
+        if kind == "Path":
+            return Path(str(raw)).expanduser()
+        if kind == "tuple[Path, ...]":
+            parts = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
+            return tuple(Path(str(p)).expanduser() for p in parts if str(p))
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
+
+
+def load(
+    *,
+    environ: Mapping[str, str],
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from defaults, an optional TOML file, the environment and flags.
+
+    Raises ConfigError for an unreadable file, an unknown key or a value of the wrong type.
+    """
+    names = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or (
+        Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None
+    )
+    if path is not None:
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        for key, raw in table.items():
+            name = key.replace("-", "_")
+            if name == "codex_home":
+                name = "codex_homes"
+            if name not in names:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[name] = _coerce(name, raw)
+    for name in names:
+        env_name = ENV_PREFIX + ("CODEX_HOME" if name == "codex_homes" else name.upper())
+        if environ.get(env_name):
+            values[name] = _coerce(name, environ[env_name])
+    for name, raw in (overrides or {}).items():
+        if raw is not None and raw != ():
+            values[name] = _coerce(name, raw)
+    if not values.get("codex_homes"):
+        codex_home = environ.get("CODEX_HOME")
+        home = values.get("home") or Path(environ.get("HOME") or Path.home())
+        values["codex_homes"] = (Path(codex_home) if codex_home else Path(home) / ".codex",)
+    return Settings(**values)

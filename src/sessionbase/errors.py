@@ -1,0 +1,44 @@
+"""The whole exception tree of sessionbase.
+
+SessionbaseError
+├── ConfigError       bad settings: a missing CODEX_HOME, an unreadable config file
+├── FormatError       one bad input line, fully located (returned, not raised, by parsers)
+├── StoreError        the database failed or is not ours to open (e.g. a newer schema)
+├── ProtocolError     a client broke the wire protocol; closes that one connection
+└── AuthError         a request without the right credential
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SessionbaseError(Exception):
+    """Base class: every error sessionbase raises on purpose."""
+
+
+class ConfigError(SessionbaseError):
+    """Settings that cannot work: the message says which and how to fix it."""
+
+
+class FormatError(SessionbaseError):
+    """One input line that could not be used; the rest of the file still is."""
+
+    def __init__(self, path: Path | str, offset: int, lineno: int, reason: str) -> None:
+        super().__init__(f"{path}:{lineno} (byte {offset}): {reason}")
+        self.path = str(path)
+        self.offset = offset
+        self.lineno = lineno
+        self.reason = reason
+
+
+class StoreError(SessionbaseError):
+    """The database refused an operation or cannot be opened."""
+
+
+class ProtocolError(SessionbaseError):
+    """A client sent something the protocol does not allow."""
+
+
+class AuthError(SessionbaseError):
+    """Missing or insufficient credentials."""

@@ -1,0 +1,293 @@
+"""The mirror: every Codex home's rollouts, session index and skills, brought up to date.
+
+``Mirror`` is synchronous and owns the writer connection; it runs on one thread (the CLI's, or
+serve's ingest thread). Only one process may ingest into a data dir at a time, enforced with
+a lock file, so two writers never interleave commits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from sessionbase.codex import skills as codex_skills
+from sessionbase.codex.paths import SESSION_INDEX, RolloutFile, find_rollouts
+from sessionbase.config import Settings
+from sessionbase.errors import StoreError
+from sessionbase.ingest.projects import ProjectResolver, project_id
+from sessionbase.ingest.tailer import FileReport, Tailer
+from sessionbase.store.sqlite import SQLiteStore
+
+
+class Progress(Protocol):
+    """Receives progress of long work (the CLI draws a bar from it)."""
+
+    def start(self, files: int, total_bytes: int) -> None: ...
+
+    def advance(self, nbytes: int) -> None: ...
+
+    def file_done(self, report: FileReport) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class SyncReport:
+    """What one pass over all files did; ``summary()`` is the human form."""
+
+    files_seen: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    lines: int = 0
+    bytes: int = 0
+    rows: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    threads_touched: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, report: FileReport) -> None:
+        self.statuses[report.status] += 1
+        self.lines += report.lines
+        self.bytes += report.bytes
+        self.rows += report.rows
+        self.skipped.update(report.skipped)
+        if report.error:
+            self.errors.append({"path": report.path, "error": report.error})
+        if report.thread_id and report.status not in ("unchanged", "gone", "duplicate"):
+            self.threads_touched.add(report.thread_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files_seen,
+            "files_by_status": dict(self.statuses),
+            "threads_updated": len(self.threads_touched),
+            "lines_read": self.lines,
+            "bytes_read": self.bytes,
+            "rows_written": self.rows,
+            "skipped_lines": dict(self.skipped),
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "threads": self.totals.get("threads", 0),
+            "messages": self.totals.get("messages", 0),
+        }
+
+    def summary(self) -> str:
+        mb = self.bytes / 1e6
+        rate = mb / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"{self.files_seen} files ({self.statuses.get('unchanged', 0)} unchanged), "
+            f"{len(self.threads_touched)} threads updated, {self.rows} rows written, "
+            f"{mb:.1f} MB read in {self.seconds:.1f} s ({rate:.1f} MB/s)",
+            f"mirror now holds {self.totals.get('threads', 0)} threads and "
+            f"{self.totals.get('messages', 0)} messages",
+        ]
+        if self.skipped:
+            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))
+            lines.append(f"skipped lines: {reasons}")
+        for error in self.errors[:10]:
+            lines.append(f"error: {error['path']}: {error['error']}")
+        if len(self.errors) > 10:
+            lines.append(f"… and {len(self.errors) - 10} more errors (see `sessionbase status`)")
+        return "\n".join(lines)
+
+
+class IngestLock:
+    """An exclusive lock on the data dir's ingest; released on close or process death."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "ingest.lock"
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.seek(0)
+            holder = self._fh.read().strip() or "another process"
+            self._fh.close()
+            raise StoreError(
+                f"{holder} is already ingesting into {data_dir}; "
+                "stop it first (only one `sessionbase serve` or `backfill` per data dir)"
+            ) from None
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(f"sessionbase pid {os.getpid()}")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+
+
+class Mirror:
+    """Keeps the database equal to the Codex homes. Use from one thread; close when done."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = IngestLock(settings.data_dir)
+        try:
+            self.store = SQLiteStore(settings.database_path)
+        except BaseException:
+            self.lock.close()
+            raise
+        self.projects = ProjectResolver(settings.machine)
+        self.tailer = Tailer(
+            self.store,
+            self.projects,
+            machine=settings.machine,
+            batch_bytes=settings.batch_bytes,
+            max_line_bytes=settings.max_line_bytes,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.lock.close()
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- discovery
+
+    def discover(self) -> list[RolloutFile]:
+        found: list[RolloutFile] = []
+        for home in self.settings.codex_homes:
+            found.extend(find_rollouts(home))
+        return found
+
+    def home_of(self, path: Path) -> Path | None:
+        for home in self.settings.codex_homes:
+            try:
+                path.relative_to(home)
+            except ValueError:
+                continue
+            return home
+        return None
+
+    # ----------------------------------------------------------------- syncing
+
+    def sync(self, progress: Progress | None = None) -> SyncReport:
+        """One full pass: new and changed rollouts, vanished files, names, skills."""
+        began = time.monotonic()
+        report = SyncReport()
+        files = self.discover()
+        report.files_seen = len(files)
+        known = {s.path: s for s in self.store.sources()}
+        pending = 0
+        for f in files:
+            source = known.get(str(f.path))
+            pending += _pending_bytes(f.path, source.offset if source else 0)
+        if progress:
+            progress.start(len(files), pending)
+        on_disk = {str(f.path) for f in files}
+        for f in files:
+            result = self.tailer.ingest(
+                f.path, f.codex_home, progress.advance if progress else None
+            )
+            report.add(result)
+            if progress:
+                progress.file_done(result)
+        for path, source in known.items():
+            if path not in on_disk and source.status != "gone" and not os.path.exists(path):
+                self.store.mark_source(path, "gone")
+        self.sync_names()
+        self.sync_skills()
+        if progress:
+            progress.finish()
+        report.seconds = time.monotonic() - began
+        status = self.store.status()
+        report.totals = {"threads": status["threads"], "messages": status["messages"]}
+        return report
+
+    def ingest_paths(self, paths: Iterable[Path]) -> list[FileReport]:
+        """Bring the given changed paths up to date (from watch events)."""
+        reports = []
+        names = skills = False
+        for path in sorted(set(paths)):
+            home = self.home_of(path)
+            if path.name == SESSION_INDEX:
+                names = True
+            elif path.name == "SKILL.md":
+                skills = True
+            elif home is not None and path.name.startswith("rollout-"):
+                if path.name.endswith(".zst") and path.with_suffix("").exists():
+                    continue
+                reports.append(self.tailer.ingest(path, home))
+        if names:
+            self.sync_names()
+        if skills:
+            self.sync_skills()
+        return reports
+
+    def sync_names(self) -> int | None:
+        """Read new entries of each home's session_index.jsonl (append-only; newest wins)."""
+        names: dict[str, tuple[str, str | None]] = {}
+        for home in self.settings.codex_homes:
+            path = home / SESSION_INDEX
+            key = f"session_index:{path}"
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            saved = orjson.loads(self.store.get_setting(key) or "{}")
+            offset = int(saved.get("offset", 0))
+            if saved.get("inode") != st.st_ino or st.st_size < offset:
+                offset = 0
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+            except OSError:
+                continue
+            end = data.rfind(b"\n") + 1
+            for line in data[:end].splitlines():
+                try:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                    name = entry.get("thread_name")
+                    if isinstance(name, str) and name.strip():
+                        updated = entry.get("updated_at")
+                        names[entry["id"].lower()] = (
+                            name.strip(),
+                            updated if isinstance(updated, str) else None,
+                        )
+            self.store.put_setting(
+                key, orjson.dumps({"offset": offset + end, "inode": st.st_ino}).decode()
+            )
+        return self.store.set_session_names(names)
+
+    def sync_skills(self) -> int | None:
+        """Rediscover skills in every root Codex searches; store only if something changed."""
+        project_dirs = {p["working_dir"]: p["id"] for p in self.store.projects()}
+        roots: list[codex_skills.SkillRoot] = []
+        for home in self.settings.codex_homes:
+            roots.extend(
+                codex_skills.skill_roots(
+                    home, self.settings.home, [Path(d) for d in project_dirs if os.path.isdir(d)]
+                )
+            )
+        unique = list({(r.scope, str(r.path)): r for r in roots}.values())
+        found, problems = codex_skills.discover_skills(unique)
+        ids = {d: project_id(self.settings.machine, d) for d in project_dirs}
+        ids.update(project_dirs)
+        return self.store.replace_skills(found, problems, ids)
+
+
+def _pending_bytes(path: Path, offset: int) -> int:
+    try:
+        return max(0, path.stat().st_size - offset)
+    except OSError:
+        return 0

@@ -1,0 +1,30 @@
+"""Codex timestamps (RFC 3339 UTC, millisecond precision) as integer milliseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def to_ms(value: Any) -> int | None:
+    """Milliseconds since the epoch for an RFC 3339 string or unix seconds; None if unusable."""
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return int(parsed.timestamp() * 1000)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        # unix seconds (Codex's task_started.started_at) vs. already milliseconds
+        return int(value * 1000) if value < 1e11 else int(value)
+    return None
+
+
+def iso(ms: int | None) -> str | None:
+    """The RFC 3339 form used in JSON output: ``2026-06-05T04:58:20.653Z``."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

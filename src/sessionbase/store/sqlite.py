@@ -1,0 +1,461 @@
+"""SQLiteStore: the default backend, one file in the data dir, WAL mode.
+
+One instance per thread (SQLite connections are not shared): ingest owns a writer instance,
+readers open their own. Every write method is one transaction that ends with one commit-log
+entry, so a crash at any point loses nothing and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sessionbase.codex.skills import Skill, SkillProblem
+from sessionbase.errors import StoreError
+from sessionbase.store import _migrations
+from sessionbase.store.base import IngestBatch, SourceRow, ThreadFilter
+
+_THREAD_COLUMNS = (
+    "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
+    "model_provider", "cwd", "git", "title_auto", "name_event", "rollout_path",
+    "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "created_at",
+    "updated_at", "message_count", "last_message_at", "snippet", "tokens_input",
+    "tokens_cached", "tokens_output", "tokens_reasoning", "tokens_total", "archived",
+)  # fmt: skip
+
+_UPSERT_THREAD = (
+    f"INSERT INTO threads (id, {', '.join(_THREAD_COLUMNS)}) "
+    f"VALUES (:id, {', '.join(':' + c for c in _THREAD_COLUMNS)}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _THREAD_COLUMNS)}"
+)
+
+# The effective title: a user rename, else Codex's own name (index, then rollout event),
+# else the first real user message.
+_RETITLE = """
+UPDATE threads SET
+  title = COALESCE(
+    (SELECT json_extract(value, '$') FROM user_metadata
+      WHERE entity = 'thread' AND id = threads.id AND key = 'title'),
+    (SELECT name FROM session_index WHERE thread_id = threads.id),
+    name_event, title_auto),
+  title_source = CASE
+    WHEN EXISTS (SELECT 1 FROM user_metadata
+                  WHERE entity = 'thread' AND id = threads.id AND key = 'title') THEN 'user'
+    WHEN EXISTS (SELECT 1 FROM session_index WHERE thread_id = threads.id) THEN 'index'
+    WHEN name_event IS NOT NULL THEN 'event'
+    WHEN title_auto IS NOT NULL THEN 'message'
+  END
+WHERE id = ?
+"""
+
+_UPSERT_MESSAGE = """
+INSERT INTO messages (thread_id, idx, turn_id, ts, role, kind, text, data, item_id, source_offset)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (thread_id, idx) DO UPDATE SET
+  turn_id = excluded.turn_id, ts = excluded.ts, role = excluded.role, kind = excluded.kind,
+  text = excluded.text, data = excluded.data, item_id = excluded.item_id,
+  source_offset = excluded.source_offset
+"""
+
+
+def _q(column: str) -> str:
+    return f'"{column}"' if column == "offset" else column
+
+
+_SOURCE_COLUMNS = (
+    "path", "codex_home", "thread_id", "generation", "dev", "inode", "size", "mtime_ns",
+    "offset", "lines", "fingerprint", "fingerprint_len", "status", "error", "skipped", "state",
+    "updated_at",
+)  # fmt: skip
+_UPSERT_SOURCE = (
+    f"INSERT INTO sources ({', '.join(_q(c) for c in _SOURCE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _SOURCE_COLUMNS)}) "
+    f"ON CONFLICT (path) DO UPDATE SET "
+    f"{', '.join(f'{_q(c)} = excluded.{_q(c)}' for c in _SOURCE_COLUMNS[1:])}"
+)
+
+COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+class SQLiteStore:
+    """A sessionbase database in one SQLite file. Not thread-safe: one instance per thread."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        try:
+            if not readonly:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise StoreError(
+                    f"no database at {path}: run `sessionbase backfill` or `sessionbase serve`"
+                )
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute("PRAGMA cache_size = -32768")
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            _migrations.migrate(self._db, readonly=readonly)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        self._commits = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _finish(self, touched: list[str]) -> int:
+        """Append the commit-log entry and commit; the version is monotonic nanoseconds."""
+        last = self._db.execute("SELECT max(version) FROM commit_log").fetchone()[0] or 0
+        version = max(time.time_ns(), last + 1)
+        self._db.execute(
+            "INSERT INTO commit_log (version, touched) VALUES (?, ?)",
+            (version, orjson.dumps(sorted(set(touched))).decode()),
+        )
+        self._commits += 1
+        if self._commits % 500 == 0:
+            self._db.execute(
+                "DELETE FROM commit_log WHERE version < ?", (version - COMMIT_LOG_RETENTION_NS,)
+            )
+        self._db.execute("COMMIT")
+        return version
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def commit(self, batch: IngestBatch) -> int:
+        try:
+            self._begin()
+            touched = self._write_batch(batch)
+            return self._finish(touched)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"ingest commit for {batch.source.path} failed: {exc}") from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _write_batch(self, batch: IngestBatch) -> list[str]:
+        db = self._db
+        touched: list[str] = [f"sources:{batch.source.path}"]
+        if batch.reset_thread:
+            db.execute("DELETE FROM messages WHERE thread_id = ?", (batch.reset_thread,))
+            db.execute("DELETE FROM extras WHERE thread_id = ?", (batch.reset_thread,))
+            touched.append(f"messages:{batch.reset_thread}")
+        if batch.project is not None:
+            p = batch.project
+            db.execute(
+                "INSERT INTO projects (id, name, working_dir, repo_url, repo_branch, repo_commit,"
+                " machine, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET"
+                " repo_url = COALESCE(excluded.repo_url, repo_url),"
+                " repo_branch = CASE WHEN excluded.updated_at >= updated_at"
+                "   THEN COALESCE(excluded.repo_branch, repo_branch) ELSE repo_branch END,"
+                " repo_commit = CASE WHEN excluded.updated_at >= updated_at"
+                "   THEN COALESCE(excluded.repo_commit, repo_commit) ELSE repo_commit END,"
+                " created_at = min(created_at, excluded.created_at),"
+                " updated_at = max(updated_at, excluded.updated_at)",
+                (p.id, p.name, p.working_dir, p.repo_url, p.repo_branch, p.repo_commit,
+                 p.machine, p.created_at, p.updated_at),
+            )  # fmt: skip
+            touched.append(f"projects:{p.id}")
+        if batch.thread is not None:
+            row = dict(batch.thread)
+            for key in ("source_detail", "git"):
+                row[key] = _json(row.get(key))
+            tokens = row.pop("tokens", None) or {}
+            for key in ("input", "cached", "output", "reasoning", "total"):
+                row[f"tokens_{key}"] = int(tokens.get(key, 0))
+            db.execute(_UPSERT_THREAD, {c: row.get(c) for c in ("id", *_THREAD_COLUMNS)})
+            db.execute(_RETITLE, (row["id"],))
+            touched.append(f"threads:{row['id']}")
+        if batch.messages:
+            db.executemany(
+                _UPSERT_MESSAGE,
+                [
+                    (m.thread_id, m.idx, m.turn_id, m.ts, m.role, m.kind, m.text,
+                     orjson.dumps(m.data).decode(), m.item_id, m.source_offset)
+                    for m in batch.messages
+                ],
+            )  # fmt: skip
+        thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
+        if batch.patches and thread_id:
+            db.executemany(
+                "UPDATE messages SET data = json_patch(data, ?) WHERE thread_id = ? AND idx = ?",
+                [(orjson.dumps(d).decode(), thread_id, idx) for idx, d in batch.patches],
+            )
+        if (batch.messages or batch.patches) and thread_id:
+            touched.append(f"messages:{thread_id}")
+        if batch.extras:
+            db.executemany(
+                "INSERT OR REPLACE INTO extras (thread_id, source_offset, type, raw)"
+                " VALUES (?, ?, ?, ?)",
+                [(e.thread_id, e.source_offset, e.type, e.raw) for e in batch.extras],
+            )
+        if batch.quarantine:
+            db.executemany(
+                'INSERT OR REPLACE INTO quarantine (path, "offset", lineno, reason, raw)'
+                " VALUES (?, ?, ?, ?, ?)",
+                [(q.path, q.offset, q.lineno, q.reason, q.raw) for q in batch.quarantine],
+            )
+        self._put_source(batch.source)
+        return touched
+
+    def _put_source(self, s: SourceRow) -> None:
+        self._db.execute(
+            _UPSERT_SOURCE,
+            (s.path, s.codex_home, s.thread_id, s.generation, s.dev, s.inode, s.size,
+             s.mtime_ns, s.offset, s.lines, s.fingerprint, s.fingerprint_len, s.status,
+             s.error, orjson.dumps(s.skipped).decode(), _json(s.state),
+             int(time.time() * 1000)),
+        )  # fmt: skip
+
+    def move_source(self, old_path: str, new: SourceRow, archived: bool) -> int:
+        try:
+            self._begin()
+            self._db.execute("DELETE FROM sources WHERE path = ?", (old_path,))
+            self._put_source(new)
+            touched = [f"sources:{old_path}", f"sources:{new.path}"]
+            if new.thread_id:
+                self._db.execute(
+                    "UPDATE threads SET rollout_path = ?, archived = ? WHERE id = ?",
+                    (new.path, int(archived), new.thread_id),
+                )
+                self._db.execute("UPDATE quarantine SET path = ? WHERE path = ?",
+                                 (new.path, old_path))  # fmt: skip
+                touched.append(f"threads:{new.thread_id}")
+            return self._finish(touched)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot record move of {old_path}: {exc}") from exc
+
+    def mark_source(self, path: str, status: str, error: str | None = None) -> None:
+        try:
+            self._db.execute(
+                "UPDATE sources SET status = ?, error = ?, updated_at = ? WHERE path = ?",
+                (status, error, int(time.time() * 1000), path),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update source {path}: {exc}") from exc
+
+    def insert_source(self, source: SourceRow) -> None:
+        """Record a file that produced no rows (e.g. an unusable or duplicate file)."""
+        try:
+            self._put_source(source)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record source {source.path}: {exc}") from exc
+
+    def replace_skills(
+        self, skills: list[Skill], problems: list[SkillProblem], project_ids: dict[str, str]
+    ) -> int | None:
+        rows = sorted(
+            (s.id, s.scope, s.name, s.description, s.short_description, s.license,
+             _json(s.allowed_tools), orjson.dumps(s.metadata).decode(), s.path,
+             project_ids.get(s.project_dir) if s.project_dir else None)
+            for s in skills
+        )  # fmt: skip
+        problem_rows = sorted((p.path, p.scope, p.reason) for p in problems)
+        try:
+            current = sorted(tuple(r) for r in self._db.execute(
+                "SELECT id, scope, name, description, short_description, license, allowed_tools,"
+                " metadata, path, project_id FROM skills"))  # fmt: skip
+            current_problems = sorted(
+                tuple(r) for r in self._db.execute("SELECT path, scope, reason FROM skill_problems")
+            )
+            if current == rows and current_problems == problem_rows:
+                return None
+            self._begin()
+            self._db.execute("DELETE FROM skills")
+            self._db.execute("DELETE FROM skill_problems")
+            self._db.executemany("INSERT INTO skills VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self._db.executemany("INSERT INTO skill_problems VALUES (?,?,?)", problem_rows)
+            return self._finish(["skills:*"])
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot store skills: {exc}") from exc
+
+    def set_session_names(self, names: dict[str, tuple[str, str | None]]) -> int | None:
+        if not names:
+            return None
+        try:
+            self._begin()
+            self._db.executemany(
+                "INSERT INTO session_index (thread_id, name, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (thread_id) DO UPDATE SET name = excluded.name,"
+                " updated_at = excluded.updated_at",
+                [(tid, name, at) for tid, (name, at) in names.items()],
+            )
+            self._db.executemany(_RETITLE, [(tid,) for tid in names])
+            return self._finish([f"threads:{tid}" for tid in names])
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot store session names: {exc}") from exc
+
+    def get_setting(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM settings_kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_setting(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO settings_kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # ------------------------------------------------------------------- reads
+
+    def source(self, path: str) -> SourceRow | None:
+        row = self._db.execute("SELECT * FROM sources WHERE path = ?", (path,)).fetchone()
+        return None if row is None else _source(row)
+
+    def sources(self) -> list[SourceRow]:
+        return [_source(r) for r in self._db.execute("SELECT * FROM sources ORDER BY path")]
+
+    def sources_by_inode(self, dev: int, inode: int) -> list[SourceRow]:
+        rows = self._db.execute("SELECT * FROM sources WHERE dev = ? AND inode = ?", (dev, inode))
+        return [_source(r) for r in rows]
+
+    def sources_for_thread(self, thread_id: str) -> list[SourceRow]:
+        rows = self._db.execute("SELECT * FROM sources WHERE thread_id = ?", (thread_id,))
+        return [_source(r) for r in rows]
+
+    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+        where, args = [], []
+        if flt.project_id:
+            where.append("project_id = ?")
+            args.append(flt.project_id)
+        if flt.source:
+            where.append("source = ?")
+            args.append(flt.source)
+        if not flt.include_archived:
+            where.append("archived = 0")
+        if not flt.include_subagents:
+            where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
+        sql = "SELECT * FROM threads"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at DESC, id LIMIT ?"
+        args.append(max(0, flt.limit))
+        return [_thread(r) for r in self._db.execute(sql, args)]
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
+        if row is None and len(thread_id) >= 4:
+            matches = self._db.execute(
+                "SELECT * FROM threads WHERE id LIKE ? LIMIT 2", (thread_id.lower() + "%",)
+            ).fetchall()
+            row = matches[0] if len(matches) == 1 else None
+        return None if row is None else _thread(row)
+
+    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset"
+            " FROM messages WHERE thread_id = ? ORDER BY idx",
+            (thread_id,),
+        )
+        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+
+    def projects(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT p.*, (SELECT count(*) FROM threads t WHERE t.project_id = p.id) AS thread_count,"
+            " (SELECT max(updated_at) FROM threads t WHERE t.project_id = p.id) AS last_active_at"
+            " FROM projects p ORDER BY last_active_at DESC, p.name"
+        )
+        return [dict(r) for r in rows]
+
+    def skills(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT * FROM skills ORDER BY CASE scope WHEN 'repo' THEN 0 WHEN 'user' THEN 1"
+            " WHEN 'system' THEN 2 ELSE 3 END, name"
+        )
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["allowed_tools"] = orjson.loads(r["allowed_tools"]) if r["allowed_tools"] else None
+            row["metadata"] = orjson.loads(r["metadata"])
+            out.append(row)
+        return out
+
+    def skill_problems(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM skill_problems ORDER BY path")]
+
+    def status(self) -> dict[str, Any]:
+        db = self._db
+        by_status = {
+            r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM sources GROUP BY status")
+        }
+        skipped: dict[str, int] = {}
+        bytes_total = bytes_done = 0
+        for row in db.execute('SELECT skipped, size, "offset" FROM sources'):
+            for reason, count in orjson.loads(row[0]).items():
+                skipped[reason] = skipped.get(reason, 0) + count
+            bytes_total += row[1] or 0
+            bytes_done += min(row[2] or 0, row[1] or 0)
+        unknown: dict[str, int] = {}
+        for (state,) in db.execute("SELECT state FROM sources WHERE state IS NOT NULL"):
+            for label, count in (orjson.loads(state).get("unknown") or {}).items():
+                unknown[label] = unknown.get(label, 0) + count
+        errors = [
+            {"path": r[0], "status": r[1], "error": r[2]}
+            for r in db.execute(
+                "SELECT path, status, error FROM sources WHERE error IS NOT NULL ORDER BY path"
+            )
+        ]
+        threads, messages = db.execute(
+            "SELECT count(*), coalesce(sum(message_count), 0) FROM threads"
+        ).fetchone()
+        return {
+            "files": sum(by_status.values()),
+            "files_by_status": by_status,
+            "threads": threads,
+            "messages": messages,
+            "rows": db.execute("SELECT count(*) FROM messages").fetchone()[0],
+            "projects": db.execute("SELECT count(*) FROM projects").fetchone()[0],
+            "skills": db.execute("SELECT count(*) FROM skills").fetchone()[0],
+            "bytes_total": bytes_total,
+            "bytes_ingested": bytes_done,
+            "skipped_lines": skipped,
+            "unknown_types": unknown,
+            "errors": errors,
+            "skill_problems": self.skill_problems(),
+            "last_version": self.last_version(),
+        }
+
+    def last_version(self) -> int:
+        return int(
+            self._db.execute("SELECT coalesce(max(version), 0) FROM commit_log").fetchone()[0]
+        )
+
+
+def _source(row: sqlite3.Row) -> SourceRow:
+    data = dict(row)
+    data.pop("updated_at", None)
+    data["skipped"] = orjson.loads(data["skipped"] or "{}")
+    data["state"] = orjson.loads(data["state"]) if data["state"] else None
+    return SourceRow(**data)
+
+
+def _thread(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    for key in ("source_detail", "git"):
+        data[key] = orjson.loads(data[key]) if data[key] else None
+    data["tokens"] = {
+        key: data.pop(f"tokens_{key}")
+        for key in ("input", "cached", "output", "reasoning", "total")
+    }
+    data["archived"] = bool(data["archived"])
+    return data
