@@ -78,6 +78,7 @@ _UPSERT_SOURCE = (
     f"{', '.join(f'{_q(c)} = excluded.{_q(c)}' for c in _SOURCE_COLUMNS[1:])}"
 )
 
+TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
 
 
@@ -178,7 +179,7 @@ class SQLiteStore:
             for key in ("source_detail", "git"):
                 row[key] = _json(row.get(key))
             tokens = row.pop("tokens", None) or {}
-            for key in ("input", "cached", "output", "reasoning", "total"):
+            for key in TOKEN_KEYS:
                 row[f"tokens_{key}"] = int(tokens.get(key, 0))
             db.execute(_UPSERT_THREAD, {c: row.get(c) for c in ("id", *_THREAD_COLUMNS)})
             db.execute(_RETITLE, (row["id"],))
@@ -334,7 +335,8 @@ class SQLiteStore:
         return [_source(r) for r in rows]
 
     def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if flt.project_id:
             where.append("project_id = ?")
             args.append(flt.project_id)
@@ -371,9 +373,9 @@ class SQLiteStore:
 
     def projects(self) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT p.*, (SELECT count(*) FROM threads t WHERE t.project_id = p.id) AS thread_count,"
-            " (SELECT max(updated_at) FROM threads t WHERE t.project_id = p.id) AS last_active_at"
-            " FROM projects p ORDER BY last_active_at DESC, p.name"
+            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at"
+            " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
+            " GROUP BY p.id ORDER BY last_active_at DESC, p.name"
         )
         return [dict(r) for r in rows]
 
@@ -453,9 +455,6 @@ def _thread(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
     for key in ("source_detail", "git"):
         data[key] = orjson.loads(data[key]) if data[key] else None
-    data["tokens"] = {
-        key: data.pop(f"tokens_{key}")
-        for key in ("input", "cached", "output", "reasoning", "total")
-    }
+    data["tokens"] = {key: data.pop(f"tokens_{key}") for key in TOKEN_KEYS}
     data["archived"] = bool(data["archived"])
     return data
