@@ -77,7 +77,7 @@ def _coerce(name: str, raw: Any) -> Any:
         if kind == "Path":
             return Path(str(raw)).expanduser()
         if kind == "tuple[Path, ...]":
-            parts = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
+            parts = raw if isinstance(raw, list | tuple) else str(raw).split(os.pathsep)
             return tuple(Path(str(p)).expanduser() for p in parts if str(p))
         if kind == "int":
             return int(raw)

@@ -311,32 +311,28 @@ def _frontmatter(text: str) -> str | None:
 
 def _build_skill(frontmatter: str, canonical: str, root: SkillRoot) -> Skill:
     fields, loader = _load_fields(frontmatter)
-    try:
-        meta_node = fields.get("metadata")
-        meta_fields = _mapping_fields(meta_node, "metadata")
-        base = _one_line(_text(fields, "name") or "") or _one_line(Path(canonical).parent.name)
-        name = base or "skill"
-        if root.plugin is not None:
-            name = f"{root.plugin}:{name}"
-        description = _one_line(_text(fields, "description") or "")
-        short = _one_line(_text(meta_fields, "short-description") or "") or None
-        _check_length(name, MAX_NAME_LEN, "name")
-        _check_length(description, MAX_DESCRIPTION_LEN, "description")
-        if short is not None:
-            _check_length(short, MAX_DESCRIPTION_LEN, "metadata.short-description")
-        metadata = _json_safe_mapping(meta_node, loader) if meta_fields else {}
-    finally:
-        loader.dispose()
-    license_node = fields.get("license")
+    meta_node = fields.get("metadata")
+    meta_fields = _mapping_fields(meta_node, "metadata")
+    base = _one_line(_text(fields, "name") or "") or _one_line(Path(canonical).parent.name)
+    name = base or "skill"
+    if root.plugin is not None:
+        name = f"{root.plugin}:{name}"
+    description = _one_line(_text(fields, "description") or "")
+    short = _one_line(_text(meta_fields, "short-description") or "") or None
+    # Same checks, order and wording as Codex's validate_len.
+    _check_length(name, MAX_NAME_LEN, "name")
+    _check_length(description, MAX_DESCRIPTION_LEN, "description")
+    if short is not None:
+        _check_length(short, MAX_DESCRIPTION_LEN, "metadata.short-description")
     return Skill(
         id=hashlib.sha1(os.fsencode(canonical), usedforsecurity=False).hexdigest()[:16],
         scope=root.scope,
         name=name,
         description=description,
         short_description=short,
-        license=_one_line(_scalar(license_node) or "") or None,
+        license=_one_line(_scalar(fields.get("license")) or "") or None,
         allowed_tools=_allowed_tools(fields.get("allowed-tools")),
-        metadata=metadata,
+        metadata=_json_safe_mapping(meta_node, loader) if meta_fields else {},
         path=canonical,
         project_dir=root.project_dir,
     )
@@ -344,25 +340,22 @@ def _build_skill(frontmatter: str, canonical: str, root: SkillRoot) -> Skill:
 
 def _load_fields(source: str) -> tuple[dict[str, Node], yaml.SafeLoader]:
     """Compose (not construct) the YAML, so values keep their source text as serde_yaml does."""
-    loader = yaml.SafeLoader(source)
     try:
+        # The reader checks characters as soon as the loader is built, so build it in here.
+        loader = yaml.SafeLoader(source)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        loader.dispose()
         raise _Invalid(f"invalid YAML: {_marked_text(exc)}") from exc
     except (yaml.YAMLError, RecursionError) as exc:
-        loader.dispose()
         detail = "recursion limit exceeded" if isinstance(exc, RecursionError) else str(exc)
         raise _Invalid(f"invalid YAML: {_one_line(detail)}") from exc
     if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL_TAG):
         return {}, loader
     if not isinstance(node, MappingNode):
-        loader.dispose()
         raise _Invalid(f"invalid YAML: {_type_error(node, 'a mapping')}")
     keys = [k.value for k, _ in node.value if isinstance(k, ScalarNode)]
     for field in ("name", "description", "metadata"):
         if keys.count(field) > 1:
-            loader.dispose()
             raise _Invalid(f"invalid YAML: duplicate field `{field}`")
     return _entries(node), loader
 

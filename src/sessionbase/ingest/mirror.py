@@ -206,8 +206,7 @@ class Mirror:
         if progress:
             progress.finish()
         report.seconds = time.monotonic() - began
-        status = self.store.status()
-        report.totals = {"threads": status["threads"], "messages": status["messages"]}
+        report.totals = self.store.totals()
         return report
 
     def ingest_paths(self, paths: Iterable[Path]) -> list[FileReport]:

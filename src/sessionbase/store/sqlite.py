@@ -437,6 +437,13 @@ class SQLiteStore:
             "last_version": self.last_version(),
         }
 
+    def totals(self) -> dict[str, int]:
+        """Thread and message counts from the threads table (cheap at any size)."""
+        threads, messages = self._db.execute(
+            "SELECT count(*), coalesce(sum(message_count), 0) FROM threads"
+        ).fetchone()
+        return {"threads": int(threads), "messages": int(messages)}
+
     def last_version(self) -> int:
         return int(
             self._db.execute("SELECT coalesce(max(version), 0) FROM commit_log").fetchone()[0]

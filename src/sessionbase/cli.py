@@ -1,0 +1,405 @@
+"""The command line: thin commands over the library, each with --json where it reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from sessionbase import config, ingest
+from sessionbase.config import Settings
+from sessionbase.errors import SessionbaseError
+from sessionbase.ingest.tailer import FileReport
+from sessionbase.ingest.timestamps import iso
+from sessionbase.store.base import ThreadFilter
+from sessionbase.store.sqlite import SQLiteStore
+
+err = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _emit_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _fail(exc: SessionbaseError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _open_reader(settings: Settings) -> SQLiteStore:
+    try:
+        return SQLiteStore(settings.database_path, readonly=True)
+    except SessionbaseError as exc:
+        raise _fail(exc) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the database lives (default: your user data dir). Env: SESSIONBASE_DATA_DIR.",
+)
+@click.option(
+    "--codex-home",
+    "codex_homes",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A Codex home to mirror; repeat for several (default: $CODEX_HOME or ~/.codex).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A TOML file of settings (keys as in `sessionbase config`). Env: SESSIONBASE_CONFIG.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log more (debug level).")
+@click.version_option(package_name="sessionbase")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    codex_homes: tuple[Path, ...],
+    config_file: Path | None,
+    verbose: bool,
+) -> None:
+    """sessionbase mirrors your Codex sessions into a live, queryable database.
+
+    It reads the rollout files Codex writes under CODEX_HOME (never writing them) and keeps
+    projects, threads, messages and skills in SQLite in the data dir.
+
+    \b
+    Start here:
+      sessionbase backfill          import everything once, with a progress bar
+      sessionbase serve             import, then follow Codex live
+      sessionbase threads           recent threads, newest first
+      sessionbase show <id>         one thread and its messages
+
+    Global options go before the command: sessionbase --data-dir D show <id>.
+    """
+    try:
+        settings = config.load(
+            environ=os.environ,
+            config_file=config_file,
+            overrides={"data_dir": data_dir, "codex_homes": codex_homes},
+        )
+    except SessionbaseError as exc:
+        raise _fail(exc) from exc
+    level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), 20)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+    ctx.obj = settings
+
+
+class BarProgress:
+    """Draws backfill progress: files, megabytes, rate and time left."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]backfill"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self._bytes = self._bar.add_task("bytes", total=0)
+        self._files = 0
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self._total_files = files
+        self._bar.update(self._bytes, total=max(total_bytes, 1))
+        self._bar.start()
+
+    def advance(self, nbytes: int) -> None:
+        self._bar.advance(self._bytes, nbytes)
+
+    def file_done(self, report: FileReport) -> None:
+        self._files += 1
+
+    def finish(self) -> None:
+        self._bar.stop()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
+@click.pass_obj
+def backfill(settings: Settings, as_json: bool) -> None:
+    """Import every rollout under the Codex homes once, then exit.
+
+    Safe to run again: only new lines are read, and nothing is duplicated. Stops with an
+    error if `sessionbase serve` is running on the same data dir (it already keeps up).
+    """
+    progress = None if as_json or not err.is_terminal else BarProgress()
+    try:
+        report = asyncio.run(ingest.backfill(settings, progress))
+    except SessionbaseError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        _emit_json(report.to_json())
+    else:
+        click.echo(report.summary())
+
+
+@cli.command()
+@click.pass_obj
+def serve(settings: Settings) -> None:
+    """Import everything, then follow Codex live until interrupted.
+
+    Files Codex appends to are picked up within milliseconds (inotify), with a cheap
+    rescan every `rescan_interval` seconds as a safety net.
+    """
+    try:
+        asyncio.run(_serve(settings))
+    except SessionbaseError as exc:
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+async def _serve(settings: Settings) -> None:
+    log = logging.getLogger("sessionbase")
+    began = time.monotonic()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    follower = ingest.Follower(settings)
+    try:
+        report = await follower.start()
+        homes = ", ".join(str(h) for h in settings.codex_homes)
+        log.info(
+            "ready in %.3f s: %d threads, %d messages; watching %s",
+            time.monotonic() - began,
+            report.totals.get("threads", 0),
+            report.totals.get("messages", 0),
+            homes,
+        )
+        await follower.follow(stop)
+    finally:
+        await follower.close()
+
+
+def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "id", "title", "title_source", "source", "project_id", "machine", "originator",
+        "cli_version", "model", "model_provider", "cwd", "git", "rollout_path",
+        "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "message_count",
+        "snippet", "tokens", "archived",
+    )  # fmt: skip
+    row = {k: t.get(k) for k in keys}
+    for k in ("created_at", "updated_at", "last_message_at"):
+        row[k] = iso(t.get(k))
+    return row
+
+
+def _message_json(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "idx": m["idx"],
+        "role": m["role"],
+        "kind": m["kind"],
+        "text": m["text"],
+        "ts": iso(m["ts"]),
+        "turn_id": m["turn_id"],
+        "data": m["data"],
+    }
+
+
+def _local(ms: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000)) if ms else "-"
+
+
+@cli.command()
+@click.option("--project", help="Only threads of this project id.")
+@click.option("--source", help="Only threads from this source (cli, vscode, exec, subagent…).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of threads.")
+@click.pass_obj
+def threads(
+    settings: Settings, project: str | None, source: str | None, limit: int, as_json: bool
+) -> None:
+    """Recent threads, most recently updated first."""
+    store = _open_reader(settings)
+    rows = store.threads(ThreadFilter(project_id=project, source=source, limit=limit))
+    store.close()
+    if as_json:
+        _emit_json([_thread_json(t) for t in rows])
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("updated", "id", "source", "msgs", "title"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for t in rows:
+        table.add_row(
+            _local(t["updated_at"]),
+            t["id"][:13],
+            t["source"] or "-",
+            str(t["message_count"]),
+            (t["title"] or "(no message yet)")[:100],
+        )
+    out.print(table)
+
+
+@cli.command()
+@click.argument("thread_id")
+@click.option("--json", "as_json", is_flag=True, help="Print {thread, messages} as JSON.")
+@click.pass_obj
+def show(settings: Settings, thread_id: str, as_json: bool) -> None:
+    """One thread and its messages in order (an unambiguous id prefix is enough)."""
+    store = _open_reader(settings)
+    thread = store.thread(thread_id)
+    if thread is None:
+        store.close()
+        raise click.ClickException(f"no thread matches {thread_id!r} (see `sessionbase threads`)")
+    messages = store.messages(thread["id"])
+    store.close()
+    if as_json:
+        _emit_json(
+            {"thread": _thread_json(thread), "messages": [_message_json(m) for m in messages]}
+        )
+        return
+    out.print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
+    out.print(
+        f"{thread['id']} · {thread['source']} · {thread['model'] or '?'} · "
+        f"{thread['message_count']} messages · {thread['tokens']['total']} tokens"
+    )
+    out.print(f"resume: codex resume {thread['id']}\n")
+    for m in messages:
+        _print_message(m)
+
+
+def _print_message(m: dict[str, Any]) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(m["ts"] / 1000)) if m["ts"] else "--:--:--"
+    label = {"message": m["role"], "reason": "thinking"}.get(m["kind"], m["kind"])
+    text = m["text"]
+    if m["kind"] == "cmd":
+        code = m["data"].get("exit_code")
+        text = f"$ {text}" + (f"   [exit {code}]" if code is not None else "")
+    elif m["kind"] in ("reason",):
+        text = text.strip()
+    style = {"user": "bold cyan", "assistant": "green", "system": "red"}.get(m["role"], "")
+    out.print(f"[dim]{stamp}[/dim] [{style}]{label:>9}[/{style}]  ", end="")
+    out.print(text, markup=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of projects.")
+@click.pass_obj
+def projects(settings: Settings, as_json: bool) -> None:
+    """Projects: one per repository root (or working dir outside a repository)."""
+    store = _open_reader(settings)
+    rows = store.projects()
+    store.close()
+    for p in rows:
+        for k in ("created_at", "updated_at", "last_active_at"):
+            p[k] = iso(p.get(k))
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("last active", "id", "threads", "name", "working dir"):
+        table.add_column(column)
+    for p in rows:
+        table.add_row(
+            (p["last_active_at"] or "-")[:16].replace("T", " "),
+            p["id"],
+            str(p["thread_count"]),
+            p["name"],
+            p["working_dir"],
+        )
+    out.print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of skills.")
+@click.pass_obj
+def skills(settings: Settings, as_json: bool) -> None:
+    """Skills Codex can see: repo, user, system and admin SKILL.md files."""
+    store = _open_reader(settings)
+    rows = store.skills()
+    problems = store.skill_problems()
+    store.close()
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("scope", "name", "description"):
+        table.add_column(column, no_wrap=column != "description")
+    for s in rows:
+        table.add_row(s["scope"], s["name"], s["description"][:120])
+    out.print(table)
+    if problems:
+        err.print(f"{len(problems)} invalid SKILL.md files: see `sessionbase status`")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON document.")
+@click.pass_obj
+def status(settings: Settings, as_json: bool) -> None:
+    """What is mirrored, how far behind the files it is, and what went wrong."""
+    store = _open_reader(settings)
+    report = store.status()
+    store.close()
+    report["lag_bytes"] = _lag_bytes(store_path=settings.database_path, settings=settings)
+    report["database"] = str(settings.database_path)
+    report["codex_homes"] = [str(h) for h in settings.codex_homes]
+    if as_json:
+        _emit_json(report)
+        return
+    out.print(f"database     {report['database']}")
+    out.print(f"codex homes  {', '.join(report['codex_homes'])}")
+    out.print(
+        f"files        {report['files']} "
+        + " ".join(f"{k}={v}" for k, v in sorted(report["files_by_status"].items()))
+    )
+    out.print(f"threads      {report['threads']}   messages {report['messages']}")
+    out.print(f"projects     {report['projects']}   skills {report['skills']}")
+    out.print(f"lag          {report['lag_bytes']} bytes not yet ingested")
+    if report["skipped_lines"]:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(report["skipped_lines"].items()))
+        out.print(f"skipped      {reasons}")
+    if report["unknown_types"]:
+        kinds = ", ".join(f"{k}={v}" for k, v in sorted(report["unknown_types"].items()))
+        out.print(f"kept raw     {kinds}")
+    for e in report["errors"]:
+        out.print(f"[red]error[/red]        {e['path']}: {e['error']}")
+    for p in report["skill_problems"]:
+        out.print(f"[yellow]skill[/yellow]        {p['path']}: {p['reason']}")
+
+
+def _lag_bytes(store_path: Path, settings: Settings) -> int:
+    """Bytes on disk past what the mirror has read, over the files it tracks."""
+    store = SQLiteStore(store_path, readonly=True)
+    lag = 0
+    for s in store.sources():
+        if s.status != "ok" or s.path.endswith(".zst"):
+            continue
+        try:
+            lag += max(0, os.stat(s.path).st_size - s.offset)
+        except OSError:
+            continue
+    store.close()
+    return lag
+
+
+def main() -> None:
+    cli(prog_name="sessionbase")

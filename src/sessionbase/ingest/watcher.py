@@ -1,0 +1,127 @@
+"""Following Codex while it writes: inotify events plus a periodic safety-net rescan.
+
+All ingest work runs on one dedicated thread (the writer); the event loop only waits for
+file events and timers. Events can be dropped by the kernel, so a cheap stat-only rescan runs
+every ``settings.rescan_interval`` seconds as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from watchfiles import Change, awatch
+
+from sessionbase.codex.paths import SESSION_INDEX, is_rollout_name
+from sessionbase.config import Settings
+from sessionbase.errors import ConfigError
+from sessionbase.ingest.mirror import Mirror, SyncReport
+from sessionbase.ingest.tailer import FileReport
+
+log = logging.getLogger("sessionbase.ingest")
+T = TypeVar("T")
+
+# How long watchfiles waits for more events before handing a group over (milliseconds).
+WATCH_STEP_MS = 5
+WATCH_DEBOUNCE_MS = 50
+
+
+def _interesting(_change: Change, path: str) -> bool:
+    name = Path(path).name
+    return is_rollout_name(name) or name in (SESSION_INDEX, "SKILL.md")
+
+
+def check_homes(settings: Settings) -> None:
+    """Refuse to start on a Codex home that does not exist: say what to do instead."""
+    for home in settings.codex_homes:
+        if not home.is_dir():
+            raise ConfigError(
+                f"Codex home {home} does not exist. Run Codex once, or point sessionbase at "
+                "the right place with --codex-home PATH (or SESSIONBASE_CODEX_HOME)."
+            )
+
+
+class Follower:
+    """Runs the mirror on its writer thread and keeps it current until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        on_reports: Callable[[list[FileReport]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_reports = on_reports or _log_reports
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-ingest")
+        self._mirror: Mirror | None = None
+        self.ready = asyncio.Event()
+
+    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def start(self) -> SyncReport:
+        """Open the store and catch up with everything on disk; then ``ready`` is set."""
+        check_homes(self.settings)
+        self._mirror = await self._on_writer(Mirror, self.settings)
+        report = await self._on_writer(self._mirror.sync)
+        self.ready.set()
+        return report
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Ingest changes as they happen until ``stop`` is set."""
+        mirror = self._mirror
+        if mirror is None:
+            raise RuntimeError("call start() first")
+        rescans = asyncio.create_task(self._rescan_loop(stop))
+        try:
+            async for changes in awatch(
+                *self.settings.codex_homes,
+                watch_filter=_interesting,
+                debounce=WATCH_DEBOUNCE_MS,
+                step=WATCH_STEP_MS,
+                stop_event=stop,
+                recursive=True,
+            ):
+                paths = [Path(p) for _, p in changes]
+                reports = await self._on_writer(mirror.ingest_paths, paths)
+                self.on_reports(reports)
+        finally:
+            rescans.cancel()
+
+    async def _rescan_loop(self, stop: asyncio.Event) -> None:
+        interval = self.settings.rescan_interval
+        if interval <= 0 or self._mirror is None:
+            return
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                report = await self._on_writer(self._mirror.sync)
+                changed = report.files_seen - report.statuses.get("unchanged", 0)
+                if changed:
+                    log.info("rescan caught %d changed files", changed)
+
+    async def close(self) -> None:
+        if self._mirror is not None:
+            await self._on_writer(self._mirror.close)
+            self._mirror = None
+        self._executor.shutdown(wait=True)
+
+
+def _log_reports(reports: list[FileReport]) -> None:
+    for r in reports:
+        if r.status == "unchanged":
+            continue
+        log.info(
+            "%s %s: %d lines, %d new rows%s",
+            r.status,
+            r.thread_id or r.path,
+            r.lines,
+            r.rows,
+            f" ({r.error})" if r.error else "",
+        )
