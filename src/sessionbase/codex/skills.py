@@ -30,6 +30,7 @@ MAX_SCAN_DEPTH = 6
 MAX_DIRS_PER_ROOT = 2000
 MISSING_FRONTMATTER = "missing YAML frontmatter delimited by ---"
 PERMISSION_DENIED = "permission denied"
+SYMLINKED_SKILL_FILE = "not loaded: SKILL.md is a symlink and Codex follows only symlinked dirs"
 
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -39,6 +40,8 @@ _TYPED_TAGS = frozenset(
 # Aliases let a few lines of YAML expand to millions of values; cap what we copy out.
 _MAX_METADATA_VALUES = 10_000
 _MAX_METADATA_DEPTH = 64
+# Integers beyond 64 bits stay text: JSON encoders such as orjson refuse them.
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -243,29 +246,34 @@ def _scan_root(root: SkillRoot) -> Iterator[Skill | SkillProblem]:
                 else:
                     visited.add(child)
                     queue.append((child, depth + 1))
-            elif kind in ("file", "broken") and entry.name == SKILL_FILE:
+            elif kind == "file" and entry.name == SKILL_FILE:
                 found = parse_skill_file(Path(entry.path), root)
-                # A regular file that disappeared since the listing is not a problem.
+                # A file that disappeared since the listing is gone, not broken.
                 if isinstance(found, Skill) or os.path.lexists(entry.path):
                     yield found
+            elif kind == "link" and entry.name == SKILL_FILE:
+                yield SkillProblem(entry.path, root.scope, SYMLINKED_SKILL_FILE)
     if truncated:
         reason = f"skills scan truncated after {MAX_DIRS_PER_ROOT} directories"
         yield SkillProblem(start, root.scope, reason)
 
 
 def _classify(entry: os.DirEntry[str], follow_links: bool) -> tuple[str | None, str]:
-    """("dir", real path) | ("file", path) | ("broken", path) | (None, path) for one entry."""
+    """("dir", real path), ("file", path), ("link", path) or (None, path) for one entry.
+
+    Like Codex, only symlinks to directories are followed: a symlink to a file (or a broken
+    one) is a "link", never a skill.
+    """
     try:
         if entry.is_symlink():
             if not follow_links:
                 return None, entry.path
             try:
-                mode = os.stat(entry.path).st_mode
+                if stat.S_ISDIR(os.stat(entry.path).st_mode):
+                    return "dir", os.path.realpath(entry.path)
             except OSError:
-                return "broken", entry.path
-            if stat.S_ISDIR(mode):
-                return "dir", os.path.realpath(entry.path)
-            return ("file" if stat.S_ISREG(mode) else None), entry.path
+                pass
+            return "link", entry.path
         if entry.is_dir(follow_symlinks=False):
             return "dir", entry.path  # parent is already a real path
         if entry.is_file(follow_symlinks=False):
@@ -313,8 +321,7 @@ def _build_skill(frontmatter: str, canonical: str, root: SkillRoot) -> Skill:
     fields, loader = _load_fields(frontmatter)
     meta_node = fields.get("metadata")
     meta_fields = _mapping_fields(meta_node, "metadata")
-    base = _one_line(_text(fields, "name") or "") or _one_line(Path(canonical).parent.name)
-    name = base or "skill"
+    name = _one_line(_text(fields, "name") or "") or _default_name(canonical)
     if root.plugin is not None:
         name = f"{root.plugin}:{name}"
     description = _one_line(_text(fields, "description") or "")
@@ -336,6 +343,16 @@ def _build_skill(frontmatter: str, canonical: str, root: SkillRoot) -> Skill:
         path=canonical,
         project_dir=root.project_dir,
     )
+
+
+def _default_name(canonical: str) -> str:
+    """The parent directory's name; "skill" when it is empty or not UTF-8, as in Codex."""
+    parent = _one_line(Path(canonical).parent.name)
+    try:
+        parent.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes stand for undecodable bytes
+        return "skill"
+    return parent or "skill"
 
 
 def _load_fields(source: str) -> tuple[dict[str, Node], yaml.SafeLoader]:
@@ -433,7 +450,11 @@ def _json_safe(
                 value = loader.construct_object(node)
             except (yaml.YAMLError, ValueError):
                 return str(node.value)
-            if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+            if isinstance(value, bool) or (
+                isinstance(value, int) and _I64_MIN <= value <= _I64_MAX
+            ):
+                return value
+            if isinstance(value, float) and math.isfinite(value):
                 return value
         return str(node.value)
     if id(node) in active or depth >= _MAX_METADATA_DEPTH:
