@@ -22,8 +22,8 @@ import orjson
 
 from sessionbase.codex import items as codex_items
 from sessionbase.codex.rollout import Record
-from sessionbase.ingest.rows import ExtraRow, MessageRow
 from sessionbase.ingest.timestamps import to_ms
+from sessionbase.store.rows import ExtraRow, MessageRow
 
 MAX_PENDING_CALLS = 512
 MAX_CANDIDATES = 64

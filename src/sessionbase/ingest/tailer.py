@@ -25,8 +25,8 @@ from sessionbase.codex.rollout import Generation, Record
 from sessionbase.errors import FormatError
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
 from sessionbase.ingest.projects import ProjectResolver
-from sessionbase.ingest.rows import QuarantineRow
 from sessionbase.store.base import IngestBatch, SourceRow
+from sessionbase.store.rows import QuarantineRow
 from sessionbase.store.sqlite import SQLiteStore
 
 FINGERPRINT_BYTES = 1024

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sessionbase.codex.skills import Skill, SkillProblem
-from sessionbase.ingest.rows import ExtraRow, MessageRow, QuarantineRow
+from sessionbase.store.rows import ExtraRow, MessageRow, QuarantineRow
 
 
 @dataclass
