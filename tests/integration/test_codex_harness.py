@@ -9,6 +9,7 @@ external program; the ``integration`` ones need node and ``npm install``.
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import urllib.error
@@ -164,6 +165,9 @@ def test_scenario_rollout(
     _check_messages(result, lines)
     _check_commands(result, lines)
     _check_file_changes(result, lines)
+    for turn in result.scenario.turns:
+        for call_id, fragment in turn.tool_outputs_contain.items():
+            assert fragment in str(tool_output(lines, call_id))
 
 
 def _check_envelope(result: ScenarioResult, lines: list[dict[str, Any]]) -> None:
@@ -305,33 +309,78 @@ def test_live_rollout_grows_while_codex_runs(
     codex_home_for: Callable[[MockModelServer], CodexHome],
     codex_workdir: Path,
 ) -> None:
-    """A gated reply holds Codex mid-turn: the rollout already has the prompt and the command,
-    but not the final answer, until the gate opens (the basis for live-watch tests)."""
-    gate = threading.Event()
+    """Gates hold Codex mid-turn (the basis for live-watch tests): first the rollout has the
+    prompt and the command but no answer; once the answer item is streamed it is recorded
+    before the response completes; ``task_complete`` comes last."""
+    before_items, before_completed = threading.Event(), threading.Event()
     server = mock_model_server(
         [
             [
                 [ExecCommand("echo live", call_id="call_live")],
-                Reply((Message("finished"),), gate=gate),
+                Reply((Message("finished"),), gate=before_items, completion_gate=before_completed),
             ]
         ]
     )
     home = codex_home_for(server)
+
+    def wait_until(predicate: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 30
+        while True:
+            lines = read_rollout(rollout)
+            if predicate(lines):
+                return lines
+            assert time.monotonic() < deadline, "rollout never reached the expected state"
+            time.sleep(0.02)
+
     with start_codex_exec(home, "go live", workdir=codex_workdir) as process:
         rollout = process.wait_for_rollout(timeout=30)
-        deadline = time.monotonic() + 30
-        while not completed_items(read_rollout(rollout), "CommandExecution"):
-            assert time.monotonic() < deadline, "command never reached the rollout"
-            time.sleep(0.05)
         server.wait_for_requests(2, timeout=30)
-        lines = read_rollout(rollout)
+        lines = wait_until(lambda ls: bool(tool_output(ls, "call_live")))
         assert "go live" in genuine_user_texts(lines)
+        assert completed_items(lines, "CommandExecution")[0]["aggregated_output"] == "live\n"
         assert not completed_items(lines, "AgentMessage")
+        before_items.set()
+        lines = wait_until(lambda ls: bool(completed_items(ls, "AgentMessage")))
         assert not event_msgs(lines, "task_complete")
         assert process.popen.poll() is None
-        gate.set()
+        before_completed.set()
         run = process.wait(timeout=30)
     assert run.ok, run.stderr
     final = read_rollout(rollout)
     assert line_kinds(final)["event_msg/task_complete"] == 1
     assert [i["content"][0]["text"] for i in completed_items(final, "AgentMessage")] == ["finished"]
+
+
+@integration
+def test_sigint_mid_command_aborts_turn(
+    codex_binary: Path,
+    mock_model_server: Callable[..., MockModelServer],
+    codex_home_for: Callable[[MockModelServer], CodexHome],
+    codex_workdir: Path,
+) -> None:
+    """SIGINT while a command runs: Codex records ``aborted by user``, a ``<turn_aborted>``
+    user message, ``turn_aborted`` and no ``task_complete`` (what a live mirror must show)."""
+    server = mock_model_server(
+        [[[ExecCommand("sleep 30", call_id="call_sleep", yield_time_ms=60_000)], [Message("x")]]]
+    )
+    home = codex_home_for(server)
+    with start_codex_exec(home, "Sleep for a while", workdir=codex_workdir) as process:
+        process.wait_for_event("item.started", timeout=30)
+        rollout = process.wait_for_rollout(timeout=30)
+        process.kill(signal.SIGINT)
+        run = process.wait(timeout=30)
+    assert run.returncode != 0
+    lines = read_rollout(rollout)
+    assert tool_output(lines, "call_sleep").endswith("aborted by user")
+    aborted = event_msgs(lines, "turn_aborted")
+    assert [a["reason"] for a in aborted] == ["interrupted"]
+    assert not event_msgs(lines, "task_complete")
+    kinds = [
+        k
+        for item in response_items(lines, "message")
+        for k in (item.get("internal_chat_message_metadata_passthrough") or {}).get(
+            "content_item_kinds", []
+        )
+    ]
+    assert "generic.turn_aborted" in kinds
+    assert server.responses_remaining == 1  # the answer was never requested

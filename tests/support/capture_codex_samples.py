@@ -8,20 +8,23 @@ Why: reading real rollouts is the fastest way to learn what a Codex release writ
 ``OUT_DIR/<name>/`` holding the ``sessions/`` and ``archived_sessions/`` subtrees (and
 ``session_index.jsonl`` if any) of the run's ``CODEX_HOME``, plus ``exec-turn<N>.jsonl`` (the
 ``codex exec --json`` stdout of each turn), ``exec-turn<N>.stderr.txt`` and ``requests.json``
-(the model requests the mock received, without the long instruction texts).
+(the model requests the mock received, without the long instruction texts). Without scenario
+names it also captures ``interrupted_sigint`` (SIGINT while a command runs).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.support.codex_cli import codex_homes_root
+from tests.support.codex_cli import codex_homes_root, make_codex_home, start_codex_exec
 from tests.support.codex_scenarios import SCENARIOS, SCENARIOS_BY_NAME, Scenario, run_scenario
+from tests.support.mock_responses import ExecCommand, Message, MockModelServer
 
 
 def _slim_request(body: Any) -> Any:
@@ -80,6 +83,34 @@ def capture(scenario: Scenario, out_dir: Path) -> Path:
     return target
 
 
+def capture_interrupt(out_dir: Path) -> Path:
+    """Extra sample ``interrupted_sigint``: SIGINT while ``sleep 30`` runs (turn_aborted)."""
+    target = out_dir / "interrupted_sigint"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    base = Path(tempfile.mkdtemp(prefix="capture-interrupt-", dir=codex_homes_root()))
+    script = [
+        [[ExecCommand("sleep 30", call_id="call_sleep", yield_time_ms=60_000)], [Message("x")]]
+    ]
+    try:
+        with MockModelServer(script) as server:
+            home = make_codex_home(server.base_url, parent=base)
+            workdir = base / "work"
+            workdir.mkdir()
+            with start_codex_exec(home, "Sleep for a while", workdir=workdir) as process:
+                process.wait_for_event("item.started", timeout=30)
+                process.wait_for_rollout(timeout=30)
+                process.kill(signal.SIGINT)
+                run = process.wait(timeout=30)
+        shutil.copytree(home.sessions_dir, target / "sessions")
+        (target / "exec-turn1.jsonl").write_text(run.stdout, encoding="utf-8")
+        (target / "exec-turn1.stderr.txt").write_text(run.stderr, encoding="utf-8")
+        print(f"interrupted_sigint: rc={run.returncode}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return target
+
+
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[0]) if argv else Path("/tmp/codex-samples")
     names = argv[1:]
@@ -87,6 +118,8 @@ def main(argv: list[str]) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     for scenario in scenarios:
         capture(scenario, out_dir)
+    if not names:
+        capture_interrupt(out_dir)
     return 0
 
 

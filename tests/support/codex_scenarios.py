@@ -86,6 +86,8 @@ class ScenarioTurn:
     reasoning_summaries: tuple[str, ...] = ()
     commands: tuple[ExpectedCommand, ...] = ()
     file_changes: tuple[ExpectedFileChange, ...] = ()
+    tool_outputs_contain: Mapping[str, str] = field(default_factory=dict)
+    """call_id -> substring of the tool output Codex records (``*_call_output``)."""
     error_contains: str | None = None
     """Set if the turn fails: a substring of ``task_complete.error.message``."""
 
@@ -176,6 +178,14 @@ PATCH_UPDATE = """*** Begin Patch
 -port = 8000
 +port = 9000
  host = localhost
+*** End Patch
+"""
+
+PATCH_MISSING = """*** Begin Patch
+*** Update File: missing.txt
+@@
+-old
++new
 *** End Patch
 """
 
@@ -332,6 +342,24 @@ SCENARIOS: tuple[Scenario, ...] = (
                         "[server]\nport = 9000\nhost = localhost\n",
                     ),
                 ),
+            ),
+        ),
+    ),
+    Scenario(
+        name="apply_patch_failure",
+        description=(
+            "apply_patch on a missing file fails verification: no FileChange item, only the "
+            "custom tool call and its error output; the turn itself succeeds."
+        ),
+        turns=(
+            ScenarioTurn(
+                prompt="Patch missing.txt.",
+                responses=(
+                    Reply((ApplyPatch(PATCH_MISSING, call_id="call_patch_missing"),)),
+                    Reply((Message("The patch failed: missing.txt does not exist."),)),
+                ),
+                agent_messages=("The patch failed: missing.txt does not exist.",),
+                tool_outputs_contain={"call_patch_missing": "apply_patch verification failed"},
             ),
         ),
     ),

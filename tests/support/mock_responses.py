@@ -173,11 +173,16 @@ class Reply:
     stream_deltas: bool = True
     """Also send ``output_item.added`` and text deltas, as the real API does."""
     delay_s: float = 0.0
-    """Sleep this long after the items and before ``response.completed`` (live-watch tests)."""
+    """Sleep this long after the items and before ``response.completed``."""
     gate: threading.Event | None = field(default=None, compare=False)
-    """If set, wait for this event (at most ``gate_timeout_s``) before ``response.completed``:
-    lets a test inspect the rollout while Codex is mid-turn."""
+    """If set, wait for this event after ``response.created`` and before the first item: holds
+    Codex mid-turn so a test can inspect the rollout (live-watch tests)."""
+    completion_gate: threading.Event | None = field(default=None, compare=False)
+    """If set, wait for this event after the items and before ``response.completed``. Codex
+    records each item when its ``output_item.done`` arrives, so the items are already in the
+    rollout while this gate holds."""
     gate_timeout_s: float = 30.0
+    """Upper bound for each gate wait (the reply proceeds afterwards)."""
 
 
 @dataclass(frozen=True)
@@ -499,6 +504,9 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             )
         )
+        self.wfile.flush()
+        if isinstance(response, Reply) and response.gate is not None:
+            response.gate.wait(response.gate_timeout_s)
         deltas = response.stream_deltas if isinstance(response, Reply) else False
         items_json = [_item_json(item, mock._ids) for item in response.items]
         for index, item_json in enumerate(items_json):
@@ -525,8 +533,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if response.delay_s > 0:
             time.sleep(response.delay_s)
-        if response.gate is not None:
-            response.gate.wait(response.gate_timeout_s)
+        if response.completion_gate is not None:
+            self.wfile.flush()
+            response.completion_gate.wait(response.gate_timeout_s)
         completed: dict[str, Any] = {"id": response_id, "status": "completed", "output": []}
         if response.usage is not None:
             completed["usage"] = response.usage.to_json()
