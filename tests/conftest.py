@@ -21,6 +21,8 @@ CORPUS = REPO.parent / "shared" / "corpus" / "codex"
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
+        if name == "SESSIONBASE_REQUIRE_INTEGRATION":
+            continue
         if name.startswith("SESSIONBASE_") or name == "CODEX_HOME":
             monkeypatch.delenv(name, raising=False)
 
