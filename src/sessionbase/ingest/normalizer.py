@@ -17,6 +17,7 @@ import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import orjson
 
@@ -501,7 +502,7 @@ class Normalizer:
                 "exit_code": p.get("exit_code"),
                 "duration_ms": codex_items.duration_ms(p.get("duration")),
                 "status": p.get("status"),
-                "cwd": p.get("cwd"),
+                "cwd": _local_path(p.get("cwd")),
             }
         )
         if isinstance(output, str) and output:
@@ -762,6 +763,13 @@ def _compact_json(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return str(value)
+
+
+def _local_path(value: Any) -> Any:
+    """Newer builds write ``cwd`` as a ``file://`` URL; show it as a path."""
+    if isinstance(value, str) and value.startswith("file://"):
+        return unquote(urlparse(value).path)
+    return value
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,11 @@ TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
 
 
+def _text(path: str) -> str:
+    """A file name as storable text: undecodable bytes become U+FFFD instead of failing."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
@@ -265,11 +270,11 @@ class SQLiteStore:
     ) -> int | None:
         rows = sorted(
             (s.id, s.scope, s.name, s.description, s.short_description, s.license,
-             _json(s.allowed_tools), orjson.dumps(s.metadata).decode(), s.path,
+             _json(s.allowed_tools), orjson.dumps(s.metadata).decode(), _text(s.path),
              project_ids.get(s.project_dir) if s.project_dir else None)
             for s in skills
         )  # fmt: skip
-        problem_rows = sorted((p.path, p.scope, p.reason) for p in problems)
+        problem_rows = sorted({(_text(p.path), p.scope, p.reason) for p in problems})
         try:
             current = sorted(tuple(r) for r in self._db.execute(
                 "SELECT id, scope, name, description, short_description, license, allowed_tools,"
