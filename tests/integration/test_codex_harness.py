@@ -37,6 +37,7 @@ from tests.support.mock_responses import (
     Reasoning,
     Reply,
     ResponseFailed,
+    Script,
 )
 from tests.support.rollout_lines import (
     completed_items,
@@ -72,7 +73,7 @@ def _sse_events(text: str) -> list[dict[str, Any]]:
 
 
 def test_mock_server_serves_script_in_order_and_records_requests() -> None:
-    script = [
+    script: Script = [
         [
             Reply((Reasoning(("thinking",)), ExecCommand("echo hi", call_id="c1"))),
             [Message("done")],

@@ -24,7 +24,7 @@ from typing import Any
 
 from tests.support.codex_cli import codex_homes_root, make_codex_home, start_codex_exec
 from tests.support.codex_scenarios import SCENARIOS, SCENARIOS_BY_NAME, Scenario, run_scenario
-from tests.support.mock_responses import ExecCommand, Message, MockModelServer
+from tests.support.mock_responses import ExecCommand, Message, MockModelServer, Script
 
 
 def _slim_request(body: Any) -> Any:
@@ -89,7 +89,7 @@ def capture_interrupt(out_dir: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     base = Path(tempfile.mkdtemp(prefix="capture-interrupt-", dir=codex_homes_root()))
-    script = [
+    script: Script = [
         [[ExecCommand("sleep 30", call_id="call_sleep", yield_time_ms=60_000)], [Message("x")]]
     ]
     try:

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -224,8 +224,8 @@ def make_codex_home(
     """Create a fresh ``<tmp>/codex-home`` + ``<tmp>/user-home`` pair under ``parent``
     (default :func:`codex_homes_root`); delete it with :meth:`CodexHome.remove`.
 
-    ``extra_config`` is appended verbatim to ``config.toml`` (TOML tables go last, so top-level
-    keys added there must come before any ``[table]`` header in it... prefer ``-c`` overrides).
+    ``extra_config`` is appended verbatim at the end of ``config.toml``, so it may only hold
+    ``[tables]``; override top-level keys per run with ``extra_args=["-c", "key=value"]``.
     """
     parent = parent or codex_homes_root()
     parent.mkdir(parents=True, exist_ok=True)
@@ -531,11 +531,15 @@ class CodexProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Kill the run if still going, and any command it left behind in its process group."""
         self.kill()
-        if self.popen.poll() is None:
-            self.popen.wait(timeout=10)
-        else:
-            self.popen.wait()
+        self.popen.wait(timeout=10)
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 def start_codex_exec(
@@ -608,11 +612,3 @@ def run_codex_exec(
     )
     with process:
         return process.wait(timeout=timeout)
-
-
-def iter_rollout_events(lines: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str, Any]]:
-    """Yield ``(line type, payload type, payload)`` for rollout lines (payload type may be '')."""
-    for line in lines:
-        payload = line.get("payload")
-        ptype = payload.get("type", "") if isinstance(payload, dict) else ""
-        yield str(line.get("type")), str(ptype), payload

@@ -26,8 +26,10 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -547,6 +549,14 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     mock: MockModelServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Codex hanging up mid-stream (killed, interrupted) is normal; anything else is a
+        harness bug, kept for :meth:`MockModelServer.assert_script_consumed`."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return
+        self.mock._handler_errors.append(traceback.format_exc())
+
 
 class MockModelServer:
     """Scripted Responses API on 127.0.0.1; use as ``with MockModelServer(script) as server``.
@@ -575,6 +585,7 @@ class MockModelServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._request_cond = threading.Condition(self._lock)
+        self._handler_errors: list[str] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -728,7 +739,7 @@ class MockModelServer:
         Turn alignment uses the Codex turn id in the request headers: all responses of one
         script turn must answer requests of one Codex turn, and each script turn a new one.
         """
-        problems: list[str] = []
+        problems: list[str] = [f"mock server error:\n{err}" for err in self._handler_errors]
         if self.responses_remaining:
             problems.append(f"{self.responses_remaining} scripted responses were never requested")
         for request in self.unexpected_requests:
