@@ -8,7 +8,6 @@ Set ``SESSIONBASE_KEEP_CODEX_HOMES=1`` to keep the generated ``CODEX_HOME`` tree
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from tests.support.codex_cli import (
     codex_homes_root,
     codex_unavailable_reason,
     find_codex_binary,
+    harness_setting,
     make_codex_home,
 )
 from tests.support.codex_scenarios import Scenario, ScenarioResult, run_scenario
@@ -28,7 +28,7 @@ from tests.support.mock_responses import MockModelServer, Script
 
 
 def _integration_required() -> bool:
-    return os.environ.get("SESSIONBASE_REQUIRE_INTEGRATION") == "1"
+    return harness_setting("SESSIONBASE_REQUIRE_INTEGRATION") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def codex_home_parent(codex_binary: Path) -> Iterator[Path]:
     helper binaries under the temp dir), removed afterwards."""
     parent = Path(tempfile.mkdtemp(prefix="test-", dir=codex_homes_root()))
     yield parent
-    if os.environ.get("SESSIONBASE_KEEP_CODEX_HOMES") != "1":
+    if harness_setting("SESSIONBASE_KEEP_CODEX_HOMES") != "1":
         shutil.rmtree(parent, ignore_errors=True)
 
 

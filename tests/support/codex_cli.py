@@ -46,6 +46,7 @@ __all__ = [
     "find_codex_binary",
     "find_node",
     "find_rollout",
+    "harness_setting",
     "make_codex_home",
     "read_rollout",
     "require_codex",
@@ -66,6 +67,15 @@ MOCK_API_KEY_ENV = "SESSIONBASE_MOCK_API_KEY"
 MOCK_PROVIDER_ID = "sessionbase_mock"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+_ENV_AT_IMPORT = {k: v for k, v in os.environ.items() if k.startswith("SESSIONBASE_")}
+
+
+def harness_setting(name: str) -> str | None:
+    """A ``SESSIONBASE_*`` harness setting from the environment, falling back to its value when
+    this module was imported: the suite's autouse fixture scrubs ``SESSIONBASE_*`` variables
+    while each test runs, but the harness knobs must still reach the fixtures."""
+    return os.environ.get(name) or _ENV_AT_IMPORT.get(name)
 
 
 class CodexUnavailable(RuntimeError):
@@ -99,7 +109,7 @@ def find_codex_binary(repo_root: Path = REPO_ROOT) -> Path | None:
 
     ``SESSIONBASE_CODEX_BIN`` overrides the location (its version is still checked).
     """
-    override = os.environ.get("SESSIONBASE_CODEX_BIN")
+    override = harness_setting("SESSIONBASE_CODEX_BIN")
     candidate = Path(override) if override else repo_root / "node_modules" / ".bin" / "codex"
     return candidate if candidate.exists() else None
 
@@ -126,7 +136,7 @@ def codex_unavailable_reason(repo_root: Path = REPO_ROOT) -> str | None:
     if find_node() is None:
         return "node is not on PATH (needed by the npm-installed Codex CLI)"
     binary = find_codex_binary(repo_root)
-    override = os.environ.get("SESSIONBASE_CODEX_BIN")
+    override = harness_setting("SESSIONBASE_CODEX_BIN")
     if binary is None and override:
         return f"SESSIONBASE_CODEX_BIN={override} does not exist"
     if binary is None:
@@ -161,7 +171,7 @@ def require_codex(repo_root: Path = REPO_ROOT) -> Path:
 def codex_homes_root() -> Path:
     """A directory outside the system temp dir for throwaway ``CODEX_HOME`` trees (see module
     docstring); ``SESSIONBASE_CODEX_TMP`` overrides it."""
-    root = Path(os.environ.get("SESSIONBASE_CODEX_TMP") or "/var/tmp/sessionbase-codex-tests")
+    root = Path(harness_setting("SESSIONBASE_CODEX_TMP") or "/var/tmp/sessionbase-codex-tests")
     root.mkdir(parents=True, exist_ok=True)
     return root
 
