@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +36,14 @@ _UPSERT_THREAD = (
     f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _THREAD_COLUMNS)}"
 )
 
-# The effective title: a user rename, else Codex's own name (index, then rollout event),
-# else the first real user message.
-_RETITLE = """
+# User choices applied to a thread row. The effective title: a user rename, else Codex's own
+# name (index, then rollout event), else the first real user message.
+_APPLY_USER = """
 UPDATE threads SET
+  pinned = coalesce((SELECT json_extract(value, '$') FROM user_metadata
+      WHERE entity = 'thread' AND id = threads.id AND key = 'pinned'), 0),
+  archived_by_user = (SELECT json_extract(value, '$') FROM user_metadata
+      WHERE entity = 'thread' AND id = threads.id AND key = 'archived'),
   title = COALESCE(
     (SELECT json_extract(value, '$') FROM user_metadata
       WHERE entity = 'thread' AND id = threads.id AND key = 'title'),
@@ -52,6 +59,22 @@ UPDATE threads SET
 WHERE id = ?
 """
 
+# A derived project's times and repository facts follow its threads (the newest one wins), so
+# the row is the same however the threads arrived.
+_PROJECT_FROM_THREADS = """
+UPDATE projects SET
+  created_at = (SELECT min(created_at) FROM threads WHERE project_id = :id),
+  updated_at = (SELECT max(updated_at) FROM threads WHERE project_id = :id),
+  repo_url = (SELECT json_extract(git, '$.repository_url') FROM threads
+    WHERE project_id = :id AND json_extract(git, '$.repository_url') IS NOT NULL
+    ORDER BY updated_at DESC, id LIMIT 1),
+  repo_branch = (SELECT json_extract(git, '$.branch') FROM threads
+    WHERE project_id = :id ORDER BY updated_at DESC, id LIMIT 1),
+  repo_commit = (SELECT json_extract(git, '$.commit_hash') FROM threads
+    WHERE project_id = :id ORDER BY updated_at DESC, id LIMIT 1)
+WHERE id = :id AND origin = 'derived'
+"""
+
 _UPSERT_MESSAGE = """
 INSERT INTO messages (thread_id, idx, turn_id, ts, role, kind, text, data, item_id, source_offset)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -60,6 +83,15 @@ ON CONFLICT (thread_id, idx) DO UPDATE SET
   text = excluded.text, data = excluded.data, item_id = excluded.item_id,
   source_offset = excluded.source_offset
 """
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """User decisions about one thread or project: key → JSON value, or None to clear it."""
+
+    entity: str  # "thread" | "project"
+    id: str
+    values: dict[str, Any]
 
 
 def _q(column: str) -> str:
@@ -114,6 +146,8 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
         self._commits = 0
+        self.on_commit: Callable[[int], None] | None = None
+        """Called (on the writing thread) after each commit with its version."""
 
     def close(self) -> None:
         self._db.close()
@@ -123,8 +157,8 @@ class SQLiteStore:
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
-    def _finish(self, touched: list[str]) -> int:
-        """Append the commit-log entry and commit; the version is monotonic nanoseconds."""
+    def _log_commit(self, touched: list[str]) -> int:
+        """Append the commit-log entry; the version is monotonic nanoseconds since the epoch."""
         last = self._db.execute("SELECT max(version) FROM commit_log").fetchone()[0] or 0
         version = max(time.time_ns(), last + 1)
         self._db.execute(
@@ -136,7 +170,13 @@ class SQLiteStore:
             self._db.execute(
                 "DELETE FROM commit_log WHERE version < ?", (version - COMMIT_LOG_RETENTION_NS,)
             )
+        return version
+
+    def _finish(self, touched: list[str]) -> int:
+        version = self._log_commit(touched)
         self._db.execute("COMMIT")
+        if self.on_commit is not None:
+            self.on_commit(version)
         return version
 
     def _rollback(self) -> None:
@@ -161,23 +201,15 @@ class SQLiteStore:
         if batch.reset_thread:
             db.execute("DELETE FROM messages WHERE thread_id = ?", (batch.reset_thread,))
             db.execute("DELETE FROM extras WHERE thread_id = ?", (batch.reset_thread,))
-            touched.append(f"messages:{batch.reset_thread}")
+            db.execute("DELETE FROM threads WHERE id = ?", (batch.reset_thread,))
+            touched += [f"messages:{batch.reset_thread}", f"threads:{batch.reset_thread}"]
         if batch.project is not None:
             p = batch.project
             db.execute(
-                "INSERT INTO projects (id, name, working_dir, repo_url, repo_branch, repo_commit,"
-                " machine, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (id) DO UPDATE SET"
-                " repo_url = COALESCE(excluded.repo_url, repo_url),"
-                " repo_branch = CASE WHEN excluded.updated_at >= updated_at"
-                "   THEN COALESCE(excluded.repo_branch, repo_branch) ELSE repo_branch END,"
-                " repo_commit = CASE WHEN excluded.updated_at >= updated_at"
-                "   THEN COALESCE(excluded.repo_commit, repo_commit) ELSE repo_commit END,"
-                " created_at = min(created_at, excluded.created_at),"
-                " updated_at = max(updated_at, excluded.updated_at)",
-                (p.id, p.name, p.working_dir, p.repo_url, p.repo_branch, p.repo_commit,
-                 p.machine, p.created_at, p.updated_at),
-            )  # fmt: skip
+                "INSERT INTO projects (id, name, working_dir, machine) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (p.id, p.name, p.working_dir, p.machine),
+            )
             touched.append(f"projects:{p.id}")
         if batch.thread is not None:
             row = dict(batch.thread)
@@ -187,8 +219,10 @@ class SQLiteStore:
             for key in TOKEN_KEYS:
                 row[f"tokens_{key}"] = int(tokens.get(key, 0))
             db.execute(_UPSERT_THREAD, {c: row.get(c) for c in ("id", *_THREAD_COLUMNS)})
-            db.execute(_RETITLE, (row["id"],))
+            db.execute(_APPLY_USER, (row["id"],))
             touched.append(f"threads:{row['id']}")
+            if row.get("project_id"):
+                db.execute(_PROJECT_FROM_THREADS, {"id": row["project_id"]})
         if batch.messages:
             db.executemany(
                 _UPSERT_MESSAGE,
@@ -305,11 +339,96 @@ class SQLiteStore:
                 " updated_at = excluded.updated_at",
                 [(tid, name, at) for tid, (name, at) in names.items()],
             )
-            self._db.executemany(_RETITLE, [(tid,) for tid in names])
+            self._db.executemany(_APPLY_USER, [(tid,) for tid in names])
             return self._finish([f"threads:{tid}" for tid in names])
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"cannot store session names: {exc}") from exc
+
+    def apply_user_changes(
+        self, changes: list[UserChange], result: Any, idempotency: tuple[str, int] | None
+    ) -> tuple[int, Any]:
+        """Store user decisions atomically; return (commit version, result).
+
+        With an idempotency key ``(session_id, request_id)`` seen before, nothing is written and
+        the first application's version and result are returned.
+        """
+        try:
+            self._begin()
+            if idempotency is not None:
+                row = self._db.execute(
+                    "SELECT version, result FROM mutation_log"
+                    " WHERE session_id = ? AND request_id = ?",
+                    idempotency,
+                ).fetchone()
+                if row is not None:
+                    self._db.execute("COMMIT")
+                    return int(row[0]), orjson.loads(row[1])
+            touched = [self._apply_change(c) for c in changes]
+            now = int(time.time() * 1000)
+            version = self._log_commit(touched or ["user_metadata:*"])
+            if idempotency is not None:
+                self._db.execute(
+                    "INSERT INTO mutation_log (session_id, request_id, result, version, ts)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (*idempotency, orjson.dumps(result).decode(), version, now),
+                )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot store the change: {exc}") from exc
+        if self.on_commit is not None:
+            self.on_commit(version)
+        return version, result
+
+    def _apply_change(self, change: UserChange) -> str:
+        now = int(time.time() * 1000)
+        for key, value in change.values.items():
+            if value is None:
+                self._db.execute(
+                    "DELETE FROM user_metadata WHERE entity = ? AND id = ? AND key = ?",
+                    (change.entity, change.id, key),
+                )
+            else:
+                self._db.execute(
+                    "INSERT INTO user_metadata (entity, id, key, value, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (entity, id, key) DO UPDATE SET"
+                    " value = excluded.value, updated_at = excluded.updated_at",
+                    (change.entity, change.id, key, orjson.dumps(value).decode(), now),
+                )
+        if change.entity == "thread":
+            self._db.execute(_APPLY_USER, (change.id,))
+            return f"threads:{change.id}"
+        record = change.values.get("record")
+        if isinstance(record, dict):
+            self._db.execute(
+                "INSERT INTO projects (id, name, working_dir, repo_url, machine, created_at,"
+                " updated_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?, 'user')"
+                " ON CONFLICT (id) DO NOTHING",
+                (change.id, record.get("name") or change.id, record.get("working_dir") or "",
+                 record.get("repo_url"), record.get("machine"), now, now),
+            )  # fmt: skip
+        for key in ("name", "working_dir", "repo_url"):
+            if isinstance(change.values.get(key), str):
+                self._db.execute(
+                    f"UPDATE projects SET {key} = ?, updated_at = ? WHERE id = ?",
+                    (change.values[key], now, change.id),
+                )
+        if "hidden" in change.values:
+            self._db.execute(
+                "UPDATE projects SET hidden = ? WHERE id = ?",
+                (int(bool(change.values["hidden"])), change.id),
+            )
+        return f"projects:{change.id}"
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """A read transaction: every read inside sees one state; yields its commit version."""
+        self._db.execute("BEGIN")
+        try:
+            yield self.last_version()
+        finally:
+            self._db.execute("COMMIT")
 
     def get_setting(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM settings_kv WHERE key = ?", (key,)).fetchone()
@@ -349,7 +468,7 @@ class SQLiteStore:
             where.append("source = ?")
             args.append(flt.source)
         if not flt.include_archived:
-            where.append("archived = 0")
+            where.append("coalesce(archived_by_user, archived) = 0")
         if not flt.include_subagents:
             where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
         sql = "SELECT * FROM threads"
@@ -368,6 +487,31 @@ class SQLiteStore:
             row = matches[0] if len(matches) == 1 else None
         return None if row is None else _thread(row)
 
+    def messages_page(
+        self, thread_id: str, after: int, until: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages with ``after < idx <= until`` in order, at most ``limit``."""
+        rows = self._db.execute(
+            "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset FROM messages"
+            " WHERE thread_id = ? AND idx > ? AND idx <= ? ORDER BY idx LIMIT ?",
+            (thread_id, after, until if until is not None else 2**62, limit),
+        )
+        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+
+    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+        """The newest ``n`` messages, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM (SELECT idx, turn_id, ts, role, kind, text, data, item_id,"
+            " source_offset FROM messages WHERE thread_id = ? ORDER BY idx DESC LIMIT ?)"
+            " ORDER BY idx",
+            (thread_id, n),
+        )
+        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        rows = [p for p in self.projects(include_hidden=True) if p["id"] == project_id]
+        return rows[0] if rows else None
+
     def messages(self, thread_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset"
@@ -376,18 +520,21 @@ class SQLiteStore:
         )
         return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
 
-    def projects(self) -> list[dict[str, Any]]:
+    def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at"
             " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
-            " GROUP BY p.id ORDER BY last_active_at DESC, p.name"
+            + ("" if include_hidden else " WHERE p.hidden = 0")
+            + " GROUP BY p.id ORDER BY last_active_at DESC, p.name"
         )
-        return [dict(r) for r in rows]
+        return [{**dict(r), "hidden": bool(r["hidden"])} for r in rows]
 
-    def skills(self) -> list[dict[str, Any]]:
+    def skills(self, project_id: str | None = None) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT * FROM skills ORDER BY CASE scope WHEN 'repo' THEN 0 WHEN 'user' THEN 1"
-            " WHEN 'system' THEN 2 ELSE 3 END, name"
+            "SELECT * FROM skills WHERE (? IS NULL OR project_id IS NULL OR project_id = ?)"
+            " ORDER BY CASE scope WHEN 'repo' THEN 0 WHEN 'user' THEN 1"
+            " WHEN 'system' THEN 2 ELSE 3 END, name",
+            (project_id, project_id),
         )
         out = []
         for r in rows:
@@ -468,5 +615,7 @@ def _thread(row: sqlite3.Row) -> dict[str, Any]:
     for key in ("source_detail", "git"):
         data[key] = orjson.loads(data[key]) if data[key] else None
     data["tokens"] = {key: data.pop(f"tokens_{key}") for key in TOKEN_KEYS}
-    data["archived"] = bool(data["archived"])
+    by_user = data.pop("archived_by_user")
+    data["archived"] = bool(data["archived"] if by_user is None else by_user)
+    data["pinned"] = bool(data["pinned"])
     return data
