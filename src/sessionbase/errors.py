@@ -5,6 +5,8 @@ SessionbaseError
 ├── FormatError       one bad input line, fully located (returned, not raised, by parsers)
 ├── StoreError        the database failed or is not ours to open (e.g. a newer schema)
 ├── ProtocolError     a client broke the wire protocol; closes that one connection
+├── FunctionError     a query or mutation refused its input (unknown function, bad argument,
+│                     missing thread): the caller's fault, never a 500
 └── AuthError         a request without the right credential
 """
 
@@ -38,6 +40,14 @@ class StoreError(SessionbaseError):
 
 class ProtocolError(SessionbaseError):
     """A client sent something the protocol does not allow."""
+
+
+class FunctionError(SessionbaseError):
+    """A function call that cannot be served as asked; the message tells the caller why."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuthError(SessionbaseError):

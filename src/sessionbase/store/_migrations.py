@@ -37,6 +37,9 @@ def migrate(db: sqlite3.Connection, *, readonly: bool = False) -> int:
         if number <= current:
             continue
         db.execute("BEGIN IMMEDIATE")
+        if int(db.execute("PRAGMA user_version").fetchone()[0]) >= number:
+            db.execute("COMMIT")  # another process migrated while we waited for the lock
+            continue
         try:
             for statement in _statements(script):
                 db.execute(statement)

@@ -421,6 +421,14 @@ class SQLiteStore:
             )
         return f"projects:{change.id}"
 
+    def recorded_mutation(self, session_id: str, request_id: int) -> tuple[int, Any] | None:
+        """(version, result) of a mutation already applied under this idempotency key."""
+        row = self._db.execute(
+            "SELECT version, result FROM mutation_log WHERE session_id = ? AND request_id = ?",
+            (session_id, request_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), orjson.loads(row[1]))
+
     @contextmanager
     def snapshot(self) -> Iterator[int]:
         """A read transaction: every read inside sees one state; yields its commit version."""
@@ -588,6 +596,38 @@ class SQLiteStore:
             "skill_problems": self.skill_problems(),
             "last_version": self.last_version(),
         }
+
+    def summary(self) -> dict[str, Any]:
+        """A small status for app headers: cheap enough to recompute on every commit."""
+        db = self._db
+        by_status = {
+            r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM sources GROUP BY status")
+        }
+        skipped: dict[str, int] = {}
+        for (raw,) in db.execute("SELECT skipped FROM sources WHERE skipped != '{}'"):
+            for reason, count in orjson.loads(raw).items():
+                skipped[reason] = skipped.get(reason, 0) + count
+        errors = db.execute("SELECT count(*) FROM sources WHERE error IS NOT NULL").fetchone()[0]
+        return {
+            **self.totals(),
+            "files": sum(by_status.values()),
+            "files_by_status": by_status,
+            "skipped_lines": skipped,
+            "errors": int(errors),
+            "last_version": self.last_version(),
+        }
+
+    def commits_since(self, version: int) -> list[tuple[int, list[str]]]:
+        """Commit-log entries after ``version``, oldest first."""
+        rows = self._db.execute(
+            "SELECT version, touched FROM commit_log WHERE version > ? ORDER BY version",
+            (version,),
+        )
+        return [(int(r[0]), orjson.loads(r[1])) for r in rows]
+
+    def oldest_version(self) -> int:
+        row = self._db.execute("SELECT coalesce(min(version), 0) FROM commit_log").fetchone()
+        return int(row[0])
 
     def totals(self) -> dict[str, int]:
         """Thread and message counts from the threads table (cheap at any size)."""

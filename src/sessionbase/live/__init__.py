@@ -1,0 +1,1 @@
+"""The live engine: registered functions, read sets, invalidation and subscriptions."""

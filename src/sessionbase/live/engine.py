@@ -1,0 +1,273 @@
+"""The live engine: shared subscriptions, invalidation by read set, one snapshot per tick.
+
+A *tick* reads the commit log since the engine's version and re-runs, inside one read
+transaction, every subscription whose reads overlap those commits plus every new one. All
+results then describe that one snapshot, whose version becomes the engine's. Identical
+subscriptions (same path and arguments) share one execution; connections hold references.
+
+Each connection keeps only what it last sent. Its sender compares that with the shared
+results when woken, so a slow client receives the latest state in one coalesced Transition
+rather than a queue of old ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from sessionbase.errors import FunctionError, SessionbaseError
+from sessionbase.live.functions import MutationContext, QueryContext, registry
+from sessionbase.live.readset import ReadSet
+from sessionbase.live.registry import Function, Registry
+from sessionbase.store.sqlite import SQLiteStore
+
+log = logging.getLogger("sessionbase.live")
+T = TypeVar("T")
+POLL_INTERVAL = 1.0  # safety net: commits are normally announced, not polled for
+
+
+def camel(value: Any) -> Any:
+    """snake_case keys → camelCase, recursively (the protocol's naming)."""
+    if isinstance(value, dict):
+        return {_camel_key(k): camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel(v) for v in value]
+    return value
+
+
+def _camel_key(key: str) -> str:
+    if "_" not in key or key.startswith("_"):
+        return key
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One (path, arguments) pair, however many connections watch it."""
+
+    key: tuple[str, str]
+    function: Function | None
+    args: Any
+    error: str | None = None
+    reads: ReadSet = field(default_factory=ReadSet)
+    value_json: str = "null"
+    changed_at: int = 0
+    ready: bool = False
+    stale: bool = True
+    watchers: int = 0
+
+
+@dataclass
+class QueryResult:
+    value_json: str | None
+    error: str | None
+    reads: ReadSet
+
+
+class Engine:
+    """Runs queries and mutations against the store and keeps subscriptions current."""
+
+    def __init__(self, database: Path, functions: Registry = registry) -> None:
+        self.database = database
+        self.functions = functions
+        self.version = 0
+        self.executions = 0
+        self._subs: dict[tuple[str, str], Subscription] = {}
+        self._listeners: set[Callable[[], None]] = set()
+        self._wake = asyncio.Event()
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-live")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-mutate")
+        self._http_readers = ThreadPoolExecutor(2, thread_name_prefix="sessionbase-http")
+        self._local = threading.local()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.version = await self._in(self._reader, lambda: self._store().last_version())
+        self._task = asyncio.create_task(self._run(), name="sessionbase-live-engine")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for pool in (self._reader, self._writer, self._http_readers):
+            pool.submit(self._close_store).result()
+            pool.shutdown(wait=True)
+
+    def notify_commit(self, _version: int = 0) -> None:
+        """Thread-safe: something committed; a tick will pick it up."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.add(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.discard(listener)
+
+    # ------------------------------------------------------------ stores per thread
+
+    def _store(self) -> SQLiteStore:
+        store: SQLiteStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = SQLiteStore(self.database)
+            store.on_commit = self.notify_commit
+            self._local.store = store
+        return store
+
+    def _close_store(self) -> None:
+        store = getattr(self._local, "store", None)
+        if store is not None:
+            store.close()
+            self._local.store = None
+
+    async def _in(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+
+    # ------------------------------------------------------------ subscriptions
+
+    def subscribe(self, path: str, raw_args: dict[str, Any]) -> Subscription:
+        """Get (or create) the shared subscription; the caller must ``unsubscribe`` later."""
+        key = (path, orjson.dumps(raw_args, option=orjson.OPT_SORT_KEYS).decode())
+        sub = self._subs.get(key)
+        if sub is None:
+            function: Function | None = None
+            args: Any = None
+            error: str | None = None
+            try:
+                function = self.functions.get(path, "query")
+                args = function.parse(raw_args)
+            except FunctionError as exc:
+                error = str(exc)
+            sub = Subscription(key, function, args, error)
+            self._subs[key] = sub
+            self._wake.set()
+        sub.watchers += 1
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        sub.watchers -= 1
+        if sub.watchers <= 0:
+            self._subs.pop(sub.key, None)
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subs)
+
+    # ------------------------------------------------------------ ticks
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_INTERVAL)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("live engine tick failed; retrying on the next commit")
+                await asyncio.sleep(0.1)
+
+    async def tick(self) -> None:
+        """Bring every subscription to the newest committed version, in one snapshot."""
+        subs = list(self._subs.values())
+        version, results = await self._in(self._reader, lambda: self._evaluate(subs))
+        changed = False
+        for sub, result in results.items():
+            sub.ready, sub.stale = True, False
+            sub.reads = result.reads
+            value_json = result.value_json or "null"
+            if result.error != sub.error or value_json != sub.value_json or sub.changed_at == 0:
+                sub.value_json, sub.error = value_json, result.error
+                sub.changed_at = version
+                changed = True
+        moved = version > self.version
+        self.version = max(self.version, version)
+        if changed or moved:
+            for listener in list(self._listeners):
+                listener()
+
+    def _evaluate(self, subs: list[Subscription]) -> tuple[int, dict[Subscription, QueryResult]]:
+        """On the reader thread: find what the new commits invalidate and re-run it."""
+        store = self._store()
+        results: dict[Subscription, QueryResult] = {}
+        with store.snapshot() as version:
+            if version < self.version:  # the database was replaced under us
+                version = self.version
+            touched: set[str] = set()
+            everything = self.version and store.oldest_version() > self.version
+            for _, keys in store.commits_since(self.version):
+                touched.update(keys)
+            for sub in subs:
+                if sub.stale or not sub.ready or everything or sub.reads.overlaps(touched):
+                    results[sub] = self._execute(store, sub)
+        return version, results
+
+    def _execute(self, store: SQLiteStore, sub: Subscription) -> QueryResult:
+        if sub.function is None:
+            return QueryResult(None, sub.error, ReadSet())
+        ctx = QueryContext(store)
+        self.executions += 1
+        try:
+            value = sub.function.handler(ctx, sub.args)
+        except FunctionError as exc:
+            return QueryResult(None, str(exc), ctx.reads)
+        except SessionbaseError as exc:
+            log.warning("query %s failed: %s", sub.key[0], exc)
+            return QueryResult(None, f"{sub.key[0]} failed: {exc}", ctx.reads)
+        return QueryResult(orjson.dumps(camel(value)).decode(), None, ctx.reads)
+
+    # ------------------------------------------------------------ one-shot calls
+
+    async def query(self, path: str, raw_args: dict[str, Any]) -> Any:
+        """Run a query once (HTTP); raises FunctionError for the caller's mistakes."""
+        function = self.functions.get(path, "query")
+        args = function.parse(raw_args)
+
+        def run() -> Any:
+            ctx = QueryContext(self._store())
+            return camel(function.handler(ctx, args))
+
+        return await self._in(self._http_readers, run)
+
+    async def mutation(
+        self, path: str, raw_args: dict[str, Any], idempotency: tuple[str, int] | None = None
+    ) -> tuple[Any, int]:
+        """Run a mutation serially on the writer; returns (result, commit version)."""
+        function = self.functions.get(path, "mutation")
+        args = function.parse(raw_args)
+
+        def run() -> tuple[Any, int]:
+            store = self._store()
+            if idempotency is not None:
+                seen = store.recorded_mutation(*idempotency)
+                if seen is not None:
+                    return seen[1], seen[0]
+            ctx = MutationContext(store)
+            result = camel(function.handler(ctx, args))
+            version, stored = store.apply_user_changes(ctx.changes, result, idempotency)
+            return stored, version
+
+        began = time.monotonic()
+        result, version = await self._in(self._writer, run)
+        took = (time.monotonic() - began) * 1e3
+        log.debug("mutation %s committed %d in %.1f ms", path, version, took)
+        return result, version

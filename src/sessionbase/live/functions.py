@@ -1,0 +1,324 @@
+"""The functions clients call: queries over the mirror and mutations of user decisions.
+
+Queries read through a ``QueryContext``, which records every table and key they read, so the
+engine knows which commits can change their result. Results are snake_case here; the protocol
+boundary renames keys to camelCase. Mutations only ever write ``user_metadata``: the rollout
+files stay the source of truth, and user decisions survive any rebuild.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import Field
+
+from sessionbase.errors import FunctionError
+from sessionbase.live.readset import ReadSet
+from sessionbase.live.registry import Args, Registry
+from sessionbase.store.base import ThreadFilter
+from sessionbase.store.sqlite import SQLiteStore, UserChange
+
+registry = Registry()
+MAX_PAGE = 1000
+
+
+class QueryContext:
+    """Read access for one query run; every read is recorded in ``reads``."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.reads = ReadSet()
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        self.reads.add("threads", thread_id)
+        thread = self.store.thread(thread_id)
+        return thread if thread is not None and thread["id"] == thread_id else None
+
+    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+        self.reads.add("threads")
+        return self.store.threads(flt)
+
+    def messages_page(
+        self, thread_id: str, after: int, until: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        self.reads.add("messages", thread_id)
+        return self.store.messages_page(thread_id, after, until, limit)
+
+    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+        self.reads.add("messages", thread_id)
+        return self.store.messages_tail(thread_id, n)
+
+    def projects(self) -> list[dict[str, Any]]:
+        self.reads.add("projects")
+        self.reads.add("threads")  # thread counts and activity
+        return self.store.projects()
+
+    def skills(self, project_id: str | None) -> list[dict[str, Any]]:
+        self.reads.add("skills")
+        return self.store.skills(project_id)
+
+    def status(self) -> dict[str, Any]:
+        self.reads.add("sources")
+        self.reads.add("threads")
+        return self.store.summary()
+
+
+class MutationContext:
+    """What a mutation may do: read the current state and stage user decisions."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.changes: list[UserChange] = []
+
+    def require_thread(self, thread_id: str) -> dict[str, Any]:
+        thread = self.store.thread(thread_id)
+        if thread is None or thread["id"] != thread_id:
+            raise FunctionError(f"no thread with id {thread_id!r}", status=404)
+        return thread
+
+    def change(self, entity: str, entity_id: str, **values: Any) -> None:
+        self.changes.append(UserChange(entity, entity_id, values))
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def thread_summary(t: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "id", "title", "title_source", "snippet", "message_count", "last_message_at",
+        "created_at", "updated_at", "source", "project_id", "archived", "pinned",
+        "parent_thread_id", "forked_from_id", "agent_role", "agent_nickname", "model", "cwd",
+        "machine",
+    )  # fmt: skip
+    return {k: t.get(k) for k in keys}
+
+
+def thread_detail(t: dict[str, Any]) -> dict[str, Any]:
+    detail = thread_summary(t)
+    for key in ("originator", "cli_version", "model_provider", "git", "rollout_path", "tokens",
+                "source_detail"):  # fmt: skip
+        detail[key] = t.get(key)
+    detail["resume_command"] = f"codex resume {t['id']}"
+    return detail
+
+
+def message_shape(thread_id: str, m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{thread_id}:{m['idx']}",
+        "thread_id": thread_id,
+        "idx": m["idx"],
+        "turn_id": m["turn_id"],
+        "ts": m["ts"],
+        "role": m["role"],
+        "kind": m["kind"],
+        "text": m["text"],
+        "data": m["data"],
+    }
+
+
+# ------------------------------------------------------------------ projects
+
+
+class NoArgs(Args):
+    pass
+
+
+class IdArgs(Args):
+    id: str = Field(min_length=1, max_length=200)
+
+
+@registry.query("projects:list", NoArgs)
+def projects_list(ctx: QueryContext, args: NoArgs) -> list[dict[str, Any]]:
+    """All projects, most recently active first, with their thread counts."""
+    return ctx.projects()
+
+
+@registry.query("projects:get", IdArgs)
+def projects_get(ctx: QueryContext, args: IdArgs) -> dict[str, Any] | None:
+    """One project, or null."""
+    return next((p for p in ctx.projects() if p["id"] == args.id), None)
+
+
+class SaveProjectArgs(Args):
+    id: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    working_dir: str | None = Field(default=None, max_length=4096)
+    repo_url: str | None = Field(default=None, max_length=4096)
+
+
+@registry.mutation("projects:save", SaveProjectArgs)
+def projects_save(ctx: MutationContext, args: SaveProjectArgs) -> str:
+    """Create a project (no id) or rename / re-point one; returns its id."""
+    values = {k: v for k, v in (("name", args.name), ("working_dir", args.working_dir),
+                                ("repo_url", args.repo_url)) if v is not None}  # fmt: skip
+    if args.id is None:
+        if not args.name:
+            raise FunctionError("projects:save: a new project needs a name")
+        project_id = uuid.uuid4().hex[:16]
+        ctx.change("project", project_id, record=values, hidden=None)
+        return project_id
+    known = {p["id"] for p in ctx.store.projects(include_hidden=True)}
+    if args.id not in known:
+        raise FunctionError(f"no project with id {args.id!r}", status=404)
+    ctx.change("project", args.id, **values)
+    return args.id
+
+
+@registry.mutation("projects:remove", IdArgs)
+def projects_remove(ctx: MutationContext, args: IdArgs) -> None:
+    """Hide a project from lists (its threads stay); saving it again brings it back."""
+    known = {p["id"] for p in ctx.store.projects(include_hidden=True)}
+    if args.id not in known:
+        raise FunctionError(f"no project with id {args.id!r}", status=404)
+    ctx.change("project", args.id, hidden=True)
+
+
+# ------------------------------------------------------------------ threads
+
+
+class RecentArgs(Args):
+    project_id: str | None = None
+    source: str | None = None
+    include_archived: bool = False
+    include_subagents: bool = False
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+@registry.query("threads:recent", RecentArgs)
+def threads_recent(ctx: QueryContext, args: RecentArgs) -> list[dict[str, Any]]:
+    """Threads by last update, newest first: title, snippet, message count, source."""
+    flt = ThreadFilter(
+        project_id=args.project_id,
+        source=args.source,
+        include_archived=args.include_archived,
+        include_subagents=args.include_subagents,
+        limit=args.limit,
+    )
+    return [thread_summary(t) for t in ctx.threads(flt)]
+
+
+@registry.query("threads:get", IdArgs)
+def threads_get(ctx: QueryContext, args: IdArgs) -> dict[str, Any] | None:
+    """One thread with lineage, token usage, rollout path and the command that resumes it."""
+    thread = ctx.thread(args.id)
+    return None if thread is None else thread_detail(thread)
+
+
+class RenameArgs(Args):
+    id: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(default=None, max_length=500)
+
+
+@registry.mutation("threads:rename", RenameArgs)
+def threads_rename(ctx: MutationContext, args: RenameArgs) -> None:
+    """Set a title that wins over Codex's; an empty or null title restores Codex's."""
+    ctx.require_thread(args.id)
+    title = (args.title or "").strip()
+    ctx.change("thread", args.id, title=title or None)
+
+
+class FlagArgs(Args):
+    id: str = Field(min_length=1, max_length=200)
+    value: bool | None = None
+    archived: bool | None = None
+    pinned: bool | None = None
+
+
+@registry.mutation("threads:setArchived", FlagArgs)
+def threads_set_archived(ctx: MutationContext, args: FlagArgs) -> None:
+    """Archive or unarchive a thread in sessionbase (the rollout file is not moved)."""
+    ctx.require_thread(args.id)
+    flag = args.archived if args.archived is not None else args.value
+    if flag is None:
+        raise FunctionError("threads:setArchived needs `archived: true|false`")
+    ctx.change("thread", args.id, archived=flag)
+
+
+@registry.mutation("threads:setPinned", FlagArgs)
+def threads_set_pinned(ctx: MutationContext, args: FlagArgs) -> None:
+    """Pin or unpin a thread."""
+    ctx.require_thread(args.id)
+    flag = args.pinned if args.pinned is not None else args.value
+    if flag is None:
+        raise FunctionError("threads:setPinned needs `pinned: true|false`")
+    ctx.change("thread", args.id, pinned=flag or None)
+
+
+# ------------------------------------------------------------------ messages
+
+
+class PaginationOpts(Args):
+    num_items: int = Field(ge=1, le=MAX_PAGE)
+    cursor: str | None = None
+    end_cursor: str | None = None
+    id: int | None = None
+    maximum_rows_read: int | None = None
+    maximum_bytes_read: int | None = None
+
+
+class ListArgs(Args):
+    thread_id: str = Field(min_length=1, max_length=200)
+    pagination_opts: PaginationOpts
+
+
+def _cursor(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise FunctionError(f"messages:list: invalid {name} {value!r}") from None
+
+
+@registry.query("messages:list", ListArgs)
+def messages_list(ctx: QueryContext, args: ListArgs) -> dict[str, Any]:
+    """A page of a thread's messages in order, with Convex cursor semantics."""
+    opts = args.pagination_opts
+    after = _cursor(opts.cursor, "cursor")
+    until = _cursor(opts.end_cursor, "endCursor")
+    start = -1 if after is None else after
+    limit = MAX_PAGE * 10 if until is not None else opts.num_items
+    rows = ctx.messages_page(args.thread_id, start, until, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if until is not None:
+        more = bool(ctx.messages_page(args.thread_id, until, None, 1))
+        end = until
+    else:
+        end = rows[-1]["idx"] if rows else start
+    return {
+        "page": [message_shape(args.thread_id, m) for m in rows],
+        "isDone": not more,
+        "continueCursor": str(end),
+    }
+
+
+class TailArgs(Args):
+    thread_id: str = Field(min_length=1, max_length=200)
+    n: int = Field(default=50, ge=1, le=MAX_PAGE)
+
+
+@registry.query("messages:tail", TailArgs)
+def messages_tail(ctx: QueryContext, args: TailArgs) -> list[dict[str, Any]]:
+    """The newest n messages of a thread, oldest first."""
+    return [message_shape(args.thread_id, m) for m in ctx.messages_tail(args.thread_id, args.n)]
+
+
+# ------------------------------------------------------------------ skills, status
+
+
+class SkillArgs(Args):
+    project_id: str | None = None
+
+
+@registry.query("skills:list", SkillArgs)
+def skills_list(ctx: QueryContext, args: SkillArgs) -> list[dict[str, Any]]:
+    """Skills Codex can see (a project's repo skills plus user, system and admin ones)."""
+    return ctx.skills(args.project_id)
+
+
+@registry.query("status:get", NoArgs)
+def status_get(ctx: QueryContext, args: NoArgs) -> dict[str, Any]:
+    """Ingest state for an app header: files, threads, messages, skipped lines, errors."""
+    return ctx.status()
