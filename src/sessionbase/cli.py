@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -162,42 +161,48 @@ def backfill(settings: Settings, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7788, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-ingest", is_flag=True, help="Serve the database without following files.")
 @click.pass_obj
-def serve(settings: Settings) -> None:
-    """Import everything, then follow Codex live until interrupted.
+def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
+    """Import everything, follow Codex live, and serve it to clients until interrupted.
+
+    \b
+    Listens on http://127.0.0.1:7788 by default:
+      ws  /api/<version>/sync        Convex sync protocol (official Convex clients work)
+      POST /api/query|mutation       Convex HTTP API
+      /v1/query/<fn>, /openapi.json  plain JSON for scripts
+      /healthz, /readyz, /version    health
 
     Files Codex appends to are picked up within milliseconds (inotify), with a cheap
     rescan every `rescan_interval` seconds as a safety net.
     """
+    import uvicorn
+
+    from sessionbase.server import create_app
+    from sessionbase.server.auth import require_loopback
+
     try:
-        asyncio.run(_serve(settings))
+        require_loopback(host)
+        if not no_ingest:
+            ingest.check_homes(settings)
     except SessionbaseError as exc:
         raise _fail(exc) from exc
-    except KeyboardInterrupt:
-        pass
-
-
-async def _serve(settings: Settings) -> None:
-    log = logging.getLogger("sessionbase")
-    began = time.monotonic()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    follower = ingest.Follower(settings)
-    try:
-        report = await follower.start()
-        homes = ", ".join(str(h) for h in settings.codex_homes)
-        log.info(
-            "ready in %.3f s: %d threads, %d messages; watching %s",
-            time.monotonic() - began,
-            report.totals.get("threads", 0),
-            report.totals.get("messages", 0),
-            homes,
-        )
-        await follower.follow(stop)
-    finally:
-        await follower.close()
+    config = uvicorn.Config(
+        create_app(settings, ingest=not no_ingest),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_max_size=8 * 1024 * 1024,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise click.ClickException("the server did not start (see the log above)")
 
 
 def _thread_json(t: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror, Progress, SyncReport
 from sessionbase.ingest.watcher import Follower, check_homes
 
-__all__ = ["Follower", "Mirror", "Progress", "SyncReport", "backfill"]
+__all__ = ["Follower", "Mirror", "Progress", "SyncReport", "backfill", "check_homes"]
 
 
 async def backfill(settings: Settings, progress: Progress | None = None) -> SyncReport:

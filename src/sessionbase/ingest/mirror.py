@@ -232,6 +232,7 @@ class Mirror:
     def sync_names(self) -> int | None:
         """Read new entries of each home's session_index.jsonl (append-only; newest wins)."""
         names: dict[str, tuple[str, str | None]] = {}
+        read_to: dict[str, str] = {}
         for home in self.settings.codex_homes:
             path = home / SESSION_INDEX
             key = f"session_index:{path}"
@@ -263,10 +264,13 @@ class Mirror:
                             name.strip(),
                             updated if isinstance(updated, str) else None,
                         )
-            self.store.put_setting(
-                key, orjson.dumps({"offset": offset + end, "inode": st.st_ino}).decode()
-            )
-        return self.store.set_session_names(names)
+            read_to[key] = orjson.dumps({"offset": offset + end, "inode": st.st_ino}).decode()
+        # Names first, offsets after: a crash in between re-reads entries (harmless) instead
+        # of skipping entries that were never stored.
+        version = self.store.set_session_names(names)
+        for key, value in read_to.items():
+            self.store.put_setting(key, value)
+        return version
 
     def sync_skills(self) -> int | None:
         """Rediscover skills in every root Codex searches; store only if something changed."""

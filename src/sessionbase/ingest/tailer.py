@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import zstandard
 
 from sessionbase.codex import rollout
 from sessionbase.codex.paths import is_archived, thread_id_from_name
@@ -88,6 +90,9 @@ class Tailer:
             return report
         except OSError as exc:
             return self._failed(report, path, codex_home, f"cannot stat: {exc.strerror}")
+        if not stat.S_ISREG(st.st_mode):
+            # Opening a FIFO blocks until a writer appears; a directory cannot be read.
+            return self._failed(report, path, codex_home, "not a regular file")
         known = self.store.source(str(path))
         if known is None:
             known = self._find_moved(path, codex_home, st)
@@ -110,6 +115,8 @@ class Tailer:
             return report
         except OSError as exc:
             return self._failed(report, path, codex_home, f"cannot read: {exc.strerror or exc}")
+        except zstandard.ZstdError as exc:
+            return self._failed(report, path, codex_home, f"cannot decompress: {exc}")
 
     # ---------------------------------------------------------------- moves
 
@@ -121,7 +128,7 @@ class Tailer:
             try:
                 if _fingerprint(path, old.fingerprint_len) != old.fingerprint:
                     continue
-            except OSError:
+            except (OSError, zstandard.ZstdError):
                 continue
             moved = SourceRow(**{**old.__dict__, "path": str(path), "codex_home": str(codex_home)})
             moved.status = "ok"
@@ -331,13 +338,14 @@ class _FileReader:
         except ValueError:
             self._skip(start, src.lines, "not_json", line)
             return
-        if self.generation is None:
-            self.generation = rollout.detect_generation(
-                self.path, obj if isinstance(obj, dict) else None
-            )
+        # Detect from the first object that says what it is: a stray array or unrecognized
+        # object before the session metadata must not condemn the rest of the file.
+        if self.generation in (None, Generation.UNKNOWN) and isinstance(obj, dict):
+            self.generation = rollout.detect_generation(self.path, obj)
             src.generation = self.generation.value
         had_thread = self.normalizer.state.thread_id is not None
-        result = rollout.to_record(obj, self.generation, start, self.path, src.lines)
+        generation = self.generation or Generation.UNKNOWN
+        result = rollout.to_record(obj, generation, start, self.path, src.lines)
         if isinstance(result, FormatError):
             self._skip(start, src.lines, _reason_key(result.reason), line)
             return
@@ -378,8 +386,6 @@ def _open(path: Path, compressed: bool) -> IO[bytes]:
     raw = open(path, "rb")
     if not compressed:
         return raw
-    import zstandard
-
     reader: Any = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
     return io.BufferedReader(reader, READ_CHUNK)
 
@@ -412,6 +418,9 @@ def _lines(fh: IO[bytes], start: int, max_line: int) -> Iterator[tuple[int, byte
             return
         if skipping_from is not None:
             newline = chunk.find(b"\n")
+            if len(skipped_head) < QUARANTINE_RAW:
+                rest = chunk if newline < 0 else chunk[:newline]
+                skipped_head += rest[: QUARANTINE_RAW - len(skipped_head)]
             if newline < 0:
                 buffer_start += len(chunk)
                 continue
@@ -427,7 +436,13 @@ def _lines(fh: IO[bytes], start: int, max_line: int) -> Iterator[tuple[int, byte
             newline = buffer.find(b"\n", pos)
             if newline < 0:
                 break
-            yield buffer_start + pos, bytes(buffer[pos:newline]), 0
+            if newline - pos > max_line:
+                # Judged by length alone, so where read chunks fall never changes the verdict.
+                end = buffer_start + newline + 1
+                head = bytes(buffer[pos : min(newline, pos + QUARANTINE_RAW)])
+                yield buffer_start + pos, head, end
+            else:
+                yield buffer_start + pos, bytes(buffer[pos:newline]), 0
             pos = newline + 1
         del buffer[:pos]
         buffer_start += pos

@@ -53,9 +53,11 @@ class Follower:
         settings: Settings,
         *,
         on_reports: Callable[[list[FileReport]], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.on_reports = on_reports or _log_reports
+        self.on_commit = on_commit
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-ingest")
         self._mirror: Mirror | None = None
         self.ready = asyncio.Event()
@@ -64,10 +66,17 @@ class Follower:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
-    async def start(self) -> SyncReport:
-        """Open the store and catch up with everything on disk; then ``ready`` is set."""
+    async def open(self) -> None:
+        """Check the homes, take the ingest lock and open the store (fast; raises on problems)."""
         check_homes(self.settings)
         self._mirror = await self._on_writer(Mirror, self.settings)
+        self._mirror.store.on_commit = self.on_commit
+
+    async def start(self) -> SyncReport:
+        """Catch up with everything on disk (opening first if needed); then ``ready`` is set."""
+        if self._mirror is None:
+            await self.open()
+        assert self._mirror is not None
         report = await self._on_writer(self._mirror.sync)
         self.ready.set()
         return report

@@ -155,7 +155,7 @@ class Engine:
                 function = self.functions.get(path, "query")
                 args = function.parse(raw_args)
             except FunctionError as exc:
-                error = str(exc)
+                function, error = None, str(exc)
             sub = Subscription(key, function, args, error)
             self._subs[key] = sub
             self._wake.set()
@@ -233,6 +233,9 @@ class Engine:
         except SessionbaseError as exc:
             log.warning("query %s failed: %s", sub.key[0], exc)
             return QueryResult(None, f"{sub.key[0]} failed: {exc}", ctx.reads)
+        except Exception:  # a bug in one query must not wedge every subscription
+            log.exception("query %s crashed", sub.key[0])
+            return QueryResult(None, f"{sub.key[0]} failed: internal error", ctx.reads)
         return QueryResult(orjson.dumps(camel(value)).decode(), None, ctx.reads)
 
     # ------------------------------------------------------------ one-shot calls

@@ -1,0 +1,126 @@
+"""The ASGI app: sync WebSocket, HTTP API and health routes, with ingest in its lifespan.
+
+``create_app(settings)`` is all ``serve`` needs. The lifespan opens the live engine, then
+starts ingest in the background: the server answers at once (``/readyz`` says 503 until the
+first pass over the Codex homes is done), and every ingest commit wakes the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from importlib.metadata import version as package_version
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from sessionbase.config import Settings
+from sessionbase.ingest.watcher import Follower
+from sessionbase.live.engine import Engine
+from sessionbase.server.auth import LOOPBACK_HOSTS, LoopbackOnly
+from sessionbase.server.http import convex_routes, json_routes
+from sessionbase.server.sync import SyncSession
+
+log = logging.getLogger("sessionbase")
+
+
+def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
+    """The whole server. ``ingest=False`` serves an existing database without following files."""
+    auth = LoopbackOnly()
+    started = time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = Engine(settings.database_path)
+        app.state.engine = engine
+        app.state.ready = asyncio.Event()
+        stop = asyncio.Event()
+        follower = Follower(settings, on_commit=engine.notify_commit) if ingest else None
+        await _open_database(settings)
+        if follower is not None:
+            await follower.open()
+        await engine.start()
+        task = None
+        if follower is not None:
+            task = asyncio.create_task(_follow(follower, app.state.ready, stop, started))
+        else:
+            app.state.ready.set()
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if follower is not None:
+                await follower.close()
+            await engine.close()
+
+    async def sync(ws: WebSocket) -> None:
+        await SyncSession(ws, ws.app.state.engine, auth).run()
+
+    async def version(request: Request) -> Response:
+        return JSONResponse({"name": "sessionbase", "version": package_version("sessionbase")})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(request: Request) -> Response:
+        ready = request.app.state.ready.is_set()
+        engine: Engine = request.app.state.engine
+        body = {
+            "ready": ready,
+            "version": engine.version,
+            "subscriptions": engine.subscription_count,
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    routes = [
+        Route("/version", version),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        WebSocketRoute("/api/{client_version:str}/sync", sync),
+        *convex_routes(),
+        *json_routes(),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+async def _open_database(settings: Settings) -> None:
+    """Create and migrate the database before the engine reads it."""
+    from sessionbase.store.sqlite import SQLiteStore
+
+    def run() -> None:
+        SQLiteStore(settings.database_path).close()
+
+    await asyncio.to_thread(run)
+
+
+async def _follow(
+    follower: Follower, ready: asyncio.Event, stop: asyncio.Event, started: float
+) -> None:
+    try:
+        report = await follower.start()
+        ready.set()
+        log.info(
+            "ready in %.3f s: %d threads, %d messages",
+            time.monotonic() - started,
+            report.totals.get("threads", 0),
+            report.totals.get("messages", 0),
+        )
+        await follower.follow(stop)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("ingest stopped")
+        raise

@@ -1,0 +1,30 @@
+"""The one place a SessionbaseError becomes an HTTP status and body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessionbase.errors import (
+    AuthError,
+    ConfigError,
+    FunctionError,
+    ProtocolError,
+    SessionbaseError,
+    StoreError,
+)
+
+
+def http_error(exc: SessionbaseError) -> tuple[int, dict[str, Any]]:
+    """Status and ``{"error": {"code", "message"}}`` body for an error at the HTTP boundary."""
+    if isinstance(exc, FunctionError):
+        status = exc.status
+        code = "not_found" if status == 404 else "bad_request"
+    elif isinstance(exc, ProtocolError):
+        status, code = 400, "bad_request"
+    elif isinstance(exc, AuthError):
+        status, code = 401, "unauthorized"
+    elif isinstance(exc, StoreError | ConfigError):
+        status, code = 503, "unavailable"
+    else:
+        status, code = 500, "internal"
+    return status, {"error": {"code": code, "message": str(exc)}}

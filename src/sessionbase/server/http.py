@@ -1,0 +1,165 @@
+"""HTTP routes: Convex's ``/api/query|mutation|action`` and plain JSON with an OpenAPI document.
+
+Convex HTTP (what ``ConvexHttpClient`` speaks): ``POST {path, args: [obj], format}`` →
+``{status: "success", value, logLines}``, or HTTP 560 with ``{status: "error", errorMessage}``
+for a function's own failure. Arguments the function refuses are a 400 with the same shape.
+
+Plain JSON for scripts and curl: ``POST /v1/query/<path>`` (or GET with ``?args=<json>``) and
+``POST /v1/mutation/<path>`` take the arguments object itself and answer with the value itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sessionbase.errors import FunctionError, SessionbaseError
+from sessionbase.live.engine import Engine
+from sessionbase.live.registry import Function
+from sessionbase.protocol.codec import CodecError, from_convex, to_convex
+from sessionbase.server.errors import http_error
+
+MAX_BODY = 1024 * 1024
+
+
+class OrjsonResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise FunctionError(f"request body larger than {MAX_BODY} bytes", status=413)
+    if not body:
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FunctionError(f"request body is not JSON: {exc}") from None
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def convex_routes() -> list[Route]:
+    async def call(request: Request, kind: str) -> Response:
+        try:
+            body = await _json_body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+                raise FunctionError("body must be {path, args}")
+            args = body.get("args", {})
+            if isinstance(args, list):
+                args = args[0] if len(args) == 1 else None
+            try:
+                args = from_convex(args)
+            except CodecError as exc:
+                raise FunctionError(str(exc)) from None
+            path = body["path"] if ":" in body["path"] else body["path"] + ":default"
+            engine = _engine(request)
+            if kind == "query":
+                value = await engine.query(path, args)
+            elif kind == "mutation":
+                value, _ = await engine.mutation(path, args)
+            else:
+                raise FunctionError(f"no action named {path!r}", status=404)
+        except FunctionError as exc:
+            status = exc.status if exc.status != 404 else 560
+            return OrjsonResponse(
+                {"status": "error", "errorMessage": str(exc), "logLines": []}, status_code=status
+            )
+        except SessionbaseError as exc:
+            return OrjsonResponse(
+                {"status": "error", "errorMessage": str(exc), "logLines": []}, status_code=560
+            )
+        return OrjsonResponse({"status": "success", "value": to_convex(value), "logLines": []})
+
+    async def query(request: Request) -> Response:
+        return await call(request, "query")
+
+    async def mutation(request: Request) -> Response:
+        return await call(request, "mutation")
+
+    async def action(request: Request) -> Response:
+        return await call(request, "action")
+
+    return [
+        Route("/api/query", query, methods=["POST"]),
+        Route("/api/mutation", mutation, methods=["POST"]),
+        Route("/api/action", action, methods=["POST"]),
+    ]
+
+
+def json_routes() -> list[Route]:
+    async def run(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        path = request.path_params["path"]
+        try:
+            if request.method == "GET":
+                if kind != "query":
+                    raise FunctionError("mutations need POST", status=405)
+                raw = request.query_params.get("args")
+                args = orjson.loads(raw) if raw else {}
+            else:
+                args = await _json_body(request)
+            engine = _engine(request)
+            if kind == "query":
+                value = await engine.query(path, args)
+            elif kind == "mutation":
+                value, _ = await engine.mutation(path, args)
+            else:
+                raise FunctionError(f"unknown function kind {kind!r}", status=404)
+        except orjson.JSONDecodeError:
+            status, body = http_error(FunctionError("args is not valid JSON"))
+            return OrjsonResponse(body, status_code=status)
+        except SessionbaseError as exc:
+            status, body = http_error(exc)
+            return OrjsonResponse(body, status_code=status)
+        return OrjsonResponse(value)
+
+    async def openapi(request: Request) -> Response:
+        return OrjsonResponse(openapi_document(_engine(request)))
+
+    return [
+        Route("/v1/{kind:str}/{path:str}", run, methods=["GET", "POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def openapi_document(engine: Engine) -> dict[str, Any]:
+    """OpenAPI 3.1 for the plain JSON routes, from the registry's argument models."""
+    paths: dict[str, Any] = {}
+    for fn in engine.functions:
+        paths[f"/v1/{fn.kind}/{fn.path}"] = {"post": _operation(fn)}
+    error = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}}}}}  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "sessionbase", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": {"Error": error}},
+    }
+
+
+def _operation(fn: Function) -> dict[str, Any]:
+    schema = fn.args.model_json_schema(by_alias=True)
+    error_ref = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    }
+    return {
+        "operationId": fn.path.replace(":", "_"),
+        "summary": fn.doc.splitlines()[0] if fn.doc else fn.path,
+        "description": fn.doc,
+        "requestBody": {"required": False, "content": {"application/json": {"schema": schema}}},
+        "responses": {
+            "200": {"description": "the function's result", "content": {"application/json": {}}},
+            "400": {"description": "invalid arguments", **error_ref},
+            "404": {"description": "unknown function or record", **error_ref},
+        },
+    }

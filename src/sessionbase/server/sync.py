@@ -1,0 +1,241 @@
+"""One WebSocket speaking the Convex sync protocol, from Connect to close.
+
+Three tasks per connection: the receiver parses frames and updates the query set; the
+mutator runs mutations one at a time, in order; the sender writes replies and Transitions.
+Nothing is queued per commit: the sender diffs what it last sent against the engine's shared
+results, so a slow client gets one coalesced Transition. A broken frame closes this connection
+only; a client that stops reading is dropped once a send has waited too long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from sessionbase.errors import AuthError, FunctionError, ProtocolError, SessionbaseError
+from sessionbase.live.engine import Engine, Subscription
+from sessionbase.protocol import messages as m
+from sessionbase.protocol.codec import encode_u64, to_convex
+from sessionbase.server.auth import Authenticator
+
+log = logging.getLogger("sessionbase.sync")
+
+MAX_QUERIES = 1000
+MAX_PENDING = 1000
+HEARTBEAT_SECONDS = 15.0
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+class SyncSession:
+    """The server side of one sync connection."""
+
+    def __init__(self, ws: WebSocket, engine: Engine, auth: Authenticator) -> None:
+        self.ws = ws
+        self.engine = engine
+        self.auth = auth
+        self.session_id: str | None = None
+        self.queries: dict[int, Subscription] = {}
+        self.sent: dict[int, int] = {}
+        self.removed: list[int] = []
+        self.version = m.StateVersion(0, 0, 0)
+        self.query_set = 0
+        self.identity = 0
+        self.need_ts = 0
+        self.replies: deque[str] = deque()
+        self.mutations: asyncio.Queue[m.Mutation] = asyncio.Queue(MAX_PENDING)
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        self.engine.add_listener(self.wake)
+        tasks = [
+            asyncio.create_task(self._send_loop()),
+            asyncio.create_task(self._mutation_loop()),
+        ]
+        try:
+            await self._receive_loop()
+        except ProtocolError as exc:
+            log.info("closing sync connection: %s", exc)
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1008, reason=str(exc)[:120])
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.engine.remove_listener(self.wake)
+            for sub in self.queries.values():
+                self.engine.unsubscribe(sub)
+            self.queries.clear()
+
+    # ------------------------------------------------------------ receiving
+
+    async def _receive_loop(self) -> None:
+        while True:
+            event = await self.ws.receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            text = event.get("text")
+            if text is None:
+                raise ProtocolError("binary frames are not part of the protocol")
+            try:
+                message = m.parse_client_message(text)
+            except m.MessageError as exc:
+                raise ProtocolError(str(exc)) from exc
+            self._handle(message)
+
+    def _handle(self, message: m.ClientMessage) -> None:
+        if self.session_id is None and not isinstance(message, m.Connect):
+            raise ProtocolError("the first message must be Connect")
+        if isinstance(message, m.Connect):
+            if self.session_id is not None:
+                raise ProtocolError("Connect sent twice")
+            self.session_id = message.session_id
+        elif isinstance(message, m.ModifyQuerySet):
+            self._modify(message)
+        elif isinstance(message, m.Mutation):
+            try:
+                self.mutations.put_nowait(message)
+            except asyncio.QueueFull:
+                raise ProtocolError("TooManyConcurrentMutations") from None
+        elif isinstance(message, m.Action):
+            self._reply(m.action_response(message.request_id, False,
+                                          f"no action named {message.udf_path!r}"))  # fmt: skip
+        elif isinstance(message, m.Authenticate):
+            self._authenticate(message)
+
+    def _modify(self, message: m.ModifyQuerySet) -> None:
+        if message.base_version != self.query_set:
+            raise ProtocolError(
+                f"BaseVersionMismatch: query set is at {self.query_set}, not {message.base_version}"
+            )
+        for mod in message.modifications:
+            if isinstance(mod, m.AddQuery):
+                if mod.query_id in self.queries:
+                    raise ProtocolError(f"query {mod.query_id} added twice")
+                if len(self.queries) >= MAX_QUERIES:
+                    raise ProtocolError(f"more than {MAX_QUERIES} queries on one connection")
+                self.queries[mod.query_id] = self.engine.subscribe(mod.udf_path, mod.args)
+            else:
+                sub = self.queries.pop(mod.query_id, None)
+                if sub is None:
+                    raise ProtocolError(f"query {mod.query_id} removed but never added")
+                self.engine.unsubscribe(sub)
+                self.sent.pop(mod.query_id, None)
+                self.removed.append(mod.query_id)
+        self.query_set = message.new_version
+        self.wake()
+
+    def _authenticate(self, message: m.Authenticate) -> None:
+        try:
+            self.auth.check(message.token_type, message.value)
+        except AuthError as exc:
+            self._reply(m.auth_error(str(exc), message.base_version))
+            return
+        self.identity = message.base_version + 1
+        self.wake()
+
+    def _reply(self, message: dict[str, object]) -> None:
+        if len(self.replies) >= MAX_PENDING:
+            raise ProtocolError("client is not reading its replies")
+        self.replies.append(m.dumps(message))
+        self.wake()
+
+    # ------------------------------------------------------------ mutations
+
+    async def _mutation_loop(self) -> None:
+        while True:
+            message = await self.mutations.get()
+            assert self.session_id is not None
+            key = (self.session_id, message.request_id)
+            try:
+                result, version = await self.engine.mutation(message.udf_path, message.args, key)
+            except FunctionError as exc:
+                reply = m.mutation_response(message.request_id, False, str(exc), None)
+            except SessionbaseError as exc:
+                log.warning("mutation %s failed: %s", message.udf_path, exc)
+                reply = m.mutation_response(message.request_id, False, f"server error: {exc}", None)
+            else:
+                reply = m.mutation_response(message.request_id, True, to_convex(result), version)
+                self.need_ts = max(self.need_ts, version)
+            self._reply_or_drop(reply)
+
+    def _reply_or_drop(self, reply: dict[str, object]) -> None:
+        try:
+            self._reply(reply)
+        except ProtocolError:
+            self.replies.clear()
+            asyncio.get_running_loop().create_task(self.ws.close(code=1008))
+
+    # ------------------------------------------------------------ sending
+
+    async def _send(self, text: str) -> None:
+        try:
+            await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.info("dropping a sync client that stopped reading")
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1008, reason="client stopped reading")
+            raise
+
+    async def _send_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                await self._send(m.dumps(m.PING))
+                continue
+            self._wake.clear()
+            while self.replies:
+                await self._send(self.replies.popleft())
+            text = self._transition()
+            if text is not None:
+                await self._send(text)
+
+    def _transition(self) -> str | None:
+        """The next Transition for this client, or None if it has nothing new to learn."""
+        if self.session_id is None or any(not s.ready for s in self.queries.values()):
+            return None
+        engine_ts = self.engine.version
+        if self.need_ts > engine_ts:
+            return None  # the mutation's commit has not been through a tick yet
+        parts = [m.dumps(m.query_removed(qid)) for qid in self.removed]
+        for qid, sub in self.queries.items():
+            if self.sent.get(qid) == sub.changed_at:
+                continue
+            if sub.error is not None:
+                parts.append(m.dumps(m.query_failed(qid, sub.error)))
+            else:
+                parts.append(
+                    f'{{"type":"QueryUpdated","queryId":{qid},"value":{sub.value_json},'
+                    '"logLines":[],"journal":null}'
+                )
+            self.sent[qid] = sub.changed_at
+        end = m.StateVersion(self.query_set, self.identity, max(engine_ts, self.version.ts))
+        if (
+            not parts
+            and end.query_set == self.version.query_set
+            and end.identity == self.version.identity
+            and self.need_ts <= self.version.ts
+        ):
+            return None
+        start, self.version = self.version, end
+        self.removed = []
+        return (
+            f'{{"type":"Transition","startVersion":{_version(start)},'
+            f'"endVersion":{_version(end)},"modifications":[{",".join(parts)}]}}'
+        )
+
+
+def _version(v: m.StateVersion) -> str:
+    return f'{{"querySet":{v.query_set},"identity":{v.identity},"ts":"{encode_u64(v.ts)}"}}'
