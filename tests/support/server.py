@@ -1,0 +1,96 @@
+"""Run a real `sessionbase serve` in a subprocess on a free loopback port, for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """`sessionbase --data-dir D --codex-home H serve --port P`, ready when /readyz says so.
+
+    ``restart()`` stops and starts it again on the same port (for reconnect tests). The log
+    is kept in ``log_path`` for failure messages.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        codex_home: Path,
+        *,
+        port: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.data_dir = data_dir
+        self.codex_home = codex_home
+        self.port = port or free_port()
+        self.extra = extra
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONBASE_")}
+        env["SESSIONBASE_RESCAN_INTERVAL"] = "5"
+        log = open(self.log_path, "ab")  # handed to the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from sessionbase.cli import main; main()",
+             "--data-dir", str(self.data_dir), "--codex-home", str(self.codex_home),
+             "serve", "--port", str(self.port), *self.extra],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready after {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
