@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -509,18 +509,22 @@ def run_scenario(
     *,
     codex_home_parent: Path | None = None,
     timeout: float = 60.0,
+    before_first_turn: Callable[[CodexHome], None] | None = None,
 ) -> ScenarioResult:
     """Play ``scenario`` through the real Codex CLI against a fresh mock server.
 
     Creates ``workdir`` (with the scenario's files) and a fresh ``CODEX_HOME`` under
     ``codex_home_parent`` (default :func:`~tests.support.codex_cli.codex_homes_root`); the
-    caller owns both and should delete the home with ``result.codex_home.remove()``. Raises
+    caller owns both and should delete the home with ``result.codex_home.remove()``.
+    ``before_first_turn`` is called with the new home before Codex first runs. Raises
     AssertionError if Codex's model calls do not line up with the script.
     """
     _prepare_workdir(scenario, workdir)
     runs: list[CodexRun] = []
     with MockModelServer(scenario.script) as server:
         home = make_codex_home(server.base_url, parent=codex_home_parent)
+        if before_first_turn is not None:
+            before_first_turn(home)  # e.g. start a mirror that watches the empty home
         thread_id: str | None = None
         for index, turn in enumerate(scenario.turns):
             run = run_codex_exec(

@@ -33,11 +33,13 @@ class ServerProcess:
         *,
         port: int | None = None,
         extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.codex_home = codex_home
         self.port = port or free_port()
         self.extra = extra
+        self.env = env or {}
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,6 +48,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONBASE_")}
         env["SESSIONBASE_RESCAN_INTERVAL"] = "5"
+        env.update(self.env)
         log = open(self.log_path, "ab")  # handed to the child
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from sessionbase.cli import main; main()",
