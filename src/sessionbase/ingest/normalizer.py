@@ -96,6 +96,9 @@ class ThreadState:
     first_ts: str | None = None
     last_ts: str | None = None
     calls: dict[str, int] = field(default_factory=dict)
+    ended: list[str] = field(default_factory=list)
+    """Calls whose output came from an end event: the model-facing tool output (often cut
+    shorter) must not replace it."""
     candidates: list[list[Any]] = field(default_factory=list)
     replaying: bool = False
     replay_last_ms: int | None = None
@@ -418,6 +421,8 @@ class Normalizer:
             self.state.unknown["orphan_output"] = self.state.unknown.get("orphan_output", 0) + 1
             return
         out = codex_items.parse_tool_output(p.get("output"))
+        if call_id in self.state.ended:
+            return
         self.patch_row(
             idx,
             _drop_none(
@@ -508,7 +513,11 @@ class Normalizer:
         if isinstance(output, str) and output:
             data["output"] = codex_items.excerpt(output)
             data["output_chars"] = len(output)
-        idx = self.state.calls.get(str(p.get("call_id")))
+        call_id = str(p.get("call_id"))
+        if data.get("output") is not None:
+            self.state.ended.append(call_id)
+            del self.state.ended[:-MAX_CANDIDATES]
+        idx = self.state.calls.get(call_id)
         if idx is not None:
             self.patch_row(idx, data)
             return
