@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -108,33 +107,35 @@ def cli(
 
 
 class BarProgress:
-    """Draws backfill progress: files, megabytes, rate and time left."""
+    """Draws backfill progress: files done, megabytes, rate and time left."""
 
     def __init__(self) -> None:
         self._bar = Progress(
-            TextColumn("[bold]backfill"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files"),
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=err,
-            transient=False,
         )
-        self._bytes = self._bar.add_task("bytes", total=0)
+        self._task = self._bar.add_task("backfill", total=1)
         self._files = 0
+        self._total_files = 0
 
     def start(self, files: int, total_bytes: int) -> None:
         self._total_files = files
-        self._bar.update(self._bytes, total=max(total_bytes, 1))
+        self._bar.update(self._task, total=max(total_bytes, 1), description=self._label())
         self._bar.start()
 
+    def _label(self) -> str:
+        return f"backfill {self._files}/{self._total_files} files"
+
     def advance(self, nbytes: int) -> None:
-        self._bar.advance(self._bytes, nbytes)
+        self._bar.advance(self._task, nbytes)
 
     def file_done(self, report: FileReport) -> None:
         self._files += 1
+        self._bar.update(self._task, description=self._label())
 
     def finish(self) -> None:
         self._bar.stop()
