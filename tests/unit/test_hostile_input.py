@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -245,7 +246,7 @@ def _nested(depth: int) -> bytes:
 
 
 # Valid JSON that orjson parses (depth <= 1024) but cannot serialize again (depth > 255).
-DEEP_BUT_PARSEABLE = {
+DEEP_BUT_PARSEABLE: dict[str, Callable[[str], bytes]] = {
     "unknown line type": lambda tid: (
         b'{"timestamp":"' + TS.encode() + b'","type":"weird","payload":{"x":'
         + _nested(300) + b"}}"

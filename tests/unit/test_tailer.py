@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -299,7 +300,7 @@ def test_rebuild_to_a_shorter_history_recomputes_project_times(
     assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
 
 
-def _project(settings: Settings) -> dict[str, object]:
+def _project(settings: Settings) -> dict[str, Any]:
     store = SQLiteStore(settings.database_path, readonly=True)
     try:
         (project,) = store.projects()
