@@ -661,6 +661,42 @@ def test_vanished_file_in_watch_events(codex_home: Path, settings: Settings) -> 
     assert [t["id"] for t in threads(settings)] == [r.thread_id]
 
 
+# ---------------------------------------------------------------- dying mid-pass
+
+
+class _Died(Exception):
+    """Stands for the process dying: raised from inside a pass, nothing after it runs."""
+
+
+class _DieAfter(_DeleteOnStart):
+    def __init__(self, nbytes: int) -> None:
+        super().__init__([])
+        self.left = nbytes
+
+    def advance(self, nbytes: int) -> None:
+        self.left -= nbytes
+        if self.left < 0:
+            raise _Died
+
+
+@pytest.mark.parametrize("die_after", [1, 5_000, 20_000, 60_000])
+def test_dying_mid_pass_resumes_where_the_last_batch_ended(
+    tmp_path: Path, codex_home: Path, settings: Settings, die_after: int
+) -> None:
+    small_batches = settings.with_overrides(batch_bytes=2048)
+    paths = [conversation(6).write(codex_home) for _ in range(3)]
+    total = sum(p.stat().st_size for p in paths)
+    assert die_after < total
+
+    with Mirror(small_batches) as mirror, pytest.raises(_Died):
+        mirror.sync(_DieAfter(die_after))
+    # The rows of the batches committed before dying are there; the file is not done.
+    report = sync(small_batches)
+    assert report.errors == []
+    assert report.lines > 0
+    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+
+
 # ---------------------------------------------------------------- the ingest lock
 
 

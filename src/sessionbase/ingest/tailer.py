@@ -291,6 +291,7 @@ class _FileReader:
         self.quarantine: list[QuarantineRow] = []
         self.pending_bytes = 0
         self.duplicate_of: str | None = None
+        self.mtime_ns = source.mtime_ns
 
     def run(self, compressed: bool) -> FileReport:
         start = self.source.offset
@@ -309,6 +310,7 @@ class _FileReader:
             self.source.status = "duplicate"
             self.source.error = f"thread already mirrored from {self.duplicate_of}"
             self.source.state, self.source.offset = None, 0
+            self.source.mtime_ns = self.mtime_ns
             self.t.store.insert_source(self.source)
             self.report.status, self.report.error = "duplicate", self.source.error
             return self.report
@@ -366,6 +368,9 @@ class _FileReader:
     def _flush(self, final: bool = False) -> None:
         if not final and not self.pending_bytes:
             return
+        # Mid-pass, record no mtime: should the process die before the pass ends, the file
+        # must not look unchanged (same size and mtime) next time, or its rest is never read.
+        self.source.mtime_ns = self.mtime_ns if final else 0
         batch = self.t._batch(self.normalizer, self.source, self.reset_thread, self.quarantine)
         self.t.store.commit(batch)
         self.report.rows += len(batch.messages)
