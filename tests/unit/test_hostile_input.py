@@ -262,13 +262,6 @@ DEEP_BUT_PARSEABLE: dict[str, Callable[[str], bytes]] = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="normalizer/store bug: orjson.dumps (depth limit 255) raises TypeError on payloads "
-    "orjson.loads accepted (depth <= 1024) -- Normalizer.count_unknown, the ThreadState.meta "
-    "source_detail and message data -- and it escapes Mirror.sync",
-)
 @pytest.mark.parametrize("case", list(DEEP_BUT_PARSEABLE))
 def test_nesting_deeper_than_the_serializer_limit_is_not_fatal(
     codex_home: Path, settings: Settings, case: str

@@ -268,11 +268,6 @@ def test_rebuild_resets_skip_counts(tmp_path: Path, codex_home: Path, settings: 
     assert row.offset == path.stat().st_size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: SQLiteStore._write_batch on reset_thread deletes messages and extras "
-    "but not the file's quarantine rows, so a bad line past the new end stays quarantined",
-)
 def test_rebuild_drops_quarantined_lines_past_the_new_end(
     tmp_path: Path, codex_home: Path, settings: Settings
 ) -> None:

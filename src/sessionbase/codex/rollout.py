@@ -69,9 +69,36 @@ def detect_generation(path: Path | str, first: dict[str, Any] | None) -> Generat
     return Generation.UNKNOWN
 
 
+MAX_DEPTH = 128
+"""Codex's own JSON reader (serde_json) refuses deeper nesting, so no real line has it."""
+
+
+class TooDeep(ValueError):
+    """A line nested deeper than any Codex build can write or read."""
+
+
 def loads(raw: bytes) -> Any:
-    """Decode one JSON line; raises ValueError (orjson.JSONDecodeError) on anything invalid."""
-    return orjson.loads(raw)
+    """Decode one JSON line; raises ValueError (incl. TooDeep) on anything unusable."""
+    value = orjson.loads(raw)
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def to_record(

@@ -198,6 +198,8 @@ class SQLiteStore:
     def _write_batch(self, batch: IngestBatch) -> list[str]:
         db = self._db
         touched: list[str] = [f"sources:{batch.source.path}"]
+        if batch.reset_thread is not None:
+            db.execute("DELETE FROM quarantine WHERE path = ?", (batch.source.path,))
         if batch.reset_thread:
             db.execute("DELETE FROM messages WHERE thread_id = ?", (batch.reset_thread,))
             db.execute("DELETE FROM extras WHERE thread_id = ?", (batch.reset_thread,))
