@@ -538,6 +538,24 @@ def test_zst_sibling_is_ignored_by_watch_events_while_plain_exists(
     assert list(sources(settings)) == [str(plain)]
 
 
+def test_watch_events_only_take_what_a_scan_would(codex_home: Path, settings: Settings) -> None:
+    r = conversation(1)
+    real = r.write(codex_home)
+    temp = real.with_name(real.name + ".tmp")  # e.g. an editor's or a sync tool's temp copy
+    shutil.copyfile(real, temp)
+    stray = codex_home / real.name  # a copy outside sessions/ and archived_sessions/
+    shutil.copyfile(real, stray)
+    notes = codex_home / "sessions" / "rollout-notes.txt"
+    notes.write_text("not a rollout\n")
+
+    reports = ingest_paths(settings, temp, stray, notes, real)
+    assert [(rep.path, rep.status) for rep in reports] == [(str(real), "ingested")]
+    assert list(sources(settings)) == [str(real)]
+    # The next scan agrees: the real file owns the thread, nothing is a duplicate.
+    assert sync(settings).statuses == {"unchanged": 1}
+    assert threads(settings)[0]["rollout_path"] == str(real)
+
+
 # ---------------------------------------------------------------- copies
 
 

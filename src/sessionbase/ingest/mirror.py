@@ -19,7 +19,14 @@ from typing import Any, Protocol
 import orjson
 
 from sessionbase.codex import skills as codex_skills
-from sessionbase.codex.paths import SESSION_INDEX, RolloutFile, find_rollouts
+from sessionbase.codex.paths import (
+    ARCHIVED_DIR,
+    SESSION_INDEX,
+    SESSIONS_DIR,
+    RolloutFile,
+    find_rollouts,
+    is_rollout_name,
+)
 from sessionbase.config import Settings
 from sessionbase.errors import StoreError
 from sessionbase.ingest.projects import ProjectResolver, project_id
@@ -219,7 +226,7 @@ class Mirror:
                 names = True
             elif path.name == "SKILL.md":
                 skills = True
-            elif home is not None and path.name.startswith("rollout-"):
+            elif home is not None and _is_tracked_rollout(path, home):
                 if path.name.endswith(".zst") and path.with_suffix("").exists():
                     continue
                 reports.append(self.tailer.ingest(path, home))
@@ -287,6 +294,14 @@ class Mirror:
         ids = {d: project_id(self.settings.machine, d) for d in project_dirs}
         ids.update(project_dirs)
         return self.store.replace_skills(found, problems, ids)
+
+
+def _is_tracked_rollout(path: Path, home: Path) -> bool:
+    """What a full scan (``find_rollouts``) would pick up: a rollout name under sessions/ or
+    archived_sessions/ -- not a ``rollout-….jsonl.tmp`` or a copy elsewhere in the home."""
+    parts = path.relative_to(home).parts
+    in_rollout_dirs = len(parts) > 1 and parts[0] in (SESSIONS_DIR, ARCHIVED_DIR)
+    return in_rollout_dirs and is_rollout_name(path.name)
 
 
 def _pending_bytes(path: Path, offset: int) -> int:
