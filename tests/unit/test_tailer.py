@@ -733,3 +733,33 @@ def test_lock_is_per_data_dir(tmp_path: Path, codex_home: Path, settings: Settin
     other = settings_for(tmp_path, "other-data", codex_home)
     with Mirror(settings), Mirror(other) as second:
         assert second.sync().errors == []
+
+
+def test_copy_takes_over_when_the_original_is_deleted(codex_home: Path, settings: Settings) -> None:
+    r = conversation(2)
+    original = r.write(codex_home)
+    copy = original.with_name(f"rollout-2099-01-01T00-00-00-{r.thread_id}.jsonl")
+    shutil.copyfile(original, copy)
+    assert sync(settings).statuses == {"ingested": 1, "duplicate": 1}
+    before = user_texts(settings, r.thread_id)
+
+    original.unlink()
+    report = sync(settings)
+    assert report.statuses == {"ingested": 1}
+    assert sources(settings)[str(copy)][0] == "ok"
+    (thread,) = threads(settings)
+    assert thread["rollout_path"] == str(copy)
+    assert user_texts(settings, r.thread_id) == before
+
+
+def test_empty_and_blank_files_make_no_thread(codex_home: Path, settings: Settings) -> None:
+    day = codex_home / "sessions" / "2026" / "05" / "01"
+    day.mkdir(parents=True)
+    (day / "rollout-2026-05-01T10-00-00-0197a9f0-0000-7000-8000-000000000001.jsonl").write_bytes(
+        b""
+    )
+    (day / "rollout-2026-05-01T10-00-01-0197a9f0-0000-7000-8000-000000000002.jsonl").write_bytes(
+        b"\n  \n"
+    )
+    sync(settings)
+    assert threads(settings) == []

@@ -103,6 +103,7 @@ class Tailer:
             and known.mtime_ns == st.st_mtime_ns
             and known.inode == st.st_ino
             and known.status in ("ok", "duplicate")
+            and not self._orphaned_duplicate(known)
         ):
             report.thread_id = known.thread_id
             return report
@@ -117,6 +118,12 @@ class Tailer:
             return self._failed(report, path, codex_home, f"cannot read: {exc.strerror or exc}")
         except zstandard.ZstdError as exc:
             return self._failed(report, path, codex_home, f"cannot decompress: {exc}")
+
+    def _orphaned_duplicate(self, known: SourceRow) -> bool:
+        """A copy whose original is gone: it becomes the thread's file (read from 0)."""
+        if known.status != "duplicate" or not known.thread_id:
+            return False
+        return self.owner_elsewhere(known.thread_id, known.path) is None
 
     # ---------------------------------------------------------------- moves
 
@@ -237,7 +244,9 @@ class Tailer:
             quarantine=quarantine,
             reset_thread=reset_thread,
         )
-        if normalizer.thread_id is not None:
+        state = normalizer.state
+        # An empty or blank file is not a thread yet: only what it says can make one.
+        if normalizer.thread_id is not None and (state.thread_id or state.next_idx):
             fields = normalizer.thread_fields()
             project = self.projects.resolve(fields.get("cwd"), fields.get("git"), fields)
             fields.update(
@@ -310,6 +319,7 @@ class _FileReader:
             self.source.status = "duplicate"
             self.source.error = f"thread already mirrored from {self.duplicate_of}"
             self.source.state, self.source.offset = None, 0
+            self.source.thread_id = self.normalizer.state.thread_id
             self.source.mtime_ns = self.mtime_ns
             self.t.store.insert_source(self.source)
             self.report.status, self.report.error = "duplicate", self.source.error
@@ -337,6 +347,9 @@ class _FileReader:
             return
         try:
             obj = rollout.loads(stripped)
+        except rollout.TooDeep:
+            self._skip(start, src.lines, "too_deep", line)
+            return
         except ValueError:
             self._skip(start, src.lines, "not_json", line)
             return
