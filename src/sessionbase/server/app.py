@@ -27,7 +27,7 @@ from sessionbase.ingest.watcher import Follower
 from sessionbase.live.engine import Engine
 from sessionbase.server.auth import LOOPBACK_HOSTS, LoopbackOnly
 from sessionbase.server.http import convex_routes, json_routes
-from sessionbase.server.sync import SyncSession
+from sessionbase.server.sync import Hub, SyncSession
 
 log = logging.getLogger("sessionbase")
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = Engine(settings.database_path)
         app.state.engine = engine
+        app.state.hub = hub = Hub()
         app.state.ready = asyncio.Event()
         stop = asyncio.Event()
         follower = Follower(settings, on_commit=engine.notify_commit) if ingest else None
@@ -48,6 +49,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         if follower is not None:
             await follower.open()
         await engine.start()
+        hub.start()
         task = None
         if follower is not None:
             task = asyncio.create_task(_follow(follower, app.state.ready, stop, started))
@@ -63,10 +65,11 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
                     await task
             if follower is not None:
                 await follower.close()
+            await hub.stop()
             await engine.close()
 
     async def sync(ws: WebSocket) -> None:
-        await SyncSession(ws, ws.app.state.engine, auth).run()
+        await SyncSession(ws, ws.app.state.engine, auth).run(ws.app.state.hub)
 
     async def version(request: Request) -> Response:
         return JSONResponse({"name": "sessionbase", "version": package_version("sessionbase")})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 
@@ -48,12 +49,24 @@ class SyncSession:
         self.replies: deque[str] = deque()
         self.mutations: asyncio.Queue[m.Mutation] = asyncio.Queue(MAX_PENDING)
         self._wake = asyncio.Event()
+        self.sending_since: float | None = None
+        self.last_sent = 0.0
+        self._main: asyncio.Task[None] | None = None
+        self._aborted = False
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
+    def abort(self) -> None:
+        """Stop serving this client now (its sends are stuck): cancel the session's tasks."""
+        if self._main is not None:
+            self._aborted = True
+            self._main.cancel()
+
+    async def run(self, hub: Hub) -> None:
         await self.ws.accept()
+        self._main = asyncio.current_task()
+        hub.sessions.add(self)
         self.engine.add_listener(self.wake)
         tasks = [
             asyncio.create_task(self._send_loop()),
@@ -67,7 +80,13 @@ class SyncSession:
                 await self.ws.close(code=1008, reason=str(exc)[:120])
         except WebSocketDisconnect:
             pass
+        except asyncio.CancelledError:
+            if not self._aborted:
+                raise
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.ws.close(code=1008, reason="client stopped reading"))
         finally:
+            hub.sessions.discard(self)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -180,20 +199,29 @@ class SyncSession:
     # ------------------------------------------------------------ sending
 
     async def _send(self, text: str) -> None:
-        try:
-            await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT_SECONDS)
-        except TimeoutError:
-            log.info("dropping a sync client that stopped reading")
-            with contextlib.suppress(Exception):
-                await self.ws.close(code=1008, reason="client stopped reading")
-            raise
+        # No per-send timer (it costs a task per client per commit): the hub's watchdog drops
+        # a client whose send has been stuck for SEND_TIMEOUT_SECONDS.
+        self.sending_since = asyncio.get_running_loop().time()
+        await self.ws.send_text(text)
+        self.sending_since = None
+        self.last_sent = asyncio.get_running_loop().time()
+
+    def stuck(self, now: float) -> bool:
+        return self.sending_since is not None and now - self.sending_since > SEND_TIMEOUT_SECONDS
 
     async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.last_sent = loop.time()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), HEARTBEAT_SECONDS)
-            except TimeoutError:
+            # A Ping after HEARTBEAT_SECONDS without any frame, however often we were woken.
+            quiet_for = self.last_sent + HEARTBEAT_SECONDS - loop.time()
+            if quiet_for <= 0:
                 await self._send(m.dumps(m.PING))
+                continue
+            try:
+                async with asyncio.timeout(quiet_for):
+                    await self._wake.wait()
+            except TimeoutError:
                 continue
             self._wake.clear()
             while self.replies:
@@ -237,5 +265,34 @@ class SyncSession:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def _version(v: m.StateVersion) -> str:
+    """A version's JSON; cached because a fan-out encodes the same few versions many times."""
     return f'{{"querySet":{v.query_set},"identity":{v.identity},"ts":"{encode_u64(v.ts)}"}}'
+
+
+class Hub:
+    """Every open sync session, and the watchdog that drops clients that stopped reading."""
+
+    def __init__(self) -> None:
+        self.sessions: set[SyncSession] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name="sessionbase-sync-watchdog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SEND_TIMEOUT_SECONDS / 6)
+            now = loop.time()
+            for session in [s for s in self.sessions if s.stuck(now)]:
+                log.info("dropping a sync client that stopped reading")
+                self.sessions.discard(session)
+                session.abort()
