@@ -220,7 +220,7 @@ class Mirror:
         """Bring the given changed paths up to date (from watch events)."""
         reports = []
         names = skills = False
-        for path in sorted(set(paths)):
+        for path in sorted(self._expand_new_dirs(set(paths))):
             home = self.home_of(path)
             if path.name == SESSION_INDEX:
                 names = True
@@ -235,6 +235,19 @@ class Mirror:
         if skills:
             self.sync_skills()
         return reports
+
+    def _expand_new_dirs(self, paths: set[Path]) -> set[Path]:
+        """A new directory (a new day under sessions/) may hold files written before the
+        watch on it began: list them too, so none waits for the safety-net rescan."""
+        out = set()
+        for path in paths:
+            home = self.home_of(path)
+            if home is None or path.name.startswith("rollout-") or not path.is_dir():
+                out.add(path)
+                continue
+            for dirpath, _dirs, files in os.walk(path):
+                out.update(Path(dirpath) / name for name in files if is_rollout_name(name))
+        return out
 
     def sync_names(self) -> int | None:
         """Read new entries of each home's session_index.jsonl (append-only; newest wins)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,9 +31,12 @@ WATCH_STEP_MS = 5
 WATCH_DEBOUNCE_MS = 50
 
 
-def _interesting(_change: Change, path: str) -> bool:
+def _interesting(change: Change, path: str) -> bool:
     name = Path(path).name
-    return is_rollout_name(name) or name in (SESSION_INDEX, "SKILL.md")
+    if is_rollout_name(name) or name in (SESSION_INDEX, "SKILL.md"):
+        return True
+    # New directories under sessions/ (a new day): their first files can precede the watch.
+    return change == Change.added and "sessions" in Path(path).parts and os.path.isdir(path)
 
 
 def check_homes(settings: Settings) -> None:

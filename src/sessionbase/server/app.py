@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         WebSocketRoute("/api/{client_version:str}/sync", sync),
+        WebSocketRoute("/api/sync", sync),  # the PyPI client's path (no version)
         *convex_routes(),
         *json_routes(),
     ]

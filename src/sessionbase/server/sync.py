@@ -51,6 +51,7 @@ class SyncSession:
         self._wake = asyncio.Event()
         self.sending_since: float | None = None
         self.last_sent = 0.0
+        self.transition_owed = False
         self._main: asyncio.Task[None] | None = None
         self._aborted = False
 
@@ -187,6 +188,9 @@ class SyncSession:
             else:
                 reply = m.mutation_response(message.request_id, True, to_convex(result), version)
                 self.need_ts = max(self.need_ts, version)
+                # The client resolves a mutation only on a Transition that arrives after its
+                # response, even when an earlier one already carried the commit.
+                self.transition_owed = True
             self._reply_or_drop(reply)
 
     def _reply_or_drop(self, reply: dict[str, object]) -> None:
@@ -255,8 +259,10 @@ class SyncSession:
             and end.query_set == self.version.query_set
             and end.identity == self.version.identity
             and self.need_ts <= self.version.ts
+            and not self.transition_owed
         ):
             return None
+        self.transition_owed = False
         start, self.version = self.version, end
         self.removed = []
         return (
