@@ -425,11 +425,6 @@ def test_projects_save_create_rename_and_remove(api: Api, corpus: Corpus) -> Non
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="projects:save with an id never clears `hidden`, though projects:remove's docstring "
-    "says saving a removed project brings it back",
-)
 def test_saving_a_removed_project_brings_it_back(api: Api, corpus: Corpus) -> None:
     proj2 = next(p for p in api.query("projects:list") if p["name"] == "proj2")
     api.mutation("projects:remove", id=proj2["id"])
@@ -687,29 +682,16 @@ def test_convex_http_api(api: Api, corpus: Corpus) -> None:
     assert response.json()["status"] == "error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="/api/query turns args that are not a one-element array into no arguments",
-)
 def test_convex_http_refuses_args_that_are_not_one_object(api: Api, corpus: Corpus) -> None:
     response = convex(api, "query", "threads:recent", [{"limit": 1}, {"limit": 2}])
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="/api/query does not canonicalize paths like the sync route does (`.js` suffix)",
-)
 def test_convex_http_canonicalizes_paths_like_sync(api: Api, corpus: Corpus) -> None:
     response = convex(api, "query", "threads.js:recent", [{"limit": 1}])
     assert response.status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="results are camelCased recursively, so user-written SKILL.md metadata keys are "
-    "renamed and `my_key`/`myKey` collide (one value is lost)",
-)
 def test_skill_metadata_keys_are_returned_verbatim(
     settings: Settings, codex_home: Path, run_cli: Cli
 ) -> None:

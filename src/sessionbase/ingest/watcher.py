@@ -112,7 +112,8 @@ class Follower:
             return
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await stop.wait()
             except TimeoutError:
                 report = await self._on_writer(self._mirror.sync)
                 changed = report.files_seen - report.statuses.get("unchanged", 0)

@@ -35,10 +35,16 @@ T = TypeVar("T")
 POLL_INTERVAL = 1.0  # safety net: commits are normally announced, not polled for
 
 
+# Fields holding data written by Codex or by the user: their keys are kept as written.
+VERBATIM_FIELDS = frozenset({"data", "metadata", "git", "source_detail", "skipped_lines",
+                             "files_by_status"})  # fmt: skip
+
+
 def camel(value: Any) -> Any:
-    """snake_case keys → camelCase, recursively (the protocol's naming)."""
+    """snake_case keys of our result shapes → camelCase (the protocol's naming), recursively,
+    leaving the contents of ``VERBATIM_FIELDS`` untouched."""
     if isinstance(value, dict):
-        return {_camel_key(k): camel(v) for k, v in value.items()}
+        return {_camel_key(k): v if k in VERBATIM_FIELDS else camel(v) for k, v in value.items()}
     if isinstance(value, list):
         return [camel(v) for v in value]
     return value
@@ -176,7 +182,8 @@ class Engine:
     async def _run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=POLL_INTERVAL)
+                async with asyncio.timeout(POLL_INTERVAL):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -161,7 +161,7 @@ def projects_save(ctx: MutationContext, args: SaveProjectArgs) -> str:
     known = {p["id"] for p in ctx.store.projects(include_hidden=True)}
     if args.id not in known:
         raise FunctionError(f"no project with id {args.id!r}", status=404)
-    ctx.change("project", args.id, **values)
+    ctx.change("project", args.id, hidden=None, **values)  # saving brings a removed one back
     return args.id
 
 

@@ -14,7 +14,6 @@ import orjson
 from sessionbase.protocol.codec import CodecError, decode_u64, encode_u64, from_convex
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
-MAX_QUERY_ID = 2**31
 
 
 class MessageError(ValueError):
@@ -108,10 +107,9 @@ def _int(obj: dict[str, Any], key: str, *, optional: bool = False) -> int:
 
 def _args(obj: dict[str, Any]) -> dict[str, Any]:
     args = obj.get("args", [{}])
-    if isinstance(args, list):
-        if len(args) != 1:
-            raise MessageError("args must be a one-element array")
-        args = args[0]
+    if not isinstance(args, list) or len(args) != 1:
+        raise MessageError("args must be a one-element array")
+    args = args[0]
     if not isinstance(args, dict):
         raise MessageError("args must be an object")
     try:

@@ -21,6 +21,7 @@ from sessionbase.errors import FunctionError, SessionbaseError
 from sessionbase.live.engine import Engine
 from sessionbase.live.registry import Function
 from sessionbase.protocol.codec import CodecError, from_convex, to_convex
+from sessionbase.protocol.messages import MessageError, canonical_path
 from sessionbase.server.errors import http_error
 
 MAX_BODY = 1024 * 1024
@@ -54,14 +55,19 @@ def convex_routes() -> list[Route]:
             body = await _json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("path"), str):
                 raise FunctionError("body must be {path, args}")
-            args = body.get("args", {})
+            args = body.get("args", [{}])
             if isinstance(args, list):
-                args = args[0] if len(args) == 1 else None
+                if len(args) != 1:
+                    raise FunctionError("args must be a one-element array")
+                args = args[0]
             try:
                 args = from_convex(args)
             except CodecError as exc:
                 raise FunctionError(str(exc)) from None
-            path = body["path"] if ":" in body["path"] else body["path"] + ":default"
+            try:
+                path = canonical_path(body["path"])
+            except MessageError as exc:
+                raise FunctionError(str(exc)) from None
             engine = _engine(request)
             if kind == "query":
                 value = await engine.query(path, args)

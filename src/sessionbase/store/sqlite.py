@@ -69,9 +69,9 @@ UPDATE projects SET
     WHERE project_id = :id AND json_extract(git, '$.repository_url') IS NOT NULL
     ORDER BY updated_at DESC, id LIMIT 1),
   repo_branch = (SELECT json_extract(git, '$.branch') FROM threads
-    WHERE project_id = :id ORDER BY updated_at DESC, id LIMIT 1),
+    WHERE project_id = :id AND git IS NOT NULL ORDER BY updated_at DESC, id LIMIT 1),
   repo_commit = (SELECT json_extract(git, '$.commit_hash') FROM threads
-    WHERE project_id = :id ORDER BY updated_at DESC, id LIMIT 1)
+    WHERE project_id = :id AND git IS NOT NULL ORDER BY updated_at DESC, id LIMIT 1)
 WHERE id = :id AND origin = 'derived'
 """
 
