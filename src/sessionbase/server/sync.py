@@ -52,6 +52,7 @@ class SyncSession:
         self.sending_since: float | None = None
         self.last_sent = 0.0
         self.transition_owed = False
+        self.mutating = False
         self._main: asyncio.Task[None] | None = None
         self._aborted = False
 
@@ -178,6 +179,9 @@ class SyncSession:
             message = await self.mutations.get()
             assert self.session_id is not None
             key = (self.session_id, message.request_id)
+            # Hold Transitions while the mutation runs, so its response goes out before any
+            # Transition that carries its commit (as Convex orders them).
+            self.mutating = True
             try:
                 result, version = await self.engine.mutation(message.udf_path, message.args, key)
             except FunctionError as exc:
@@ -191,6 +195,7 @@ class SyncSession:
                 # The client resolves a mutation only on a Transition that arrives after its
                 # response, even when an earlier one already carried the commit.
                 self.transition_owed = True
+            self.mutating = False
             self._reply_or_drop(reply)
 
     def _reply_or_drop(self, reply: dict[str, object]) -> None:
@@ -236,7 +241,9 @@ class SyncSession:
 
     def _transition(self) -> str | None:
         """The next Transition for this client, or None if it has nothing new to learn."""
-        if self.session_id is None or any(not s.ready for s in self.queries.values()):
+        if self.mutating or self.session_id is None:
+            return None
+        if any(not s.ready for s in self.queries.values()):
             return None
         engine_ts = self.engine.version
         if self.need_ts > engine_ts:
