@@ -412,6 +412,97 @@ def _lag_bytes(store_path: Path, settings: Settings) -> int:
     return lag
 
 
+def _when(value: str | None) -> int | None:
+    """``2026-05-01``, ``2026-05-01T10:00`` or a relative ``7d`` / ``12h`` / ``30m`` → ms."""
+    if value is None:
+        return None
+    units = {"d": 86_400_000, "h": 3_600_000, "m": 60_000}
+    if value[-1:] in units and value[:-1].isdigit():
+        return int(time.time() * 1000) - int(value[:-1]) * units[value[-1]]
+    from sessionbase.ingest.timestamps import to_ms
+
+    ms = to_ms(value)
+    if ms is None:
+        raise click.BadParameter(f"not a date, time or relative age like 7d: {value!r}")
+    return ms
+
+
+def _marked(snippet: str) -> str:
+    """Snippet <mark> tags as terminal bold."""
+    from rich.markup import escape
+
+    return escape(snippet).replace("<mark>", "[bold yellow]").replace("</mark>", "[/bold yellow]")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["text", "semantic", "hybrid"]), default="hybrid",
+              show_default=True, help="Exact words, meaning, or both fused.")  # fmt: skip
+@click.option("--project", help="Only this project id.")
+@click.option("--thread", "thread_id", help="Only this thread id.")
+@click.option("--role", type=click.Choice(["user", "assistant", "system"]))
+@click.option("--kind", help="Only this kind: message, reason, cmd, patch, tool, search, plan…")
+@click.option("--source", help="Only threads from this source (cli, vscode, exec…).")
+@click.option("--since", help="Only after: 2026-05-01, 2026-05-01T10:00, or 7d / 12h ago.")
+@click.option("--until", help="Only before (same forms as --since).")
+@click.option("--include-subagents", is_flag=True, help="Also search sub-agent threads.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.pass_obj
+def search(
+    settings: Settings,
+    query: str,
+    mode: str,
+    project: str | None,
+    thread_id: str | None,
+    role: str | None,
+    kind: str | None,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    include_subagents: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Search every message and title: exact words, identifiers, paths, and meaning.
+
+    \b
+    Examples:
+      sessionbase search "flaky websocket test"
+      sessionbase search src/app/cli.py --kind patch
+      sessionbase search '"connection refused"' --since 7d --mode text
+
+    Quotes make a phrase; the last word also matches as a prefix.
+    """
+    from sessionbase.search import hybrid
+    from sessionbase.store.base import SearchFilter
+
+    flt = SearchFilter(
+        project_id=project, thread_id=thread_id, role=role, kind=kind, source=source,
+        since=_when(since), until=_when(until), include_subagents=include_subagents,
+    )  # fmt: skip
+    store = _open_reader(settings)
+    try:
+        hits = hybrid.search(store, query, mode, flt, limit)
+    except SessionbaseError as exc:
+        raise _fail(exc) from exc
+    finally:
+        store.close()
+    if as_json:
+        _emit_json([h.to_json() for h in hits])
+        return
+    if not hits:
+        err.print("no matches")
+        return
+    for h in hits:
+        out.print(
+            f"[bold]{(h.thread_title or '(untitled)')[:80]}[/bold]  [dim]{_local(h.ts)} · "
+            f"{h.role} {h.kind} · #{h.idx}[/dim]"
+        )
+        out.print("  " + _marked(" ".join(h.snippet.split())))
+        out.print(f"  [dim]codex resume {h.thread_id}[/dim]")
+
+
 def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``'{"limit": 5}'`` or ``limit=5 source=cli``: values are JSON when they parse as JSON."""
     if len(pairs) == 1 and pairs[0].lstrip().startswith("{"):

@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 import orjson
 
 from sessionbase.errors import FunctionError, SessionbaseError
-from sessionbase.live.functions import MutationContext, QueryContext, registry
+from sessionbase.live.context import MutationContext, QueryContext
+from sessionbase.live.functions import registry
 from sessionbase.live.readset import ReadSet
 from sessionbase.live.registry import Function, Registry
 from sessionbase.store.sqlite import SQLiteStore

@@ -52,6 +52,15 @@ def migrate(db: sqlite3.Connection, *, readonly: bool = False) -> int:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our scripts have no semicolons inside literals)."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration into complete statements (trigger bodies hold semicolons too)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if not current and line.lstrip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

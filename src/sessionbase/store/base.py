@@ -73,6 +73,20 @@ class ThreadFilter:
     limit: int = 50
 
 
+@dataclass(frozen=True)
+class SearchFilter:
+    """Restrictions applied inside the index query, not after it."""
+
+    project_id: str | None = None
+    thread_id: str | None = None
+    role: str | None = None
+    kind: str | None = None
+    source: str | None = None
+    since: int | None = None  # ms
+    until: int | None = None  # ms
+    include_subagents: bool = False
+
+
 class Store(Protocol):
     """A sessionbase database. Methods raise StoreError when the database fails."""
 

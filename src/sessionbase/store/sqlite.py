@@ -20,7 +20,8 @@ import orjson
 from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import StoreError
 from sessionbase.store import _migrations
-from sessionbase.store.base import IngestBatch, SourceRow, ThreadFilter
+from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow, ThreadFilter
+from sessionbase.store.fts import parts as search_parts
 
 _THREAD_COLUMNS = (
     "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
@@ -85,6 +86,35 @@ ON CONFLICT (thread_id, idx) DO UPDATE SET
 """
 
 
+def _search_where(
+    flt: SearchFilter, *, thread_alias: str = "t", message_alias: str | None = "m"
+) -> tuple[list[str], list[Any]]:
+    t, m = thread_alias, message_alias
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("project_id", flt.project_id), ("source", flt.source)):
+        if value is not None:
+            where.append(f"{t}.{column} = ?")
+            args.append(value)
+    if flt.thread_id is not None:
+        where.append(f"{t}.id = ?")
+        args.append(flt.thread_id)
+    if not flt.include_subagents:
+        where.append(f"{t}.parent_thread_id IS NULL AND coalesce({t}.source, '') != 'subagent'")
+    if m is not None:
+        for column, value in (("role", flt.role), ("kind", flt.kind)):
+            if value is not None:
+                where.append(f"{m}.{column} = ?")
+                args.append(value)
+        if flt.since is not None:
+            where.append(f"{m}.ts >= ?")
+            args.append(flt.since)
+        if flt.until is not None:
+            where.append(f"{m}.ts < ?")
+            args.append(flt.until)
+    return where, args
+
+
 @dataclass(frozen=True)
 class UserChange:
     """User decisions about one thread or project: key → JSON value, or None to clear it."""
@@ -137,6 +167,7 @@ class SQLiteStore:
                 )
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             self._db.row_factory = sqlite3.Row
+            self._db.create_function("sb_parts", 1, search_parts, deterministic=True)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA busy_timeout = 30000")
@@ -517,6 +548,52 @@ class SQLiteStore:
             (thread_id, n),
         )
         return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+
+    def search_messages(self, match: str, flt: SearchFilter, limit: int) -> list[dict[str, Any]]:
+        """Full-text hits, best BM25 first: message fields, thread title, snippet, rank.
+
+        ``match`` is an FTS5 expression built by ``search.tokens.fts_query``. Raises
+        StoreError if the expression is refused.
+        """
+        where, args = _search_where(flt)
+        sql = (
+            "SELECT m.thread_id, m.idx, m.role, m.kind, m.ts, m.text,"
+            " snippet(message_search, 0, '<mark>', '</mark>', '…', 16) AS snippet,"
+            " bm25(message_search, 1.0, 0.6) AS rank,"
+            " t.title AS thread_title, t.project_id, t.source, t.updated_at AS thread_updated_at"
+            " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
+            " JOIN threads t ON t.id = m.thread_id"
+            " WHERE message_search MATCH ?"
+            + "".join(f" AND {w}" for w in where)
+            + " ORDER BY rank LIMIT ?"
+        )
+        try:
+            rows = self._db.execute(sql, [match, *args, limit])
+            return [dict(r) for r in rows]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"search refused: {exc}") from exc
+
+    def search_thread_titles(self, match: str, flt: SearchFilter, limit: int) -> dict[str, float]:
+        """Threads whose title matches: id → BM25 rank (lower is better)."""
+        where, args = _search_where(flt, thread_alias="t", message_alias=None)
+        sql = (
+            "SELECT t.id, bm25(thread_search, 1.0, 0.6) AS rank"
+            " FROM thread_search JOIN threads t ON t.rowid = thread_search.rowid"
+            " WHERE thread_search MATCH ?"
+            + "".join(f" AND {w}" for w in where)
+            + " ORDER BY rank LIMIT ?"
+        )
+        try:
+            return {r[0]: float(r[1]) for r in self._db.execute(sql, [match, *args, limit])}
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"search refused: {exc}") from exc
+
+    def like_scan(self, needle: str, limit: int) -> list[tuple[str, int]]:
+        """The naive baseline: a LIKE scan over all message text (benchmarks only)."""
+        rows = self._db.execute(
+            "SELECT thread_id, idx FROM messages WHERE text LIKE ? LIMIT ?", (f"%{needle}%", limit)
+        )
+        return [(r[0], r[1]) for r in rows]
 
     def project(self, project_id: str) -> dict[str, Any] | None:
         rows = [p for p in self.projects(include_hidden=True) if p["id"] == project_id]

@@ -1,0 +1,74 @@
+"""What a function may touch: reads that are recorded, and staged user decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessionbase.errors import FunctionError
+from sessionbase.live.readset import ReadSet
+from sessionbase.store.base import ThreadFilter
+from sessionbase.store.sqlite import SQLiteStore, UserChange
+
+
+class QueryContext:
+    """Read access for one query run; every read is recorded in ``reads``."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.reads = ReadSet()
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        self.reads.add("threads", thread_id)
+        thread = self.store.thread(thread_id)
+        return thread if thread is not None and thread["id"] == thread_id else None
+
+    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+        self.reads.add("threads")
+        return self.store.threads(flt)
+
+    def messages_page(
+        self, thread_id: str, after: int, until: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        self.reads.add("messages", thread_id)
+        return self.store.messages_page(thread_id, after, until, limit)
+
+    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+        self.reads.add("messages", thread_id)
+        return self.store.messages_tail(thread_id, n)
+
+    def projects(self) -> list[dict[str, Any]]:
+        self.reads.add("projects")
+        self.reads.add("threads")  # thread counts and activity
+        return self.store.projects()
+
+    def skills(self, project_id: str | None) -> list[dict[str, Any]]:
+        self.reads.add("skills")
+        return self.store.skills(project_id)
+
+    def status(self) -> dict[str, Any]:
+        self.reads.add("sources")
+        self.reads.add("threads")
+        return self.store.summary()
+
+    def searched(self) -> SQLiteStore:
+        """The store, for search: its results can change with any message or title."""
+        self.reads.add("messages")
+        self.reads.add("threads")
+        return self.store
+
+
+class MutationContext:
+    """What a mutation may do: read the current state and stage user decisions."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.changes: list[UserChange] = []
+
+    def require_thread(self, thread_id: str) -> dict[str, Any]:
+        thread = self.store.thread(thread_id)
+        if thread is None or thread["id"] != thread_id:
+            raise FunctionError(f"no thread with id {thread_id!r}", status=404)
+        return thread
+
+    def change(self, entity: str, entity_id: str, **values: Any) -> None:
+        self.changes.append(UserChange(entity, entity_id, values))

@@ -1,0 +1,1 @@
+"""Search: full-text (FTS5), semantic (embeddings + HNSW) and hybrid ranking."""

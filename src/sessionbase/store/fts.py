@@ -1,0 +1,128 @@
+"""Code-aware tokens for full-text search, and safe FTS5 queries from anything a user types.
+
+The FTS index has two columns. ``text`` is the message as written, tokenized by FTS5's
+``unicode61`` with ``_ - . /`` kept inside tokens, so ``flaky_websocket_test``,
+``src/app/cli.py`` and ``--verbose`` are findable whole. ``parts`` holds what those whole
+tokens are made of, in order: ``flaky websocket test``, ``src app cli py cli.py``,
+``verbose``; camelCase split (``getUserName`` → ``get user name``); words cut loose from
+trailing punctuation (``done.`` → ``done``); CJK runs as overlapping bigrams; emoji as
+``em<hex>`` tokens. A query term matches either column, so identifiers are found whole and
+by part, and no user input can be an FTS syntax error: every term is quoted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+TOKEN_CHARS = "_-./"
+TOKENIZER = f"unicode61 remove_diacritics 2 tokenchars '{TOKEN_CHARS}'"
+MAX_TERMS = 16
+MAX_TERM_CHARS = 200
+
+_WORD = re.compile(r"[\w\-./]+", re.UNICODE)
+_SPLIT = re.compile(r"[_\-./]+")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+def _is_emoji(char: str) -> bool:
+    return unicodedata.category(char) == "So" and ord(char) > 0x2000
+
+
+def _cjk_bigrams(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def _pieces(token: str) -> list[str]:
+    """What one whole token is made of (empty when it is a plain word)."""
+    out: list[str] = []
+    plain = token.strip(TOKEN_CHARS)
+    if plain != token and plain:
+        out.append(plain.lower())
+    segments = [s for s in _SPLIT.split(plain) if s]
+    if len(segments) > 1 or any(_CAMEL.findall(s) != [s] for s in segments if s.isascii()):
+        for segment in segments:
+            words = _CAMEL.findall(segment) if segment.isascii() else [segment]
+            out.extend(w.lower() for w in words if w)
+        if "/" in plain:
+            base = plain.rsplit("/", 1)[-1]
+            if base and "." in base:
+                out.append(base.lower())
+    return out
+
+
+def parts(text: str) -> str:
+    """The ``parts`` column for a text (see the module docstring)."""
+    out: list[str] = []
+    for match in _WORD.finditer(text):
+        token = match.group()
+        cjk = _CJK.findall(token)
+        if cjk:
+            for run in cjk:
+                out.extend(_cjk_bigrams(run))
+            continue
+        out.extend(_pieces(token))
+    out.extend(f"em{ord(c):x}" for c in text if _is_emoji(c))
+    return " ".join(out)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _term_query(term: str, prefix: bool) -> str | None:
+    """One user term as FTS5: the whole token in any column, or its parts as a phrase."""
+    term = term[:MAX_TERM_CHARS]
+    star = "*" if prefix else ""
+    emoji = [f"em{ord(c):x}" for c in term if _is_emoji(c)]
+    cjk = _CJK.findall(term)
+    if cjk:
+        bigrams = [b for run in cjk for b in _cjk_bigrams(run)]
+        return f"parts : {_quote(' '.join(bigrams))}{star}"
+    words = _WORD.findall(term)
+    if not words and not emoji:
+        return None
+    options = []
+    whole = " ".join(words)
+    if whole:
+        options.append(f"{_quote(whole)}{star}")
+        pieces = [p for w in words for p in (_pieces(w) or [w.lower()])]
+        piece_phrase = " ".join(p for p in pieces if "." not in p or "/" in whole)
+        if piece_phrase and piece_phrase != whole.lower():
+            options.append(f"parts : {_quote(piece_phrase)}{star}")
+    if emoji:
+        options.append(f"parts : {_quote(' '.join(emoji))}")
+    return options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")"
+
+
+def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
+    """A safe FTS5 MATCH expression for what the user typed; None if nothing is searchable.
+
+    Double quotes make phrases; an unbalanced quote is ignored. Every term must match (AND);
+    the last bare term also matches as a prefix, for type-ahead.
+    """
+    terms: list[tuple[str, bool]] = []  # (text, is_phrase)
+    pieces = user_query.split('"')
+    if len(pieces) % 2 == 0:  # unbalanced: drop the odd quote
+        pieces = user_query.replace('"', " ").split('"')
+    for i, piece in enumerate(pieces):
+        if i % 2 == 1:
+            if piece.strip():
+                terms.append((piece.strip(), True))
+        else:
+            terms.extend((word, False) for word in piece.split())
+    clauses = []
+    for n, (term, phrase) in enumerate(terms[:MAX_TERMS]):
+        is_last = n == min(len(terms), MAX_TERMS) - 1
+        if phrase:
+            words = [w for w in _WORD.findall(term)]
+            if words:
+                clauses.append(_quote(" ".join(words)))
+            continue
+        clause = _term_query(term, prefix_last and is_last)
+        if clause:
+            clauses.append(clause)
+    return " AND ".join(clauses) if clauses else None
