@@ -49,6 +49,8 @@ FUNCTIONS = {
     "messages:tail": "query",
     "skills:list": "query",
     "status:get": "query",
+    "search:messages": "query",
+    "search:threads": "query",
 }
 
 
