@@ -144,22 +144,52 @@ class BarProgress:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
+@click.option("--no-embed", is_flag=True, help="Skip embeddings (semantic search waits for serve).")
 @click.pass_obj
-def backfill(settings: Settings, as_json: bool) -> None:
+def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     """Import every rollout under the Codex homes once, then exit.
 
-    Safe to run again: only new lines are read, and nothing is duplicated. Stops with an
+    Safe to run again: only new lines are read, and nothing is duplicated. When it exits,
+    everything is searchable, embeddings included (unless --no-embed). Stops with an
     error if `sessionbase serve` is running on the same data dir (it already keeps up).
     """
-    progress = None if as_json or not err.is_terminal else BarProgress()
+    from sessionbase import search
+
+    bars = not as_json and err.is_terminal
     try:
-        report = asyncio.run(ingest.backfill(settings, progress))
+        report = asyncio.run(ingest.backfill(settings, BarProgress() if bars else None))
+        embedded = 0
+        if not no_embed:
+            embedded = asyncio.run(search.index(settings, _embed_bar() if bars else None))
     except SessionbaseError as exc:
         raise _fail(exc) from exc
     if as_json:
-        _emit_json(report.to_json())
+        _emit_json({**report.to_json(), "units_embedded": embedded})
     else:
         click.echo(report.summary())
+        if not no_embed:
+            click.echo(f"embedded {embedded} new units for semantic search")
+
+
+def _embed_bar() -> Any:
+    bar = Progress(
+        TextColumn("[bold]embedding"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} units"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task("embed", total=None)
+
+    def update(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=max(total, 1))
+        if done >= total:
+            bar.stop()
+
+    return update
 
 
 @cli.command()

@@ -58,6 +58,19 @@ class Settings:
         metadata={"help": "Longer rollout lines are skipped and counted as oversized."},
     )
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning."})
+    embedding_provider: str = field(
+        default="local",
+        metadata={"help": "local (the bundled model, offline) or openai (any /v1/embeddings)."},
+    )
+    embedding_url: str = field(
+        default="", metadata={"help": "Base URL of the /v1/embeddings endpoint (openai provider)."}
+    )
+    embedding_model: str = field(
+        default="", metadata={"help": "Model name to ask the endpoint for (openai provider)."}
+    )
+    embedding_api_key: str = field(
+        default="", metadata={"help": "Bearer token for the endpoint, if it needs one."}
+    )
 
     @property
     def database_path(self) -> Path:

@@ -54,6 +54,7 @@ class QueryContext:
         """The store, for search: its results can change with any message or title."""
         self.reads.add("messages")
         self.reads.add("threads")
+        self.reads.add("units")
         return self.store
 
 

@@ -1,15 +1,198 @@
-"""Semantic search (embeddings + HNSW). Placeholder until the embedding store lands."""
+"""Semantic search: units embedded in the background, found again by HNSW nearest neighbours.
+
+``SemanticIndex`` owns one embedder, its vector store and its ANN index for a data dir.
+``catch_up`` brings units and vectors up to date with the mirror: it re-derives the units of
+every thread whose messages changed since it last ran, and embeds only texts it has never
+seen (vectors are keyed by content hash). It runs after ``backfill`` and in the background of
+``serve``, never inside ingest or a query.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from sessionbase.search.ann import AnnIndex
+from sessionbase.search.embedder import Embedder, LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
+from sessionbase.search.units import build_units
+from sessionbase.search.vectors import VectorStore
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.sqlite import SQLiteStore
 
+EMBED_BATCH = 512
+OVERSAMPLE = 4
+FILTERED_OVERSAMPLE = 20
+MAX_CANDIDATES = 2000
+
+_indexes: dict[Path, SemanticIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+class SemanticIndex:
+    """Embedder + vector store + ANN index for one data dir. Thread-safe."""
+
+    def __init__(self, data_dir: Path, embedder: Embedder) -> None:
+        self.data_dir = data_dir
+        self.embedder = embedder
+        self.vectors = VectorStore(data_dir, embedder.name)
+        self._ann: AnnIndex | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def version_key(self) -> str:
+        return f"semantic:{self.embedder.name}:version"
+
+    def ann(self, dim: int | None = None) -> AnnIndex | None:
+        """The ANN index, opened (or rebuilt) on first use; None while nothing is embedded."""
+        with self._lock:
+            if self._ann is None:
+                if dim is None:
+                    sample = self.vectors.batches(1)
+                    first = next(sample, None)
+                    if first is None:
+                        return None
+                    dim = int(first[1].shape[1])
+                self._ann = AnnIndex(self.data_dir, self.embedder.name, dim)
+                self._ann.open(self.vectors)
+            return self._ann
+
+    def embed(self, texts: list[str]) -> Vectors:
+        return self.embedder.embed(texts)
+
+    def catch_up(
+        self, store: SQLiteStore, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Units and vectors up to date with the mirror; returns how many texts were embedded."""
+        last = int(store.get_setting(self.version_key) or 0)
+        target = store.last_version()
+        if last == 0 or last < store.oldest_version():
+            threads = store.thread_ids()
+        else:
+            threads = sorted(
+                {
+                    key.split(":", 1)[1]
+                    for _, keys in store.commits_since(last)
+                    for key in keys
+                    if key.startswith("messages:")
+                }
+            )
+        texts: dict[str, str] = {}
+        for thread_id in threads:
+            units = build_units(thread_id, store.messages(thread_id))
+            rows = [(u.start_idx, u.end_idx, u.role, u.content_hash, u.text) for u in units]
+            current = [
+                (r["start_idx"], r["end_idx"], r["role"], r["content_hash"], r["text"])
+                for r in store.units_of(thread_id)
+            ]
+            if rows != current:
+                store.replace_units(thread_id, rows)
+            texts.update((u.content_hash, u.text) for u in units)
+        missing = self.vectors.missing(texts)
+        done = 0
+        if progress:
+            progress(0, len(missing))
+        for start in range(0, len(missing), EMBED_BATCH):
+            chunk = missing[start : start + EMBED_BATCH]
+            matrix = self.embed([texts[h] for h in chunk])
+            labels = self.vectors.add(chunk, matrix)
+            ann = self.ann(int(matrix.shape[1]))
+            assert ann is not None
+            ann.add(labels, matrix)
+            done += len(chunk)
+            if progress:
+                progress(done, len(missing))
+        ann = self.ann()
+        if ann is not None:
+            ann.save()
+        store.put_setting(self.version_key, str(target))
+        return done
+
+    def nearest(self, vector: Vectors, k: int) -> list[tuple[str, float]]:
+        """(content hash, cosine similarity) of the k nearest units, best first."""
+        ann = self.ann()
+        if ann is None:
+            return []
+        pairs = ann.search(vector, k)
+        hashes = self.vectors.hashes_for(label for label, _ in pairs)
+        return [(hashes[label], score) for label, score in pairs if label in hashes]
+
+
+def configure(data_dir: Path, embedder: Embedder) -> SemanticIndex:
+    """Choose the embedder for a data dir (serve and the CLI call this once at start)."""
+    with _indexes_lock:
+        index = _indexes.get(data_dir)
+        if index is None or index.embedder.name != embedder.name:
+            index = _indexes[data_dir] = SemanticIndex(data_dir, embedder)
+        return index
+
+
+def index_for(data_dir: Path) -> SemanticIndex:
+    with _indexes_lock:
+        index = _indexes.get(data_dir)
+    return index if index is not None else configure(data_dir, LocalEmbedder())
+
 
 def available(store: SQLiteStore) -> bool:
-    return False
+    """True once anything has been embedded for this database's data dir."""
+    return index_for(store.path.parent).vectors.count() > 0
 
 
 def search(store: SQLiteStore, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
-    return []
+    """Units nearest in meaning to ``query`` that pass the filter, best first."""
+    index = index_for(store.path.parent)
+    if not query.strip():
+        return []
+    vector = index.embed([query])
+    return _hits(store, index, vector, flt, limit, exclude=set())
+
+
+def similar_to(
+    store: SQLiteStore, vector: Vectors, flt: SearchFilter, limit: int, exclude: set[str]
+) -> list[Hit]:
+    """Units nearest to a vector, leaving out units whose hash is in ``exclude``."""
+    return _hits(store, index_for(store.path.parent), vector, flt, limit, exclude)
+
+
+def _hits(
+    store: SQLiteStore,
+    index: SemanticIndex,
+    vector: Vectors,
+    flt: SearchFilter,
+    limit: int,
+    exclude: set[str],
+) -> list[Hit]:
+    filtered = flt != SearchFilter(include_subagents=flt.include_subagents)
+    k = min(
+        MAX_CANDIDATES, limit * (FILTERED_OVERSAMPLE if filtered else OVERSAMPLE) + len(exclude)
+    )
+    nearest = [(h, s) for h, s in index.nearest(vector, k) if h not in exclude]
+    similarity = dict(nearest)
+    rows = store.units_for_hashes(list(similarity), flt)
+    rows.sort(key=lambda r: (-similarity[r["content_hash"]], r["thread_id"], r["start_idx"]))
+    return [
+        Hit(
+            thread_id=r["thread_id"],
+            idx=r["start_idx"],
+            score=similarity[r["content_hash"]],
+            snippet=" ".join(r["text"].split())[:240],
+            role=r["role"],
+            kind="message",
+            ts=r["ts"],
+            thread_title=r["thread_title"],
+            project_id=r["project_id"],
+            source=r["source"],
+        )
+        for r in rows[:limit]
+    ]
+
+
+def mean_vector(matrix: Vectors) -> Vectors:
+    """The normalized centroid of some unit vectors (a thread's "meaning")."""
+    centroid = np.asarray(matrix, dtype=np.float32).mean(axis=0, keepdims=True)
+    norm = float(np.linalg.norm(centroid)) or 1.0
+    result: Vectors = centroid / norm
+    return result

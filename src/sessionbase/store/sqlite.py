@@ -588,6 +588,57 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"search refused: {exc}") from exc
 
+    def replace_units(self, thread_id: str, units: list[tuple[int, int, str, str, str]]) -> None:
+        """Make a thread's units these ``(start_idx, end_idx, role, content_hash, text)``."""
+        try:
+            self._begin()
+            self._db.execute("DELETE FROM units WHERE thread_id = ?", (thread_id,))
+            self._db.executemany(
+                "INSERT INTO units (thread_id, start_idx, end_idx, role, content_hash, text)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(thread_id, *u) for u in units],
+            )
+            self._finish([f"units:{thread_id}"])
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot store units of {thread_id}: {exc}") from exc
+
+    def units_for_hashes(self, hashes: list[str], flt: SearchFilter) -> list[dict[str, Any]]:
+        """Units with these content hashes that pass the filter, with their thread's facts."""
+        if not hashes:
+            return []
+        where, args = _search_where(flt, message_alias=None)
+        if flt.role is not None:
+            where.append("u.role = ?")
+            args.append(flt.role)
+        marks = ",".join("?" * len(hashes))
+        rows = self._db.execute(
+            "SELECT u.thread_id, u.start_idx, u.end_idx, u.role, u.content_hash, u.text,"
+            " m.ts, t.title AS thread_title, t.project_id, t.source"
+            " FROM units u JOIN threads t ON t.id = u.thread_id"
+            " LEFT JOIN messages m ON m.thread_id = u.thread_id AND m.idx = u.start_idx"
+            f" WHERE u.content_hash IN ({marks})" + "".join(f" AND {w}" for w in where),
+            [*hashes, *args],
+        )
+        return [dict(r) for r in rows]
+
+    def units_of(self, thread_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT * FROM units WHERE thread_id = ? ORDER BY start_idx", (thread_id,)
+        )
+        return [dict(r) for r in rows]
+
+    def unit_at(self, thread_id: str, idx: int) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT * FROM units WHERE thread_id = ? AND start_idx <= ? AND end_idx >= ?"
+            " ORDER BY start_idx DESC LIMIT 1",
+            (thread_id, idx, idx),
+        ).fetchone()
+        return None if row is None else dict(row)
+
+    def thread_ids(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT id FROM threads ORDER BY id")]
+
     def like_scan(self, needle: str, limit: int) -> list[tuple[str, int]]:
         """The naive baseline: a LIKE scan over all message text (benchmarks only)."""
         rows = self._db.execute(

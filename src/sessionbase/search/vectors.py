@@ -1,0 +1,129 @@
+"""Vectors by content hash, in their own SQLite file beside the database.
+
+Keyed by the hash of the unit's text, so rebuilding the mirror (or deleting its database)
+never re-embeds text that was embedded before. One file per embedding model: vectors of
+different models never meet. Each vector also has an integer label, its id in the ANN index.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from sessionbase.errors import StoreError
+from sessionbase.search.embedder import Vectors
+
+
+def model_file_stem(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
+
+
+class VectorStore:
+    """Thread-safe: one connection behind a lock (writes are batched and rare)."""
+
+    def __init__(self, data_dir: Path, model: str) -> None:
+        self.path = data_dir / f"vectors-{model_file_stem(model)}.db"
+        self._lock = threading.Lock()
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (label INTEGER PRIMARY KEY,"
+                " hash TEXT NOT NULL UNIQUE, vector BLOB NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the vector store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM vectors").fetchone()[0])
+
+    def missing(self, hashes: Iterable[str]) -> list[str]:
+        """The hashes that have no vector yet, in the order given, without repeats."""
+        wanted = list(dict.fromkeys(hashes))
+        have: set[str] = set()
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                have.update(
+                    r[0]
+                    for r in self._db.execute(
+                        f"SELECT hash FROM vectors WHERE hash IN ({marks})", chunk
+                    )
+                )
+        return [h for h in wanted if h not in have]
+
+    def add(self, hashes: list[str], vectors: Vectors) -> list[int]:
+        """Store vectors; returns their labels (existing hashes keep theirs)."""
+        rows = [
+            (h, np.asarray(v, dtype=np.float32).tobytes())
+            for h, v in zip(hashes, vectors, strict=True)
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO vectors (hash, vector) VALUES (?, ?)", rows)
+            self._db.execute("COMMIT")
+            return self._labels_locked(hashes)
+
+    def _labels_locked(self, hashes: list[str]) -> list[int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (r[1], r[0])
+                for r in self._db.execute(
+                    f"SELECT label, hash FROM vectors WHERE hash IN ({marks})", chunk
+                )
+            )
+        return [found[h] for h in hashes]
+
+    def hashes_for(self, labels: Iterable[int]) -> dict[int, str]:
+        wanted = [int(label) for label in labels]
+        out: dict[int, str] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(
+                    (r[0], r[1])
+                    for r in self._db.execute(
+                        f"SELECT label, hash FROM vectors WHERE label IN ({marks})", chunk
+                    )
+                )
+        return out
+
+    def vector(self, content_hash: str) -> Vectors | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT vector FROM vectors WHERE hash = ?", (content_hash,)
+            ).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.float32).reshape(1, -1)
+
+    def batches(self, size: int = 10_000) -> Iterator[tuple[list[int], Vectors]]:
+        """Every (labels, vectors) in label order, a batch at a time (for index rebuilds)."""
+        after = -1
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT label, vector FROM vectors WHERE label > ? ORDER BY label LIMIT ?",
+                    (after, size),
+                ).fetchall()
+            if not rows:
+                return
+            labels = [int(r[0]) for r in rows]
+            matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield labels, matrix
+            after = labels[-1]
