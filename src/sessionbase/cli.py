@@ -504,8 +504,13 @@ def search(
 
     Quotes make a phrase; the last word also matches as a prefix.
     """
-    from sessionbase.search import hybrid
+    from sessionbase.search import hybrid, semantic_index
     from sessionbase.store.base import SearchFilter
+
+    try:
+        semantic_index(settings)  # the configured embedder answers semantic queries
+    except SessionbaseError as exc:
+        raise _fail(exc) from exc
 
     flt = SearchFilter(
         project_id=project, thread_id=thread_id, role=role, kind=kind, source=source,
@@ -531,6 +536,34 @@ def search(
         )
         out.print("  " + _marked(" ".join(h.snippet.split())))
         out.print(f"  [dim]codex resume {h.thread_id}[/dim]")
+
+
+@cli.command()
+@click.argument("thread_id")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of threads.")
+@click.pass_obj
+def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> None:
+    """Threads like this one, by meaning (needs embeddings: run backfill or serve)."""
+    from sessionbase.search import hybrid, semantic, semantic_index
+
+    semantic_index(settings)
+    store = _open_reader(settings)
+    try:
+        thread = store.thread(thread_id)
+        if thread is None:
+            raise click.ClickException(f"no thread matches {thread_id!r}")
+        groups = hybrid.group_by_thread(semantic.similar_threads(store, thread["id"], limit), limit)
+    finally:
+        store.close()
+    if as_json:
+        _emit_json(groups)
+        return
+    if not groups:
+        err.print("nothing similar yet (are embeddings built? see `sessionbase status`)")
+    for g in groups:
+        out.print(f"[bold]{(g['title'] or '(untitled)')[:80]}[/bold]  [dim]{g['score']:.3f}[/dim]")
+        out.print(f"  [dim]codex resume {g['thread_id']}[/dim]")
 
 
 def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:

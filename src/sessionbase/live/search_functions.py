@@ -9,7 +9,7 @@ from pydantic import Field
 from sessionbase.errors import FunctionError, StoreError
 from sessionbase.live.context import QueryContext
 from sessionbase.live.registry import Args, Registry
-from sessionbase.search import hybrid
+from sessionbase.search import hybrid, semantic
 from sessionbase.store.base import SearchFilter
 
 Mode = Literal["text", "semantic", "hybrid"]
@@ -41,6 +41,16 @@ class SearchArgs(Args):
         )
 
 
+class SimilarMessageArgs(Args):
+    message_id: str = Field(min_length=3, max_length=300, description="<threadId>:<idx>")
+    limit: int = Field(default=10, ge=1, le=100)
+
+
+class SimilarThreadArgs(Args):
+    thread_id: str = Field(min_length=1, max_length=200)
+    limit: int = Field(default=10, ge=1, le=100)
+
+
 def register(registry: Registry) -> None:
     """Add the search functions to ``registry``."""
 
@@ -64,4 +74,19 @@ def register(registry: Registry) -> None:
             )
         except StoreError as exc:
             raise FunctionError(f"search failed: {exc}") from None
+        return hybrid.group_by_thread(hits, args.limit)
+
+    @registry.query("messages:similar", SimilarMessageArgs)
+    def messages_similar(ctx: QueryContext, args: SimilarMessageArgs) -> list[dict[str, Any]]:
+        """Messages nearest in meaning to one message (``<threadId>:<idx>``)."""
+        thread_id, _, idx = args.message_id.rpartition(":")
+        if not thread_id or not idx.isdigit():
+            raise FunctionError("messageId must look like <threadId>:<idx>")
+        hits = semantic.similar_messages(ctx.searched(), thread_id, int(idx), args.limit)
+        return [h.to_json() for h in hits]
+
+    @registry.query("threads:similar", SimilarThreadArgs)
+    def threads_similar(ctx: QueryContext, args: SimilarThreadArgs) -> list[dict[str, Any]]:
+        """Threads like this one ("find threads like this"), best first."""
+        hits = semantic.similar_threads(ctx.searched(), args.thread_id, args.limit)
         return hybrid.group_by_thread(hits, args.limit)

@@ -196,3 +196,28 @@ def mean_vector(matrix: Vectors) -> Vectors:
     norm = float(np.linalg.norm(centroid)) or 1.0
     result: Vectors = centroid / norm
     return result
+
+
+def similar_messages(store: SQLiteStore, thread_id: str, idx: int, limit: int) -> list[Hit]:
+    """Units nearest in meaning to the unit holding message ``idx`` (itself left out)."""
+    unit = store.unit_at(thread_id, idx)
+    if unit is None:
+        return []
+    vector = index_for(store.path.parent).vectors.vector(unit["content_hash"])
+    if vector is None:
+        return []
+    flt = SearchFilter(include_subagents=True)
+    return similar_to(store, vector, flt, limit, exclude={unit["content_hash"]})
+
+
+def similar_threads(store: SQLiteStore, thread_id: str, limit: int) -> list[Hit]:
+    """Hits in other threads nearest to this thread's centroid ("find threads like this")."""
+    vectors = index_for(store.path.parent).vectors
+    hashes = [u["content_hash"] for u in store.units_of(thread_id)]
+    rows = [v for v in (vectors.vector(h) for h in hashes) if v is not None]
+    if not rows:
+        return []
+    centroid = mean_vector(np.vstack(rows))
+    flt = SearchFilter(include_subagents=True)
+    hits = similar_to(store, centroid, flt, limit * 10, exclude=set(hashes))
+    return [h for h in hits if h.thread_id != thread_id]

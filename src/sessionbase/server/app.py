@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version as package_version
 
 from starlette.applications import Starlette
@@ -30,6 +31,8 @@ from sessionbase.server.http import convex_routes, json_routes
 from sessionbase.server.sync import Hub, SyncSession
 
 log = logging.getLogger("sessionbase")
+EMBED_INTERVAL = 30.0  # seconds: a safety net; commits wake the embedder
+EMBED_SETTLE = 0.5  # seconds: let a burst of commits settle into one embedding pass
 
 
 def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
@@ -55,10 +58,17 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
             task = asyncio.create_task(_follow(follower, app.state.ready, stop, started))
         else:
             app.state.ready.set()
+        embedder = (
+            asyncio.create_task(_embed(settings, engine, app.state.ready)) if ingest else None
+        )
         try:
             yield
         finally:
             stop.set()
+            if embedder is not None:
+                embedder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await embedder
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -108,6 +118,47 @@ async def _open_database(settings: Settings) -> None:
         SQLiteStore(settings.database_path).close()
 
     await asyncio.to_thread(run)
+
+
+async def _embed(settings: Settings, engine: Engine, ready: asyncio.Event) -> None:
+    """Keep units and vectors current in the background: new messages become searchable by
+    meaning within seconds, and neither ingest nor queries ever wait for the model."""
+    from sessionbase.search import semantic_index
+    from sessionbase.store.sqlite import SQLiteStore
+
+    wake = asyncio.Event()
+    engine.add_listener(wake.set)
+    index = semantic_index(settings)
+    store: SQLiteStore | None = None
+
+    def run() -> int:
+        nonlocal store
+        if store is None:
+            store = SQLiteStore(settings.database_path)
+            store.on_commit = engine.notify_commit
+        return index.catch_up(store)
+
+    worker = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-embed")  # one connection
+    loop = asyncio.get_running_loop()
+    await ready.wait()
+    try:
+        while True:
+            try:
+                embedded = await loop.run_in_executor(worker, run)
+                if embedded:
+                    log.info("embedded %d new units for semantic search", embedded)
+            except Exception:
+                log.exception("embedding failed; retrying later")
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EMBED_INTERVAL):
+                    await wake.wait()
+            await asyncio.sleep(EMBED_SETTLE)
+    finally:
+        engine.remove_listener(wake.set)
+        if store is not None:
+            worker.submit(store.close).result()
+        worker.shutdown(wait=False)
 
 
 async def _follow(
