@@ -397,8 +397,16 @@ def skills(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def status(settings: Settings, as_json: bool) -> None:
     """What is mirrored, how far behind the files it is, and what went wrong."""
+    from sessionbase.search import semantic_index
+
     store = _open_reader(settings)
     report = store.status()
+    try:
+        index = semantic_index(settings)
+        report["embedding_model"] = index.embedder.name
+        report["units_embedded"] = report["units"] - len(index.vectors.missing(store.unit_hashes()))
+    except SessionbaseError as exc:
+        report["embedding_error"] = str(exc)
     store.close()
     report["lag_bytes"] = _lag_bytes(store_path=settings.database_path, settings=settings)
     report["database"] = str(settings.database_path)
@@ -415,6 +423,11 @@ def status(settings: Settings, as_json: bool) -> None:
     out.print(f"threads      {report['threads']}   messages {report['messages']}")
     out.print(f"projects     {report['projects']}   skills {report['skills']}")
     out.print(f"lag          {report['lag_bytes']} bytes not yet ingested")
+    if "units_embedded" in report:
+        out.print(
+            f"semantic     {report['units_embedded']}/{report['units']} units embedded"
+            f" ({report['embedding_model']})"
+        )
     if report["skipped_lines"]:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report["skipped_lines"].items()))
         out.print(f"skipped      {reasons}")

@@ -636,6 +636,9 @@ class SQLiteStore:
         ).fetchone()
         return None if row is None else dict(row)
 
+    def unit_hashes(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT content_hash FROM units")]
+
     def thread_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT id FROM threads ORDER BY id")]
 
@@ -718,6 +721,7 @@ class SQLiteStore:
             "rows": db.execute("SELECT count(*) FROM messages").fetchone()[0],
             "projects": db.execute("SELECT count(*) FROM projects").fetchone()[0],
             "skills": db.execute("SELECT count(*) FROM skills").fetchone()[0],
+            "units": db.execute("SELECT count(*) FROM units").fetchone()[0],
             "bytes_total": bytes_total,
             "bytes_ingested": bytes_done,
             "skipped_lines": skipped,
