@@ -51,6 +51,8 @@ FUNCTIONS = {
     "status:get": "query",
     "search:messages": "query",
     "search:threads": "query",
+    "messages:similar": "query",
+    "threads:similar": "query",
 }
 
 
