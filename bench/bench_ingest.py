@@ -178,7 +178,7 @@ def ensure_home(path: Path, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def code_fingerprint() -> str:
-    """A hash of the sessionbase sources that decide what a mirrored store contains."""
+    """A hash of the sessionbase sources (any of them may change what a store contains)."""
     import hashlib
 
     import sessionbase
@@ -186,8 +186,7 @@ def code_fingerprint() -> str:
     root = Path(sessionbase.__file__).parent
     digest = hashlib.blake2b(digest_size=8)
     for path in sorted([*root.rglob("*.py"), *root.rglob("*.sql")]):
-        if path.relative_to(root).parts[0] in ("codex", "ingest", "store"):
-            digest.update(path.read_bytes())
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -474,6 +473,23 @@ class ServeProcess:
         assert self.ready_at is not None
         return self.ready_at - self.began
 
+    def wait_idle(self, timeout: float, quiet: float = 2.0, cpu_percent: float = 15.0) -> float:
+        """Wait until serve has used < ``cpu_percent`` % CPU for ``quiet`` s (background work
+        after ready, such as embedding, has settled); the seconds waited."""
+        import psutil
+
+        began = time.perf_counter()
+        proc = psutil.Process(self.proc.pid)
+        proc.cpu_percent()
+        calm_since = time.perf_counter()
+        while time.perf_counter() - began < timeout:
+            time.sleep(0.25)
+            if proc.cpu_percent() >= cpu_percent:
+                calm_since = time.perf_counter()
+            elif time.perf_counter() - calm_since >= quiet:
+                break
+        return time.perf_counter() - began
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -523,7 +539,8 @@ def section_lag(args: argparse.Namespace, res: Results) -> None:
     try:
         serve.wait_ready(900)
         log(f"lag: serve ready ({serve.ready_line.split(' INFO ')[-1]})")
-        time.sleep(0.5)
+        settled = serve.wait_idle(600)
+        log(f"lag: serve idle after {settled:.1f} s more")
         db = sqlite3.connect(f"file:{data / 'sessionbase.db'}?mode=ro", uri=True)
         messages_before = db.execute("SELECT count(*) FROM messages").fetchone()[0]
         where = str(target)
@@ -576,6 +593,10 @@ def section_lag(args: argparse.Namespace, res: Results) -> None:
         if seen:
             watch_lags.append((seen[0] - wrote) / 1e6)
     _report_lag(res, lags, visible, watch_lags, timeouts, messages_after - messages_before)
+    res.notes.append(
+        f"lag: appends began once serve was idle ({settled:.1f} s after ready: background work "
+        "after the first pass had settled)"
+    )
 
 
 def _report_lag(
@@ -745,7 +766,24 @@ SECTIONS: dict[str, Callable[[argparse.Namespace, Results], None]] = {
 }
 
 
-def machine_line() -> str:
+def code_version() -> str:
+    """The commit the benchmark runs, with ``+dirty`` when src/ has uncommitted changes."""
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
+            check=False,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "../src"], capture_output=True, text=True,
+            cwd=here, check=False,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        return "?"
+    return f"{commit}{'+dirty' if dirty else ''} (src {code_fingerprint()})"
+
+
+def machine_line(version: str) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -754,16 +792,9 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-            cwd=Path(__file__).parent, check=False,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        commit = "?"
     return (
         f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, orjson {orjson.__version__}, sessionbase @ {commit}"
+        f"SQLite {sqlite3.sqlite_version}, orjson {orjson.__version__}, sessionbase @ {version}"
     )
 
 
@@ -803,12 +834,16 @@ def main() -> None:
     res = Results()
     began = time.perf_counter()
     load_before = os.getloadavg()
+    version_before = code_version()
     for name in wanted:
         log(f"=== {name}")
         SECTIONS[name](args, res)
     print()
     print(f"sessionbase ingest benchmark ({'quick' if q else 'full'}), {time.strftime('%Y-%m-%d')}")
-    print(machine_line())
+    version_after = code_version()
+    print(machine_line(version_before))
+    if version_after != version_before:
+        print(f"WARNING: sessionbase changed during the run; at the end: {version_after}")
     load_after = os.getloadavg()
     print(
         f"load average (1/5/15 min) at start {' '.join(f'{v:.2f}' for v in load_before)}, "
