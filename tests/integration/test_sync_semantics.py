@@ -125,6 +125,15 @@ class Live:
             assert time.monotonic() < deadline, f"server has {got and got['messageCount']}"
             time.sleep(0.05)
 
+    def wait_semantic_ready(self, timeout: float = 30.0) -> None:
+        """The background embedder has loaded its model and caught up once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if httpx.get(f"{self.server.url}/readyz", timeout=5).json().get("semantic"):
+                return
+            assert time.monotonic() < deadline, "semantic index never caught up"
+            time.sleep(0.05)
+
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -814,6 +823,7 @@ class SilentSocket:
 def test_client_that_never_reads_keeps_memory_bounded(live: Live) -> None:
     big = live.new_thread("big", messages=400, pad=4000)
     appends = 200
+    live.wait_semantic_ready()  # the embedding model's one-time load is not what we measure
     baseline = live.rss_kb()
     silent = []
     for _ in range(3):

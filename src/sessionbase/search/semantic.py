@@ -82,15 +82,7 @@ class SemanticIndex:
             )
         texts: dict[str, str] = {}
         for thread_id in threads:
-            units = build_units(thread_id, store.messages(thread_id))
-            rows = [(u.start_idx, u.end_idx, u.role, u.content_hash, u.text) for u in units]
-            current = [
-                (r["start_idx"], r["end_idx"], r["role"], r["content_hash"], r["text"])
-                for r in store.units_of(thread_id)
-            ]
-            if rows != current:
-                store.replace_units(thread_id, rows)
-            texts.update((u.content_hash, u.text) for u in units)
+            texts.update(self._refresh_units(store, thread_id))
         missing = self.vectors.missing(texts)
         done = 0
         if progress:
@@ -110,6 +102,24 @@ class SemanticIndex:
             ann.save()
         store.put_setting(self.version_key, str(target))
         return done
+
+    def _refresh_units(self, store: SQLiteStore, thread_id: str) -> dict[str, str]:
+        """Re-derive a thread's units from its last one on (earlier units cannot change by an
+        append; a rebuilt thread has none left), and return every unit's hash and text."""
+        existing = store.units_of(thread_id)
+        start = existing[-1]["start_idx"] if existing else 0
+        messages = store.messages_page(thread_id, start - 1, None, 2**31)
+        units = build_units(thread_id, messages)
+        rows = [(u.start_idx, u.end_idx, u.role, u.content_hash, u.text) for u in units]
+        tail = [
+            (r["start_idx"], r["end_idx"], r["role"], r["content_hash"], r["text"])
+            for r in existing
+            if r["start_idx"] >= start
+        ]
+        if rows != tail:
+            store.replace_units(thread_id, rows, from_idx=start)
+            existing = store.units_of(thread_id)
+        return {r["content_hash"]: r["text"] for r in existing}
 
     def nearest(self, vector: Vectors, k: int) -> list[tuple[str, float]]:
         """(content hash, cosine similarity) of the k nearest units, best first."""

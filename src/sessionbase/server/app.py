@@ -58,9 +58,12 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
             task = asyncio.create_task(_follow(follower, app.state.ready, stop, started))
         else:
             app.state.ready.set()
-        embedder = (
-            asyncio.create_task(_embed(settings, engine, app.state.ready)) if ingest else None
-        )
+        app.state.semantic = asyncio.Event()
+        embedder = None
+        if ingest:
+            embedder = asyncio.create_task(
+                _embed(settings, engine, app.state.ready, app.state.semantic)
+            )
         try:
             yield
         finally:
@@ -92,6 +95,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         engine: Engine = request.app.state.engine
         body = {
             "ready": ready,
+            "semantic": request.app.state.semantic.is_set(),
             "version": engine.version,
             "subscriptions": engine.subscription_count,
         }
@@ -120,7 +124,9 @@ async def _open_database(settings: Settings) -> None:
     await asyncio.to_thread(run)
 
 
-async def _embed(settings: Settings, engine: Engine, ready: asyncio.Event) -> None:
+async def _embed(
+    settings: Settings, engine: Engine, ready: asyncio.Event, caught_up: asyncio.Event
+) -> None:
     """Keep units and vectors current in the background: new messages become searchable by
     meaning within seconds, and neither ingest nor queries ever wait for the model."""
     from sessionbase.search import semantic_index
@@ -136,6 +142,7 @@ async def _embed(settings: Settings, engine: Engine, ready: asyncio.Event) -> No
         if store is None:
             store = SQLiteStore(settings.database_path)
             store.on_commit = engine.notify_commit
+            index.embed(["warm up"])  # load the model now, not on the first query
         return index.catch_up(store)
 
     worker = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-embed")  # one connection
@@ -145,6 +152,7 @@ async def _embed(settings: Settings, engine: Engine, ready: asyncio.Event) -> No
         while True:
             try:
                 embedded = await loop.run_in_executor(worker, run)
+                caught_up.set()
                 if embedded:
                     log.info("embedded %d new units for semantic search", embedded)
             except Exception:

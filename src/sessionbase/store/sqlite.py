@@ -235,6 +235,7 @@ class SQLiteStore:
             db.execute("DELETE FROM messages WHERE thread_id = ?", (batch.reset_thread,))
             db.execute("DELETE FROM extras WHERE thread_id = ?", (batch.reset_thread,))
             db.execute("DELETE FROM threads WHERE id = ?", (batch.reset_thread,))
+            db.execute("DELETE FROM units WHERE thread_id = ?", (batch.reset_thread,))
             touched += [f"messages:{batch.reset_thread}", f"threads:{batch.reset_thread}"]
         if batch.project is not None:
             p = batch.project
@@ -588,11 +589,16 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"search refused: {exc}") from exc
 
-    def replace_units(self, thread_id: str, units: list[tuple[int, int, str, str, str]]) -> None:
-        """Make a thread's units these ``(start_idx, end_idx, role, content_hash, text)``."""
+    def replace_units(
+        self, thread_id: str, units: list[tuple[int, int, str, str, str]], from_idx: int = 0
+    ) -> None:
+        """Replace a thread's units starting at ``from_idx`` with these
+        ``(start_idx, end_idx, role, content_hash, text)``."""
         try:
             self._begin()
-            self._db.execute("DELETE FROM units WHERE thread_id = ?", (thread_id,))
+            self._db.execute(
+                "DELETE FROM units WHERE thread_id = ? AND start_idx >= ?", (thread_id, from_idx)
+            )
             self._db.executemany(
                 "INSERT INTO units (thread_id, start_idx, end_idx, role, content_hash, text)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
