@@ -142,7 +142,7 @@ class Mirror:
         self.settings = settings
         self.lock = IngestLock(settings.data_dir)
         try:
-            self.store = SQLiteStore(settings.database_path)
+            self.store = SQLiteStore(settings.database_path, cache_mb=32)
         except BaseException:
             self.lock.close()
             raise

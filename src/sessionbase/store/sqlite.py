@@ -156,7 +156,7 @@ def _json(value: Any) -> str | None:
 class SQLiteStore:
     """A sessionbase database in one SQLite file. Not thread-safe: one instance per thread."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, cache_mb: int = 8) -> None:
         self.path = path
         try:
             if not readonly:
@@ -171,7 +171,9 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute("PRAGMA cache_size = -32768")
+            # Each connection has its own page cache: small ones for the many readers, a
+            # larger one for the ingest writer (see Mirror).
+            self._db.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
             self._db.execute("PRAGMA temp_store = MEMORY")
             _migrations.migrate(self._db, readonly=readonly)
         except sqlite3.Error as exc:
