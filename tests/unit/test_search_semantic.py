@@ -1,0 +1,627 @@
+"""Semantic and hybrid search after ``backfill`` (which embeds), and the ANN index's recall.
+
+The corpus is backfilled once per module with the bundled model. Every data dir is
+configured with one shared ``LocalEmbedder`` (``semantic.configure``), so the model loads once
+per module however many data dirs a test makes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from sessionbase import config
+from sessionbase.config import Settings
+from sessionbase.search import hybrid, semantic
+from sessionbase.search.ann import AnnIndex
+from sessionbase.search.embedder import LocalEmbedder, Vectors
+from sessionbase.search.semantic import SemanticIndex
+from sessionbase.search.units import build_units
+from sessionbase.search.vectors import VectorStore
+from sessionbase.store.base import SearchFilter
+from sessionbase.store.sqlite import SQLiteStore
+from tests.builders.codex import DEFAULT_START, Rollout
+from tests.conftest import Cli
+from tests.unit.test_functions import Api
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture(scope="module")
+def scrubbed_environ() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("SESSIONBASE_") or name == "CODEX_HOME":
+                mp.delenv(name)
+        yield
+
+
+def make_settings(root: Path, embedder: LocalEmbedder) -> Settings:
+    codex_home = root / "codex-home"
+    (codex_home / "sessions").mkdir(parents=True, exist_ok=True)
+    settings = config.load(
+        environ={},
+        overrides={
+            "data_dir": root / "data",
+            "codex_homes": (codex_home,),
+            "home": root / "user-home",
+            "machine": "test-machine",
+        },
+    )
+    semantic.configure(settings.data_dir, embedder)
+    return settings
+
+
+def write_topics(codex_home: Path) -> dict[str, Rollout]:
+    ws = Rollout(cwd="/w/chat")
+    turn = ws.turn()
+    ws.user("The websocket reconnect test is flaky on CI, it times out about one run in five")
+    ws.reasoning("The reconnect loop sleeps a fixed 100 ms; the test races it")
+    ws.shell("pytest tests/test_reconnect.py -x", "FAILED test_reconnect - TimeoutError", 1)
+    ws.assistant("Added exponential backoff to the reconnect loop and gave the test a fake clock, "
+                 "so it no longer races the timer.")  # fmt: skip
+    ws.end_turn(turn)
+
+    pg = Rollout(start=DEFAULT_START + DAY, cwd="/w/shop")
+    turn = pg.turn()
+    pg.user("Adding a NOT NULL column to the orders table fails on the production Postgres "
+            "database with a lock timeout")  # fmt: skip
+    pg.shell("alembic upgrade head", "sqlalchemy.exc.OperationalError: lock timeout", 1)
+    pg.assistant("Split the migration in three: add the column as nullable, backfill it in "
+                 "batches of 10k rows, then add the NOT NULL constraint.")  # fmt: skip
+    pg.end_turn(turn)
+
+    docker = Rollout(start=DEFAULT_START + 2 * DAY, cwd="/w/shop", source="vscode")
+    turn = docker.turn()
+    docker.user("Our Docker image is 2 GB, please make it much smaller")
+    docker.shell("docker build -t shop .", "Successfully built 2.1GB", 0)
+    docker.assistant("Switched to a multi-stage build on python:3.12-slim and left the compilers "
+                     "out of the final stage: the image is now 180 MB.")  # fmt: skip
+    docker.end_turn(turn)
+
+    react = Rollout(start=DEFAULT_START + 3 * DAY, cwd="/w/web")
+    turn = react.turn()
+    react.user("The profile component re-renders forever since I added a useEffect hook")
+    react.assistant("The effect set state that was in its own dependency array; I memoized the "
+                    "fetch callback with useCallback so the effect runs once.")  # fmt: skip
+    react.end_turn(turn)
+
+    shape = Rollout(start=DEFAULT_START + 4 * DAY, cwd="/w/web")
+    turn = shape.turn()
+    shape.user("First question about the lint setup")  # 0
+    shape.reasoning("Look at the config")  # 1
+    shape.shell("npx eslint .", "3 problems", 1)  # 2
+    shape.apply_patch("eslint.config.js")  # 3
+    shape.assistant("Fixed the three lint problems.")  # 4
+    shape.end_turn(turn)
+    turn = shape.turn()
+    shape.user("Second question: and prettier?")  # 5
+    shape.assistant("Checking prettier.", phase="commentary")  # 6
+    shape.assistant("Prettier is configured too.")  # 7
+    shape.end_turn(turn)
+    turn = shape.turn()
+    shape.user("Third question, left unanswered")  # 8
+    shape.end_turn(turn)
+
+    built = {"ws": ws, "pg": pg, "docker": docker, "react": react, "shape": shape}
+    for rollout in built.values():
+        rollout.write(codex_home)
+    return built
+
+
+@dataclass
+class Corpus:
+    settings: Settings
+    cli: Cli
+    rollouts: dict[str, Rollout]
+    first_backfill: dict[str, Any]
+
+    def tid(self, name: str) -> str:
+        return self.rollouts[name].thread_id
+
+    def store(self) -> SQLiteStore:
+        return SQLiteStore(self.settings.database_path, readonly=True)
+
+
+@pytest.fixture(scope="module")
+def corpus(
+    tmp_path_factory: pytest.TempPathFactory, embedder: LocalEmbedder, scrubbed_environ: None
+) -> Corpus:
+    settings = make_settings(tmp_path_factory.mktemp("semantic"), embedder)
+    rollouts = write_topics(settings.codex_homes[0])
+    cli = Cli(settings)
+    report = orjson.loads(cli("backfill", "--json"))
+    assert report["errors"] == []
+    return Corpus(settings, cli, rollouts, report)
+
+
+@pytest.fixture(scope="module")
+def api(corpus: Corpus) -> Iterator[Api]:
+    client = Api(corpus.settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def cli_search(corpus: Corpus, query: str, mode: str, *options: str) -> list[dict[str, Any]]:
+    output = corpus.cli("search", "--mode", mode, "--json", *options, "--", query)
+    hits: list[dict[str, Any]] = orjson.loads(output)
+    return hits
+
+
+def all_units(store: SQLiteStore) -> list[dict[str, Any]]:
+    return [u for tid in store.thread_ids() for u in store.units_of(tid)]
+
+
+def vector_count(settings: Settings) -> int:
+    store = VectorStore(settings.data_dir, LocalEmbedder.name)
+    try:
+        return store.count()
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------ units and embedding
+
+
+def test_backfill_embeds_every_unit_once(corpus: Corpus) -> None:
+    store = corpus.store()
+    try:
+        units = all_units(store)
+    finally:
+        store.close()
+    distinct = {u["content_hash"] for u in units}
+    assert len(units) == 2 * 4 + 5  # four one-turn topics, and the shaped thread's five
+    assert corpus.first_backfill["units_embedded"] == len(distinct)
+    assert vector_count(corpus.settings) == len(distinct)
+    assert list(corpus.settings.data_dir.glob("vectors-*.db")) == [
+        corpus.settings.data_dir / "vectors-minilm-m2v-256.db"
+    ]
+
+
+def test_units_are_user_messages_and_assistant_runs(corpus: Corpus) -> None:
+    store = corpus.store()
+    try:
+        messages = store.messages(corpus.tid("shape"))
+        units = store.units_of(corpus.tid("shape"))
+    finally:
+        store.close()
+    assert [(m["idx"], m["role"], m["kind"]) for m in messages] == [
+        (0, "user", "message"), (1, "assistant", "reason"), (2, "assistant", "cmd"),
+        (3, "assistant", "patch"), (4, "assistant", "message"), (5, "user", "message"),
+        (6, "assistant", "message"), (7, "assistant", "message"), (8, "user", "message"),
+    ]  # fmt: skip
+    assert [(u["start_idx"], u["end_idx"], u["role"]) for u in units] == [
+        (0, 0, "user"), (1, 4, "assistant"), (5, 5, "user"), (6, 7, "assistant"), (8, 8, "user"),
+    ]  # fmt: skip
+    assert units[0]["text"] == "First question about the lint setup"
+    assert units[1]["text"] == (
+        "Look at the config\n$ npx eslint . (exit 1)\nedited eslint.config.js\n"
+        "Fixed the three lint problems."
+    )
+    assert units[3]["text"] == "Checking prettier.\nPrettier is configured too."
+    # the stored units are exactly what build_units derives, hashes included
+    derived = build_units(corpus.tid("shape"), messages)
+    assert [(u.start_idx, u.end_idx, u.role, u.text, u.content_hash) for u in derived] == [
+        (u["start_idx"], u["end_idx"], u["role"], u["text"], u["content_hash"]) for u in units
+    ]
+
+
+def test_backfill_again_embeds_nothing(corpus: Corpus) -> None:
+    before = vector_count(corpus.settings)
+    report = orjson.loads(corpus.cli("backfill", "--json"))
+    assert report["units_embedded"] == 0
+    assert vector_count(corpus.settings) == before
+
+
+# ------------------------------------------------------------------ finding by meaning
+
+
+@pytest.mark.parametrize(
+    ("query", "topic"),
+    [
+        ("shrink the size of my container image", "docker"),
+        ("schema change blocks on the live database", "pg"),
+        ("socket test fails intermittently in continuous integration", "ws"),
+        ("endless rendering loop caused by a hook", "react"),
+    ],
+)
+def test_semantic_search_finds_by_meaning(corpus: Corpus, query: str, topic: str) -> None:
+    assert cli_search(corpus, query, "text") == []  # no thread has all these words
+    hits = cli_search(corpus, query, "semantic")
+    assert hits
+    assert hits[0]["thread_id"] == corpus.tid(topic), [h["snippet"][:40] for h in hits]
+    for hit in hits:
+        assert {"thread_id", "idx", "score", "snippet", "role", "kind"} <= set(hit)
+        assert -1.0 <= hit["score"] <= 1.0
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    fused = cli_search(corpus, query, "hybrid")
+    assert fused
+    assert fused[0]["thread_id"] == corpus.tid(topic)
+
+
+@pytest.mark.parametrize(
+    ("query", "topic"),
+    [
+        ("useCallback", "react"),  # only full-text finds it exactly
+        ("shrink container image", "docker"),  # full-text finds nothing
+        ("reconnect", "ws"),  # both find it
+        ("NOT NULL", "pg"),
+    ],
+)
+def test_hybrid_is_reciprocal_rank_fusion_of_text_and_semantic(
+    corpus: Corpus, query: str, topic: str
+) -> None:
+    store = corpus.store()
+    try:
+        lists = [
+            hybrid.search(store, query, mode, SearchFilter(), hybrid.CANDIDATES)
+            for mode in ("text", "semantic")
+        ]
+    finally:
+        store.close()
+    assert lists[1], "semantic search always has candidates"
+    expected: dict[tuple[str, int], float] = defaultdict(float)
+    for hits in lists:
+        for rank, hit in enumerate(hits, 1):
+            expected[(hit.thread_id, hit.idx)] += 1 / (hybrid.RRF_K + rank)
+    order = sorted(expected, key=lambda key: (-expected[key], key))[:10]
+
+    fused = cli_search(corpus, query, "hybrid", "--limit", "10")
+    assert [(h["thread_id"], h["idx"]) for h in fused] == order
+    assert [h["score"] for h in fused] == pytest.approx([expected[k] for k in order], abs=1e-6)
+    assert fused[0]["thread_id"] == corpus.tid(topic)
+    text_snippets = {(h.thread_id, h.idx): h.snippet for h in lists[0]}
+    for hit in fused:  # a key full-text found keeps full-text's snippet (with its marks)
+        key = (hit["thread_id"], hit["idx"])
+        if key in text_snippets:
+            assert hit["snippet"] == text_snippets[key]
+
+
+def test_semantic_filters_that_live_on_threads_and_units(corpus: Corpus) -> None:
+    query = "database migration"
+    everything = cli_search(corpus, query, "semantic", "--limit", "100")
+    assert {h["thread_id"] for h in everything} == {corpus.tid(n) for n in corpus.rollouts}
+    only_vscode = cli_search(corpus, query, "semantic", "--source", "vscode", "--limit", "100")
+    assert {h["thread_id"] for h in only_vscode} == {corpus.tid("docker")}
+    one = cli_search(corpus, query, "semantic", "--thread", corpus.tid("react"), "--limit", "100")
+    assert {h["thread_id"] for h in one} == {corpus.tid("react")}
+    users = cli_search(corpus, query, "semantic", "--role", "user", "--limit", "100")
+    assert users
+    assert {h["role"] for h in users} == {"user"}
+    assert len(users) == 4 + 3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="semantic search ignores since/until and kind: units_for_hashes builds its WHERE "
+    "with message_alias=None, so those filters are dropped (hybrid inherits it)",
+)
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+@pytest.mark.parametrize("option", ["since", "until", "kind"])
+def test_semantic_and_hybrid_apply_time_and_kind_filters(
+    corpus: Corpus, mode: str, option: str
+) -> None:
+    cut = DEFAULT_START + 2 * DAY
+    args = {
+        "since": ["--since", cut.strftime("%Y-%m-%dT%H:%M")],
+        "until": ["--until", cut.strftime("%Y-%m-%dT%H:%M")],
+        "kind": ["--kind", "cmd"],
+    }[option]
+    hits = cli_search(corpus, "database migration", mode, *args, "--limit", "100")
+    assert hits
+    cut_ms = int(cut.timestamp() * 1000)
+    store = corpus.store()
+    try:
+        for hit in hits:
+            if option == "since":
+                assert hit["ts"] >= cut_ms, hit
+            elif option == "until":
+                assert hit["ts"] < cut_ms, hit
+            elif hit["kind"] != "cmd":  # a unit passes if it holds a command
+                unit = store.unit_at(hit["thread_id"], hit["idx"])
+                assert unit is not None
+                kinds = {m["kind"] for m in store.messages(hit["thread_id"])
+                         if unit["start_idx"] <= m["idx"] <= unit["end_idx"]}  # fmt: skip
+                assert "cmd" in kinds, hit
+    finally:
+        store.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hybrid fuses on (thread_id, idx), but a semantic hit's idx is its unit's start_idx:"
+    " a text hit on an assistant message and the semantic hit on the run containing it count "
+    "as two results, and their agreement is not rewarded",
+)
+def test_hybrid_does_not_list_one_assistant_run_twice(corpus: Corpus) -> None:
+    hits = cli_search(corpus, "exponential backoff reconnect loop", "hybrid", "--limit", "50")
+    store = corpus.store()
+    try:
+        runs = []
+        for h in hits:
+            unit = store.unit_at(h["thread_id"], h["idx"])
+            assert unit is not None
+            runs.append((unit["thread_id"], unit["start_idx"]))
+    finally:
+        store.close()
+    assert len(runs) == len(set(runs)), hits
+
+
+# ------------------------------------------------------------------ search:threads
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid", "text"])
+def test_search_threads_groups_hits_by_thread(corpus: Corpus, api: Api, mode: str) -> None:
+    q = "lint" if mode == "text" else "fix the lint configuration"
+    groups = api.query("search:threads", q=q, mode=mode, limit=10)
+    assert groups
+    ids = [g["threadId"] for g in groups]
+    assert len(ids) == len(set(ids))
+    assert ids[0] == corpus.tid("shape")
+    for g in groups:
+        assert 1 <= len(g["hits"]) <= 3
+        assert g["hitCount"] >= len(g["hits"])
+        assert {h["threadId"] for h in g["hits"]} == {g["threadId"]}
+        assert g["score"] == max(h["score"] for h in g["hits"])
+        assert g["resumeCommand"] == f"codex resume {g['threadId']}"
+    scores = [g["score"] for g in groups]
+    assert scores == sorted(scores, reverse=True)
+    messages = api.query("search:messages", q=q, mode=mode, limit=100)
+    assert {h["threadId"] for h in messages} >= set(ids)
+    (top,) = api.query("search:threads", q=q, mode=mode, limit=1)
+    assert (top["threadId"], top["score"]) == (ids[0], scores[0])
+    assert top["hits"][0] == groups[0]["hits"][0]
+
+
+def test_search_threads_semantic_counts_every_unit_of_a_thread(corpus: Corpus, api: Api) -> None:
+    groups = api.query("search:threads", q="lint question", mode="semantic", limit=20,
+                       threadId=corpus.tid("shape"))  # fmt: skip
+    (group,) = groups
+    assert group["hitCount"] == 5  # the shaped thread's five units
+    assert len(group["hits"]) == 3
+
+
+def test_similar_to_leaves_out_the_excluded_unit(corpus: Corpus, embedder: LocalEmbedder) -> None:
+    store = SQLiteStore(corpus.settings.database_path, readonly=True)
+    try:
+        (user_unit, answer_unit) = store.units_of(corpus.tid("docker"))
+        index = semantic.index_for(corpus.settings.data_dir)
+        vector = index.vectors.vector(user_unit["content_hash"])
+        assert vector is not None
+        assert np.allclose(vector, embedder.embed([user_unit["text"]]), atol=1e-5)
+        hits = semantic.similar_to(store, vector, SearchFilter(), 5, {user_unit["content_hash"]})
+        assert (corpus.tid("docker"), 0) not in {(h.thread_id, h.idx) for h in hits}
+        assert (hits[0].thread_id, hits[0].idx) == (corpus.tid("docker"), answer_unit["start_idx"])
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------ vectors outlive the database
+
+
+class _Counting:
+    """An embedder that counts the texts it is asked to embed."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.texts: list[str] = []
+
+    def embed(self, texts: list[str]) -> Vectors:
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+def test_deleting_the_database_reembeds_nothing(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+) -> None:
+    settings = make_settings(tmp_path, embedder)
+    rollouts = write_topics(settings.codex_homes[0])
+    cli = Cli(settings)
+    first = orjson.loads(cli("backfill", "--json"))
+    assert first["units_embedded"] == 13  # every unit text is distinct
+    vectors = vector_count(settings)
+    ann_files = list(settings.data_dir.glob("ann-*.usearch"))
+    assert len(ann_files) == 1
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.database_path}{suffix}").unlink(missing_ok=True)
+    again = orjson.loads(cli("backfill", "--json"))
+    assert again["threads"] == 5
+    assert again["units_embedded"] == 0
+    assert vector_count(settings) == vectors
+    hits = orjson.loads(cli("search", "--mode", "semantic", "--json", "shrink my container"))
+    assert hits[0]["thread_id"] == rollouts["docker"].thread_id
+
+    # A fresh index over the same data dir (a new process) agrees: nothing to embed.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.database_path}{suffix}").unlink(missing_ok=True)
+    assert orjson.loads(cli("backfill", "--no-embed", "--json"))["units_embedded"] == 0
+    counting = _Counting(embedder)
+    fresh = SemanticIndex(settings.data_dir, counting)
+    store = SQLiteStore(settings.database_path)
+    try:
+        assert fresh.catch_up(store) == 0
+        assert counting.texts == []
+        assert len(all_units(store)) == 13
+        assert fresh.catch_up(store) == 0
+    finally:
+        store.close()
+        fresh.vectors.close()
+
+
+def test_an_append_embeds_only_the_units_it_changed(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+) -> None:
+    settings = make_settings(tmp_path, embedder)
+    rollouts = write_topics(settings.codex_homes[0])
+    cli = Cli(settings)
+    assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 13
+    r = rollouts["react"]
+    path = r.path_in(settings.codex_homes[0])
+    before = len(r.lines)
+    turn = r.turn()
+    r.user("Now the profile page flickers on first load")  # a new user unit
+    r.assistant("Rendered a skeleton while the profile loads.")  # a new assistant run
+    r.end_turn(turn)
+    with path.open("ab") as fh:
+        fh.write(b"".join(line + b"\n" for line in r.lines[before:]))
+    assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 2
+    hits = orjson.loads(cli("search", "--mode", "semantic", "--json", "page flicker while loading"))
+    assert (hits[0]["thread_id"], hits[0]["idx"]) in {(r.thread_id, 2), (r.thread_id, 3)}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="catch_up commits the new units (the only commit live queries are woken by) before "
+    "their vectors are in the vector store and ANN index, and announces nothing after adding "
+    "them: a semantic subscription re-runs too early and misses the new unit until some "
+    "unrelated commit (a race; `serve` loses it about half the time)",
+)
+def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+) -> None:
+    settings = make_settings(tmp_path, embedder)
+    rollouts = write_topics(settings.codex_homes[0])
+    cli = Cli(settings)
+    assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 13
+    r = rollouts["ws"]
+    before = len(r.lines)
+    turn = r.turn()
+    r.user("Postgres keeps running out of pooled connections when traffic spikes")
+    r.end_turn(turn)
+    with r.path_in(settings.codex_homes[0]).open("ab") as fh:
+        fh.write(b"".join(line + b"\n" for line in r.lines[before:]))
+    assert orjson.loads(cli("backfill", "--no-embed", "--json"))["rows_written"] == 1
+
+    query = "database connection pool exhausted under load"
+    reader = SQLiteStore(settings.database_path, readonly=True)
+    writer = SQLiteStore(settings.database_path)
+    seen: list[set[tuple[str, int]]] = []
+
+    def on_commit(version: int) -> None:  # what a live query re-run at this commit would see
+        hits = semantic.search(reader, query, SearchFilter(), 5)
+        seen.append({(h.thread_id, h.idx) for h in hits})
+
+    writer.on_commit = on_commit
+    try:
+        assert semantic.index_for(settings.data_dir).catch_up(writer) == 1
+        # once catch_up is done the new unit is the best match...
+        (best, *_) = semantic.search(reader, query, SearchFilter(), 5)
+        assert (best.thread_id, best.idx) == (r.thread_id, 4)
+    finally:
+        writer.close()
+        reader.close()
+    # ...and a query re-run at the last commit catch_up announced must see it too
+    assert seen, "catch_up changed units without announcing a commit"
+    assert (r.thread_id, 4) in seen[-1]
+
+
+@pytest.mark.parametrize("step", [1, 2, 5])
+def test_units_kept_up_through_appends_equal_units_derived_at_once(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, step: int
+) -> None:
+    """Embedding after every few appended lines (cutting through runs and turns) ends with the
+    same units as deriving them from the finished thread."""
+    settings = make_settings(tmp_path, embedder)
+    r = Rollout(cwd="/w/web")
+    for n in range(3):
+        turn = r.turn()
+        r.user(f"Question {n} about the build")
+        r.reasoning(f"Thinking about build step {n}")
+        r.shell(f"make step{n}", "ok", n % 2)
+        r.assistant(f"Progress on step {n}.", phase="commentary")
+        r.apply_patch(f"src/step{n}.py")
+        r.assistant(f"Step {n} is done.")
+        r.end_turn(turn)
+    path = r.path_in(settings.codex_homes[0])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    cli = Cli(settings)
+    for cut in range(step, len(r.lines) + step, step):
+        with path.open("ab") as fh:
+            fh.write(b"".join(line + b"\n" for line in r.lines[cut - step : cut]))
+        assert orjson.loads(cli("backfill", "--json"))["errors"] == []
+    store = SQLiteStore(settings.database_path, readonly=True)
+    try:
+        messages = store.messages(r.thread_id)
+        assert len(messages) == 3 * 6
+        stored = [(u["start_idx"], u["end_idx"], u["role"], u["text"]) for u in
+                  store.units_of(r.thread_id)]  # fmt: skip
+    finally:
+        store.close()
+    derived = [(u.start_idx, u.end_idx, u.role, u.text) for u in build_units(r.thread_id, messages)]
+    assert stored == derived
+    assert len(stored) == 6
+
+
+def test_semantic_without_embeddings_is_a_clear_error_and_hybrid_is_text(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+) -> None:
+    settings = make_settings(tmp_path, embedder)
+    write_topics(settings.codex_homes[0])
+    cli = Cli(settings)
+    assert orjson.loads(cli("backfill", "--no-embed", "--json"))["units_embedded"] == 0
+    output = cli("search", "--mode", "semantic", "--json", "docker", ok=False)
+    assert "semantic search has no embeddings yet; try mode text" in output
+    text = orjson.loads(cli("search", "--mode", "text", "--json", "docker"))
+    assert text
+    assert orjson.loads(cli("search", "--mode", "hybrid", "--json", "docker")) == text
+
+
+# ------------------------------------------------------------------ ANN recall
+
+
+def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> Vectors:
+    rows = rng.standard_normal((n, dim)).astype(np.float32)
+    unit: Vectors = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="HNSW with EXPANSION_SEARCH=128, CONNECTIVITY=16 reaches recall@10 of about 0.51 on "
+    "20k random 256-d unit vectors (measured: ef 512 → 0.90, ef 1024 → 0.98)",
+)
+def test_ann_recall_at_10_on_random_unit_vectors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(20260501)
+    n, dim, k = 20_000, 256, 10
+    data = _unit_rows(rng, n, dim)
+    queries = _unit_rows(rng, 200, dim)
+    index = AnnIndex(tmp_path, "recall-test", dim)
+    labels = list(range(1, n + 1))
+    started = time.monotonic()
+    batch = semantic.EMBED_BATCH  # the batches catch_up adds in
+    for start in range(0, n, batch):
+        index.add(labels[start : start + batch], data[start : start + batch])
+    built = time.monotonic() - started
+    assert len(index) == n
+
+    exact = np.argsort(-(queries @ data.T), axis=1)[:, :k] + 1  # labels start at 1
+    found = 0
+    for row in range(len(queries)):
+        got = index.search(queries[row : row + 1], k)
+        assert len(got) == k
+        found += len({label for label, _ in got} & set(exact[row].tolist()))
+    recall = found / (len(queries) * k)
+    print(f"ANN recall@10 = {recall:.3f} over {n} vectors (built in {built:.1f} s)")
+    assert recall >= 0.95
