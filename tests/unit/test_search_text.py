@@ -243,11 +243,6 @@ def test_snippets_mark_whole_token_matches(corpus: Corpus, query: str, marked: s
         assert h["snippet"].count("<mark>") == h["snippet"].count("</mark>")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="snippet() only highlights the `text` column: a hit found through the `parts` column "
-    "(an identifier part, a path tail, a CJK substring, an emoji) has a snippet without <mark>",
-)
 @pytest.mark.parametrize("query", ["websocket", "UserName", "cli.py", "数据库", "🐛"])
 def test_snippets_mark_part_matches(corpus: Corpus, query: str) -> None:
     hits = cli_search(corpus, query)
@@ -331,12 +326,6 @@ def test_phrases(corpus: Corpus, search: Search) -> None:
     assert search('"connection refu"') == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a quoted phrase is matched as plain words only (fts_query skips the parts column "
-    "for phrases): quoting a CJK substring, an emoji, an identifier part or a path tail that "
-    "is found unquoted finds nothing",
-)
 @pytest.mark.parametrize("query", ["数据库连接", "🐛", "UserName", "app/cli.py"])
 def test_quoting_a_findable_term_still_finds_it(corpus: Corpus, search: Search, query: str) -> None:
     unquoted = search(query)
@@ -344,11 +333,6 @@ def test_quoting_a_findable_term_still_finds_it(corpus: Corpus, search: Search, 
     assert search(f'"{query}"') == unquoted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="terms past fts_query's MAX_TERMS (16) are dropped silently, so a long pasted error "
-    "message also matches messages that lack its tail",
-)
 def test_every_term_of_a_long_query_must_match(corpus: Corpus, search: Search) -> None:
     text = (
         "The flaky_websocket_test fails when getUserName returns None; see src/app/cli.py "

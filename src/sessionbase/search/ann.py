@@ -18,9 +18,10 @@ from sessionbase.search.vectors import VectorStore, model_file_stem
 
 log = logging.getLogger("sessionbase.search")
 
-CONNECTIVITY = 16
-EXPANSION_ADD = 128
-EXPANSION_SEARCH = 128
+# Measured on 20k random 256-d unit vectors (the hardest case): recall@10 0.99 at ~5 ms.
+CONNECTIVITY = 32
+EXPANSION_ADD = 200
+EXPANSION_SEARCH = 512
 
 
 class AnnIndex:

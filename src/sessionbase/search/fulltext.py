@@ -8,18 +8,20 @@ gains ``TITLE_BOOST``, and recent hits gain up to ``RECENCY_BOOST`` (half-life
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.fts import fts_query
+from sessionbase.store.fts import fts_query, highlight_terms
 from sessionbase.store.sqlite import SQLiteStore
 
 TITLE_BOOST = 0.3
 RECENCY_BOOST = 0.2
 RECENCY_HALF_LIFE_DAYS = 30.0
 OVERFETCH = 4
+SNIPPET_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,36 @@ def search_text(
     rows = store.search_messages(match, flt, limit * OVERFETCH)
     titled = store.search_thread_titles(match, flt, 200) if rows else {}
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    hits = [_hit(row, titled, now) for row in rows]
+    marker = _marker(query)
+    hits = [_hit(row, titled, now, marker) for row in rows]
     hits.sort(key=lambda h: (-h.score, h.thread_id, h.idx))
     return hits[:limit]
 
 
-def _hit(row: dict[str, Any], titled: dict[str, float], now: int) -> Hit:
+def _marker(query: str) -> re.Pattern[str] | None:
+    terms = highlight_terms(query)
+    if not terms:
+        return None
+    return re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
+
+
+def _marked_snippet(text: str, marker: re.Pattern[str] | None) -> str:
+    """A snippet around the first match with every match marked: for hits that FTS5 found
+    through the ``parts`` column, which its own snippet() does not highlight."""
+    flat = " ".join(text.split())
+    found = marker.search(flat) if marker else None
+    if found is None:
+        return flat[:SNIPPET_CHARS]
+    start = max(0, found.start() - SNIPPET_CHARS // 3)
+    window = flat[start : start + SNIPPET_CHARS]
+    assert marker is not None
+    body = marker.sub(lambda m: f"<mark>{m.group()}</mark>", window)
+    return ("…" if start else "") + body + ("…" if start + SNIPPET_CHARS < len(flat) else "")
+
+
+def _hit(
+    row: dict[str, Any], titled: dict[str, float], now: int, marker: re.Pattern[str] | None
+) -> Hit:
     score = -float(row["rank"])  # FTS5's bm25() is negative: more negative is better
     boost = 1.0
     if row["thread_id"] in titled:
@@ -79,7 +105,11 @@ def _hit(row: dict[str, Any], titled: dict[str, float], now: int) -> Hit:
         thread_id=row["thread_id"],
         idx=row["idx"],
         score=score * boost,
-        snippet=row["snippet"] or row["text"][:200],
+        snippet=(
+            row["snippet"]
+            if row["snippet"] and "<mark>" in row["snippet"]
+            else _marked_snippet(row["text"], marker)
+        ),
         role=row["role"],
         kind=row["kind"],
         ts=row["ts"],

@@ -8,6 +8,7 @@ embeddings exist yet, hybrid is simply full-text.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sessionbase.errors import FunctionError
@@ -34,18 +35,33 @@ def search(store: SQLiteStore, query: str, mode: str, flt: SearchFilter, limit: 
     if not semantic.available(store):
         return text_hits[:limit]
     meaning_hits = semantic.search(store, query, flt, max(limit, CANDIDATES))
-    return fuse([text_hits, meaning_hits], limit)
+    # A semantic hit is a whole unit (a user message, or an assistant run): a text hit on a
+    # message inside that run is the same result, found twice.
+    starts = store.unit_starts([(h.thread_id, h.idx) for h in text_hits])
+    return fuse(
+        [text_hits, meaning_hits],
+        limit,
+        key=lambda h: (h.thread_id, starts.get((h.thread_id, h.idx), h.idx)),
+    )
 
 
-def fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+def fuse(
+    rankings: list[list[Hit]],
+    limit: int,
+    key: Callable[[Hit], tuple[str, int]] = lambda h: (h.thread_id, h.idx),
+) -> list[Hit]:
     """Reciprocal-rank fusion; the first list's hit supplies the snippet of a shared key."""
     scores: dict[tuple[str, int], float] = defaultdict(float)
     best: dict[tuple[str, int], Hit] = {}
     for hits in rankings:
+        seen: set[tuple[str, int]] = set()
         for rank, hit in enumerate(hits):
-            key = (hit.thread_id, hit.idx)
-            scores[key] += 1.0 / (RRF_K + rank + 1)
-            best.setdefault(key, hit)
+            k = key(hit)
+            if k in seen:
+                continue  # one list may not count a result twice
+            seen.add(k)
+            scores[k] += 1.0 / (RRF_K + rank + 1)
+            best.setdefault(k, hit)
     order = sorted(scores, key=lambda k: (-scores[k], k))
     return [_with_score(best[k], scores[k]) for k in order[:limit]]
 

@@ -81,8 +81,12 @@ class SemanticIndex:
                 }
             )
         texts: dict[str, str] = {}
+        replacements = []
         for thread_id in threads:
-            texts.update(self._refresh_units(store, thread_id))
+            unit_texts, replacement = self._derive_units(store, thread_id)
+            texts.update(unit_texts)
+            if replacement is not None:
+                replacements.append(replacement)
         missing = self.vectors.missing(texts)
         done = 0
         if progress:
@@ -100,26 +104,35 @@ class SemanticIndex:
         ann = self.ann()
         if ann is not None:
             ann.save()
+        # Units are committed only once their vectors are searchable: that commit is what
+        # wakes live semantic queries, so they never run between the two.
+        for thread_id, rows, start in replacements:
+            store.replace_units(thread_id, rows, from_idx=start)
+        if done and not replacements:
+            store.announce(["units:*"])
         store.put_setting(self.version_key, str(target))
         return done
 
-    def _refresh_units(self, store: SQLiteStore, thread_id: str) -> dict[str, str]:
-        """Re-derive a thread's units from its last one on (earlier units cannot change by an
-        append; a rebuilt thread has none left), and return every unit's hash and text."""
+    def _derive_units(
+        self, store: SQLiteStore, thread_id: str
+    ) -> tuple[dict[str, str], tuple[str, list[tuple[int, int, str, str, str]], int] | None]:
+        """A thread's units from its last stored one on (earlier units cannot change by an
+        append; a rebuilt thread has none left): every unit's hash → text, and the
+        replacement to commit if anything changed."""
         existing = store.units_of(thread_id)
         start = existing[-1]["start_idx"] if existing else 0
         messages = store.messages_page(thread_id, start - 1, None, 2**31)
         units = build_units(thread_id, messages)
         rows = [(u.start_idx, u.end_idx, u.role, u.content_hash, u.text) for u in units]
+        kept = [r for r in existing if r["start_idx"] < start]
         tail = [
             (r["start_idx"], r["end_idx"], r["role"], r["content_hash"], r["text"])
             for r in existing
             if r["start_idx"] >= start
         ]
-        if rows != tail:
-            store.replace_units(thread_id, rows, from_idx=start)
-            existing = store.units_of(thread_id)
-        return {r["content_hash"]: r["text"] for r in existing}
+        texts = {r["content_hash"]: r["text"] for r in kept}
+        texts.update((row[3], row[4]) for row in rows)
+        return texts, (None if rows == tail else (thread_id, rows, start))
 
     def nearest(self, vector: Vectors, k: int) -> list[tuple[str, float]]:
         """(content hash, cosine similarity) of the k nearest units, best first."""
@@ -190,7 +203,7 @@ def _hits(
             score=similarity[r["content_hash"]],
             snippet=" ".join(r["text"].split())[:240],
             role=r["role"],
-            kind="message",
+            kind=r["kind"] or "message",
             ts=r["ts"],
             thread_title=r["thread_title"],
             project_id=r["project_id"],

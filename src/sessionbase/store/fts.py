@@ -17,7 +17,7 @@ import unicodedata
 
 TOKEN_CHARS = "_-./"
 TOKENIZER = f"unicode61 remove_diacritics 2 tokenchars '{TOKEN_CHARS}'"
-MAX_TERMS = 16
+MAX_TERMS = 64
 MAX_TERM_CHARS = 200
 
 _WORD = re.compile(r"[\w\-./]+", re.UNICODE)
@@ -98,6 +98,16 @@ def _term_query(term: str, prefix: bool) -> str | None:
     return options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")"
 
 
+def highlight_terms(user_query: str) -> list[str]:
+    """What to mark in a text for this query: its words, their parts, CJK runs and emoji."""
+    found: list[str] = []
+    for word in _WORD.findall(user_query):
+        found.extend(_CJK.findall(word) or [word, *_pieces(word)])
+    found.extend(c for c in user_query if _is_emoji(c))
+    return sorted({t for t in found if len(t) > 1 or _is_emoji(t) or _CJK.match(t)}, key=len,
+                  reverse=True)  # fmt: skip
+
+
 def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
     """A safe FTS5 MATCH expression for what the user typed; None if nothing is searchable.
 
@@ -118,9 +128,9 @@ def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
     for n, (term, phrase) in enumerate(terms[:MAX_TERMS]):
         is_last = n == min(len(terms), MAX_TERMS) - 1
         if phrase:
-            words = [w for w in _WORD.findall(term)]
-            if words:
-                clauses.append(_quote(" ".join(words)))
+            clause = _term_query(term, False)  # the phrase whole, or as a run of parts
+            if clause:
+                clauses.append(clause)
             continue
         clause = _term_query(term, prefix_last and is_last)
         if clause:

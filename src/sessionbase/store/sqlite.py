@@ -615,14 +615,11 @@ class SQLiteStore:
         """Units with these content hashes that pass the filter, with their thread's facts."""
         if not hashes:
             return []
-        where, args = _search_where(flt, message_alias=None)
-        if flt.role is not None:
-            where.append("u.role = ?")
-            args.append(flt.role)
+        where, args = _search_where(flt, message_alias="m")
         marks = ",".join("?" * len(hashes))
         rows = self._db.execute(
             "SELECT u.thread_id, u.start_idx, u.end_idx, u.role, u.content_hash, u.text,"
-            " m.ts, t.title AS thread_title, t.project_id, t.source"
+            " m.ts, m.kind, t.title AS thread_title, t.project_id, t.source"
             " FROM units u JOIN threads t ON t.id = u.thread_id"
             " LEFT JOIN messages m ON m.thread_id = u.thread_id AND m.idx = u.start_idx"
             f" WHERE u.content_hash IN ({marks})" + "".join(f" AND {w}" for w in where),
@@ -635,6 +632,28 @@ class SQLiteStore:
             "SELECT * FROM units WHERE thread_id = ? ORDER BY start_idx", (thread_id,)
         )
         return [dict(r) for r in rows]
+
+    def unit_starts(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """For (thread, idx) pairs, the start of the unit holding each message, where known."""
+        out: dict[tuple[str, int], int] = {}
+        for thread_id, idx in pairs:
+            row = self._db.execute(
+                "SELECT start_idx FROM units WHERE thread_id = ? AND start_idx <= ?"
+                " AND end_idx >= ? ORDER BY start_idx DESC LIMIT 1",
+                (thread_id, idx, idx),
+            ).fetchone()
+            if row is not None:
+                out[(thread_id, idx)] = int(row[0])
+        return out
+
+    def announce(self, touched: list[str]) -> int:
+        """A commit-log entry with no rows: tells live queries that derived state changed."""
+        try:
+            self._begin()
+            return self._finish(touched)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot write the commit log: {exc}") from exc
 
     def unit_at(self, thread_id: str, idx: int) -> dict[str, Any] | None:
         row = self._db.execute(
