@@ -88,6 +88,9 @@ class OpenAIEmbedder:
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise SessionbaseError(f"embedding endpoint {self.url} failed: {exc}") from exc
         except (urllib.error.URLError, TimeoutError, ValueError) as exc:
             raise SessionbaseError(f"embedding endpoint {self.url} failed: {exc}") from exc
         rows = sorted(payload.get("data", []), key=lambda d: d.get("index", 0))
