@@ -190,7 +190,7 @@ class Mirror:
         report = SyncReport()
         files = self.discover()
         report.files_seen = len(files)
-        known = {s.path: s for s in self.store.sources()}
+        known = {s.path: s for s in self.store.source_heads()}
         pending = 0
         for f in files:
             source = known.get(str(f.path))

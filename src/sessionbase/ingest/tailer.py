@@ -93,7 +93,7 @@ class Tailer:
         if not stat.S_ISREG(st.st_mode):
             # Opening a FIFO blocks until a writer appears; a directory cannot be read.
             return self._failed(report, path, codex_home, "not a regular file")
-        known = self.store.source(str(path))
+        known = self.store.source_head(str(path))
         if known is None:
             known = self._find_moved(path, codex_home, st)
             if known is not None:
@@ -107,6 +107,8 @@ class Tailer:
         ):
             report.thread_id = known.thread_id
             return report
+        else:
+            known = self.store.source(str(path))  # with its normalizer state, to read on
         try:
             return self._read(path, codex_home, st, known, report, progress)
         except FileNotFoundError:

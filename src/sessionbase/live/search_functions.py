@@ -9,7 +9,6 @@ from pydantic import Field
 from sessionbase.errors import FunctionError, StoreError
 from sessionbase.live.context import QueryContext
 from sessionbase.live.registry import Args, Registry
-from sessionbase.search import hybrid, semantic
 from sessionbase.store.base import SearchFilter
 
 Mode = Literal["text", "semantic", "hybrid"]
@@ -57,6 +56,8 @@ def register(registry: Registry) -> None:
     @registry.query("search:messages", SearchArgs)
     def search_messages(ctx: QueryContext, args: SearchArgs) -> list[dict[str, Any]]:
         """Messages matching q (text, semantic or hybrid), best first, with snippets."""
+        from sessionbase.search import hybrid  # numpy and the model load on first use only
+
         try:
             hits = hybrid.search(
                 ctx.searched(), args.q, args.mode, args.search_filter(), args.limit
@@ -68,6 +69,8 @@ def register(registry: Registry) -> None:
     @registry.query("search:threads", SearchArgs)
     def search_threads(ctx: QueryContext, args: SearchArgs) -> list[dict[str, Any]]:
         """Threads matching q, best first, each with its best hits."""
+        from sessionbase.search import hybrid
+
         try:
             hits = hybrid.search(
                 ctx.searched(), args.q, args.mode, args.search_filter(), args.limit * 5
@@ -79,6 +82,8 @@ def register(registry: Registry) -> None:
     @registry.query("messages:similar", SimilarMessageArgs)
     def messages_similar(ctx: QueryContext, args: SimilarMessageArgs) -> list[dict[str, Any]]:
         """Messages nearest in meaning to one message (``<threadId>:<idx>``)."""
+        from sessionbase.search import semantic
+
         thread_id, _, idx = args.message_id.rpartition(":")
         if not thread_id or not idx.isdigit():
             raise FunctionError("messageId must look like <threadId>:<idx>")
@@ -88,5 +93,7 @@ def register(registry: Registry) -> None:
     @registry.query("threads:similar", SimilarThreadArgs)
     def threads_similar(ctx: QueryContext, args: SimilarThreadArgs) -> list[dict[str, Any]]:
         """Threads like this one ("find threads like this"), best first."""
+        from sessionbase.search import hybrid, semantic
+
         hits = semantic.similar_threads(ctx.searched(), args.thread_id, args.limit)
         return hybrid.group_by_thread(hits, args.limit)

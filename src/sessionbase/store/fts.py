@@ -36,8 +36,13 @@ def _cjk_bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+_PLAIN = re.compile(r"(?:[a-z]+|[0-9]+)\Z")
+
+
 def _pieces(token: str) -> list[str]:
     """What one whole token is made of (empty when it is a plain word)."""
+    if _PLAIN.match(token):
+        return []  # the common case, and the hot path of every insert
     out: list[str] = []
     plain = token.strip(TOKEN_CHARS)
     if plain != token and plain:
@@ -65,7 +70,8 @@ def parts(text: str) -> str:
                 out.extend(_cjk_bigrams(run))
             continue
         out.extend(_pieces(token))
-    out.extend(f"em{ord(c):x}" for c in text if _is_emoji(c))
+    if not text.isascii():
+        out.extend(f"em{ord(c):x}" for c in text if _is_emoji(c))
     return " ".join(out)
 
 

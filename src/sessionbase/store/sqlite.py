@@ -487,6 +487,17 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------- reads
 
+    def source_head(self, path: str) -> SourceRow | None:
+        """A source without its normalizer state (cheap: enough to see if a file changed)."""
+        row = self._db.execute(
+            f"SELECT {_HEAD_COLUMNS} FROM sources WHERE path = ?", (path,)
+        ).fetchone()
+        return None if row is None else _source(row)
+
+    def source_heads(self) -> list[SourceRow]:
+        rows = self._db.execute(f"SELECT {_HEAD_COLUMNS} FROM sources ORDER BY path")
+        return [_source(r) for r in rows]
+
     def source(self, path: str) -> SourceRow | None:
         row = self._db.execute("SELECT * FROM sources WHERE path = ?", (path,)).fetchone()
         return None if row is None else _source(row)
@@ -803,11 +814,14 @@ class SQLiteStore:
         )
 
 
+_HEAD_COLUMNS = ", ".join(_q(c) for c in _SOURCE_COLUMNS if c not in ("state", "updated_at"))
+
+
 def _source(row: sqlite3.Row) -> SourceRow:
     data = dict(row)
     data.pop("updated_at", None)
     data["skipped"] = orjson.loads(data["skipped"] or "{}")
-    data["state"] = orjson.loads(data["state"]) if data["state"] else None
+    data["state"] = orjson.loads(data["state"]) if data.get("state") else None
     return SourceRow(**data)
 
 
