@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,22 +64,23 @@ def find_rollouts(codex_home: Path) -> list[RolloutFile]:
                 if (st.st_dev, st.st_ino) in seen_dirs:
                     continue
                 seen_dirs.add((st.st_dev, st.st_ino))
-                entries = list(directory.iterdir())
+                with os.scandir(directory) as scan:
+                    entries = list(scan)  # DirEntry.is_dir() needs no stat on most filesystems
             except OSError:
                 continue
             names = {e.name for e in entries}
             for entry in entries:
                 try:
                     if entry.is_dir():
-                        stack.append(entry)
+                        stack.append(Path(entry.path))
                         continue
                 except OSError:
-                    continue
+                    pass  # a symlink loop or the like: the tailer reports it as a file error
                 name = entry.name
                 if not is_rollout_name(name):
                     continue
                 if name.endswith(".zst") and name[: -len(".zst")] in names:
                     continue
-                found.append(RolloutFile(entry, codex_home, sub == ARCHIVED_DIR))
+                found.append(RolloutFile(Path(entry.path), codex_home, sub == ARCHIVED_DIR))
     found.sort(key=lambda f: (f.path.name, str(f.path)))
     return found

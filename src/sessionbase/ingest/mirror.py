@@ -191,16 +191,25 @@ class Mirror:
         files = self.discover()
         report.files_seen = len(files)
         known = {s.path: s for s in self.store.source_heads()}
+        stats: dict[Path, os.stat_result] = {}
         pending = 0
         for f in files:
+            try:
+                stats[f.path] = f.path.stat()
+            except OSError:
+                continue  # the tailer reports it
             source = known.get(str(f.path))
-            pending += _pending_bytes(f.path, source.offset if source else 0)
+            pending += max(0, stats[f.path].st_size - (source.offset if source else 0))
         if progress:
             progress.start(len(files), pending)
         on_disk = {str(f.path) for f in files}
         for f in files:
             result = self.tailer.ingest(
-                f.path, f.codex_home, progress.advance if progress else None
+                f.path,
+                f.codex_home,
+                progress.advance if progress else None,
+                heads=known,
+                stat_result=stats.get(f.path),
             )
             report.add(result)
             if progress:
@@ -315,10 +324,3 @@ def _is_tracked_rollout(path: Path, home: Path) -> bool:
     parts = path.relative_to(home).parts
     in_rollout_dirs = len(parts) > 1 and parts[0] in (SESSIONS_DIR, ARCHIVED_DIR)
     return in_rollout_dirs and is_rollout_name(path.name)
-
-
-def _pending_bytes(path: Path, offset: int) -> int:
-    try:
-        return max(0, path.stat().st_size - offset)
-    except OSError:
-        return 0
