@@ -49,6 +49,16 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+async def _call(engine: Engine, kind: str, path: str, args: Any) -> Any:
+    """Run a query or mutation for an HTTP route; there are no actions."""
+    if kind == "query":
+        return await engine.query(path, args)
+    if kind == "mutation":
+        value, _ = await engine.mutation(path, args)
+        return value
+    raise FunctionError(f"unknown function kind {kind!r}", status=404)
+
+
 def convex_routes() -> list[Route]:
     async def call(request: Request, kind: str) -> Response:
         try:
@@ -68,13 +78,9 @@ def convex_routes() -> list[Route]:
                 path = canonical_path(body["path"])
             except MessageError as exc:
                 raise FunctionError(str(exc)) from None
-            engine = _engine(request)
-            if kind == "query":
-                value = await engine.query(path, args)
-            elif kind == "mutation":
-                value, _ = await engine.mutation(path, args)
-            else:
+            if kind == "action":
                 raise FunctionError(f"no action named {path!r}", status=404)
+            value = await _call(_engine(request), kind, path, args)
         except FunctionError as exc:
             status = exc.status if exc.status != 404 else 560
             return OrjsonResponse(
@@ -114,13 +120,7 @@ def json_routes() -> list[Route]:
                 args = orjson.loads(raw) if raw else {}
             else:
                 args = await _json_body(request)
-            engine = _engine(request)
-            if kind == "query":
-                value = await engine.query(path, args)
-            elif kind == "mutation":
-                value, _ = await engine.mutation(path, args)
-            else:
-                raise FunctionError(f"unknown function kind {kind!r}", status=404)
+            value = await _call(_engine(request), kind, path, args)
         except orjson.JSONDecodeError:
             status, body = http_error(FunctionError("args is not valid JSON"))
             return OrjsonResponse(body, status_code=status)
