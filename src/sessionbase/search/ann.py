@@ -51,7 +51,10 @@ class AnnIndex:
     def open(self, vectors: VectorStore) -> None:
         """Load the saved index, or rebuild it from the vectors if it is missing or stale."""
         with self._lock:
-            if self.path.exists():
+            params = self.path.with_suffix(".params")
+            wanted = f"{self.dim} {CONNECTIVITY} {EXPANSION_ADD} f16 cos\n"
+            stale = not params.exists() or params.read_text() != wanted
+            if self.path.exists() and not stale:
                 try:
                     self._index.load(str(self.path))
                 except (RuntimeError, ValueError) as exc:
@@ -59,8 +62,10 @@ class AnnIndex:
                         "rebuilding the ANN index: %s could not be read (%s)", self.path, exc
                     )
                     self._index = self._new()
-            if len(self._index) != vectors.count():
-                self.rebuild(vectors)
+            if stale or len(self._index) != vectors.count():
+                self.rebuild(vectors)  # missing, built with other parameters, or behind
+                self.save()
+                params.write_text(wanted)
 
     def rebuild(self, vectors: VectorStore) -> None:
         with self._lock:
