@@ -12,6 +12,7 @@ by part, and no user input can be an FTS syntax error: every term is quoted.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -37,6 +38,18 @@ def _cjk_bigrams(run: str) -> list[str]:
 
 
 _PLAIN = re.compile(r"(?:[a-z]+|[0-9]+)\Z")
+# Whole tokens that can have parts: not a lowercase, Capitalized or UPPERCASE ASCII word and
+# not a number. Most of any text is such words, and skipping them inside the regex engine
+# (instead of looking at every token in Python) makes ``parts`` several times faster.
+_MAY_HAVE_PARTS = re.compile(
+    r"(?<![\w\-./])(?!(?:[A-Z]?[a-z]+|[A-Z]+|[0-9]+)(?![\w\-./]))[\w\-./]+", re.UNICODE
+)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_pieces(token: str) -> tuple[str, ...]:
+    """Identifiers and paths repeat across messages: split each distinct one once."""
+    return tuple(_pieces(token))
 
 
 def _pieces(token: str) -> list[str]:
@@ -62,14 +75,13 @@ def _pieces(token: str) -> list[str]:
 def parts(text: str) -> str:
     """The ``parts`` column for a text (see the module docstring)."""
     out: list[str] = []
-    for match in _WORD.finditer(text):
-        token = match.group()
+    for token in _MAY_HAVE_PARTS.findall(text):
         cjk = _CJK.findall(token)
         if cjk:
             for run in cjk:
                 out.extend(_cjk_bigrams(run))
             continue
-        out.extend(_pieces(token))
+        out.extend(_cached_pieces(token))
     if not text.isascii():
         out.extend(f"em{ord(c):x}" for c in text if _is_emoji(c))
     return " ".join(out)

@@ -85,6 +85,13 @@ ON CONFLICT (thread_id, idx) DO UPDATE SET
   source_offset = excluded.source_offset
 """
 
+# Index new messages in one statement: FTS5 flushes its pending terms at every statement end,
+# so a per-row trigger would write (and later merge) one segment per message.
+_INDEX_NEW_MESSAGES = """
+INSERT INTO message_search (rowid, text, parts)
+SELECT rowid, text, sb_parts(text) FROM messages WHERE rowid > ?
+"""
+
 
 def _search_where(
     flt: SearchFilter, *, thread_alias: str = "t", message_alias: str | None = "m"
@@ -260,6 +267,7 @@ class SQLiteStore:
             if row.get("project_id"):
                 db.execute(_PROJECT_FROM_THREADS, {"id": row["project_id"]})
         if batch.messages:
+            newest = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
             db.executemany(
                 _UPSERT_MESSAGE,
                 [
@@ -268,6 +276,8 @@ class SQLiteStore:
                     for m in batch.messages
                 ],
             )  # fmt: skip
+            # Rows the upsert inserted (not updated) took rowids past the old maximum.
+            db.execute(_INDEX_NEW_MESSAGES, (newest,))
         thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
         if batch.patches and thread_id:
             db.executemany(
