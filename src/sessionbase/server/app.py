@@ -44,7 +44,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = Engine(settings.database_path)
         app.state.engine = engine
-        app.state.hub = hub = Hub()
+        app.state.hub = hub = Hub(engine)
         app.state.ready = asyncio.Event()
         stop = asyncio.Event()
         follower = Follower(settings, on_commit=engine.notify_commit) if ingest else None

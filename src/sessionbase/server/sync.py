@@ -5,6 +5,11 @@ mutator runs mutations one at a time, in order; the sender writes replies and Tr
 Nothing is queued per commit: the sender diffs what it last sent against the engine's shared
 results, so a slow client gets one coalesced Transition. A broken frame closes this connection
 only; a client that stops reading is dropped once a send has waited too long.
+
+A commit reaches every connection, so the per-connection cost of a tick is kept small: a tick
+wakes only senders with something to send, a sender waits on a bare future (no timer per
+wait; one heartbeat timer per connection, re-armed at most every ``HEARTBEAT_SECONDS``), and
+connections whose Transition would be byte-identical share one string (``TransitionCache``).
 """
 
 from __future__ import annotations
@@ -48,16 +53,33 @@ class SyncSession:
         self.need_ts = 0
         self.replies: deque[str] = deque()
         self.mutations: asyncio.Queue[m.Mutation] = asyncio.Queue(MAX_PENDING)
-        self._wake = asyncio.Event()
         self.sending_since: float | None = None
         self.last_sent = 0.0
         self.transition_owed = False
         self.mutating = False
         self._main: asyncio.Task[None] | None = None
         self._aborted = False
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._beat: asyncio.TimerHandle | None = None
+        self._cache: TransitionCache | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """Have the sender look for work (replies, a Transition, a Ping) once more."""
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _on_tick(self) -> None:
+        # Called for every connection on every tick: wake the sender only when this tick can
+        # give it something to send, which a commit elsewhere (or an embedding) often cannot.
+        if (
+            self.transition_owed
+            or self.need_ts > self.version.ts
+            or any(self.sent.get(qid) != sub.changed_at for qid, sub in self.queries.items())
+        ):
+            self.wake()
 
     def abort(self) -> None:
         """Stop serving this client now (its sends are stuck): cancel the session's tasks."""
@@ -68,8 +90,9 @@ class SyncSession:
     async def run(self, hub: Hub) -> None:
         await self.ws.accept()
         self._main = asyncio.current_task()
+        self._cache = hub.transitions
         hub.sessions.add(self)
-        self.engine.add_listener(self.wake)
+        self.engine.add_listener(self._on_tick)
         tasks = [
             asyncio.create_task(self._send_loop()),
             asyncio.create_task(self._mutation_loop()),
@@ -94,7 +117,9 @@ class SyncSession:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            self.engine.remove_listener(self.wake)
+            self.engine.remove_listener(self._on_tick)
+            if self._beat is not None:
+                self._beat.cancel()
             for sub in self.queries.values():
                 self.engine.unsubscribe(sub)
             self.queries.clear()
@@ -218,21 +243,31 @@ class SyncSession:
     def stuck(self, now: float) -> bool:
         return self.sending_since is not None and now - self.sending_since > SEND_TIMEOUT_SECONDS
 
+    def _heartbeat(self) -> None:
+        # One timer per connection, re-armed here rather than per send: it fires at most
+        # every HEARTBEAT_SECONDS and wakes the sender only when the line has been quiet.
+        loop = asyncio.get_running_loop()
+        due = self.last_sent + HEARTBEAT_SECONDS
+        if loop.time() >= due:
+            self.wake()
+            due = loop.time() + HEARTBEAT_SECONDS
+        self._beat = loop.call_at(due, self._heartbeat)
+
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         self.last_sent = loop.time()
+        self._beat = loop.call_at(self.last_sent + HEARTBEAT_SECONDS, self._heartbeat)
         while True:
+            if not self._woken:
+                self._waiter = loop.create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            self._woken = False
             # A Ping after HEARTBEAT_SECONDS without any frame, however often we were woken.
-            quiet_for = self.last_sent + HEARTBEAT_SECONDS - loop.time()
-            if quiet_for <= 0:
+            if loop.time() - self.last_sent >= HEARTBEAT_SECONDS:
                 await self._send(m.dumps(m.PING))
-                continue
-            try:
-                async with asyncio.timeout(quiet_for):
-                    await self._wake.wait()
-            except TimeoutError:
-                continue
-            self._wake.clear()
             while self.replies:
                 await self._send(self.replies.popleft())
             text = self._transition()
@@ -248,34 +283,84 @@ class SyncSession:
         engine_ts = self.engine.version
         if self.need_ts > engine_ts:
             return None  # the mutation's commit has not been through a tick yet
-        parts = [m.dumps(m.query_removed(qid)) for qid in self.removed]
-        for qid, sub in self.queries.items():
-            if self.sent.get(qid) == sub.changed_at:
-                continue
-            if sub.error is not None:
-                parts.append(m.dumps(m.query_failed(qid, sub.error)))
-            else:
-                parts.append(
-                    f'{{"type":"QueryUpdated","queryId":{qid},"value":{sub.value_json},'
-                    '"logLines":[],"journal":null}'
-                )
-            self.sent[qid] = sub.changed_at
+        moved = [
+            (qid, sub) for qid, sub in self.queries.items() if self.sent.get(qid) != sub.changed_at
+        ]
         end = m.StateVersion(self.query_set, self.identity, max(engine_ts, self.version.ts))
         if (
-            not parts
+            not moved
+            and not self.removed
             and end.query_set == self.version.query_set
             and end.identity == self.version.identity
             and self.need_ts <= self.version.ts
             and not self.transition_owed
         ):
             return None
+        changes: Changes = tuple((qid, sub.error, sub.value_json) for qid, sub in moved)
+        for qid, sub in moved:
+            self.sent[qid] = sub.changed_at
         self.transition_owed = False
         start, self.version = self.version, end
-        self.removed = []
-        return (
-            f'{{"type":"Transition","startVersion":{_version(start)},'
-            f'"endVersion":{_version(end)},"modifications":[{",".join(parts)}]}}'
-        )
+        removed, self.removed = tuple(self.removed), []
+        if self._cache is None:
+            return _transition_text(start, end, removed, changes)
+        return self._cache.get(start, end, removed, changes)
+
+
+# (query id, error or None, result JSON) for each query that moves in a Transition.
+Changes = tuple[tuple[int, str | None, str], ...]
+
+
+def _transition_text(
+    start: m.StateVersion, end: m.StateVersion, removed: tuple[int, ...], changes: Changes
+) -> str:
+    parts = [m.dumps(m.query_removed(qid)) for qid in removed]
+    for qid, error, value_json in changes:
+        if error is not None:
+            parts.append(m.dumps(m.query_failed(qid, error)))
+        else:
+            parts.append(
+                f'{{"type":"QueryUpdated","queryId":{qid},"value":{value_json},'
+                '"logLines":[],"journal":null}'
+            )
+    return (
+        f'{{"type":"Transition","startVersion":{_version(start)},'
+        f'"endVersion":{_version(end)},"modifications":[{",".join(parts)}]}}'
+    )
+
+
+class TransitionCache:
+    """Transition texts of the current engine version, shared by connections whose Transition
+    is byte-identical. The key is everything the text is made of (versions, removals, and each
+    moving query's id, error and result), so a connection can only ever get the text it would
+    have built itself. Results are the engine's shared strings: comparing them is an identity
+    check and their hash is computed once.
+    """
+
+    MAX_ENTRIES = 256  # distinct texts kept per engine version; past that, built each time
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.version = -1
+        self.texts: dict[tuple[m.StateVersion, m.StateVersion, tuple[int, ...], Changes], str]
+        self.texts = {}
+        self.hits = 0
+
+    def get(
+        self, start: m.StateVersion, end: m.StateVersion, removed: tuple[int, ...], changes: Changes
+    ) -> str:
+        if self.version != self.engine.version:  # older texts are rarely asked for again
+            self.version = self.engine.version
+            self.texts.clear()
+        key = (start, end, removed, changes)
+        text = self.texts.get(key)
+        if text is None:
+            text = _transition_text(start, end, removed, changes)
+            if len(self.texts) < self.MAX_ENTRIES:
+                self.texts[key] = text
+        else:
+            self.hits += 1
+        return text
 
 
 @functools.lru_cache(maxsize=4096)
@@ -287,8 +372,9 @@ def _version(v: m.StateVersion) -> str:
 class Hub:
     """Every open sync session, and the watchdog that drops clients that stopped reading."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.sessions: set[SyncSession] = set()
+        self.transitions = TransitionCache(engine)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
