@@ -203,20 +203,21 @@ class Mirror:
         if progress:
             progress.start(len(files), pending)
         on_disk = {str(f.path) for f in files}
-        for f in files:
-            result = self.tailer.ingest(
-                f.path,
-                f.codex_home,
-                progress.advance if progress else None,
-                heads=known,
-                stat_result=stats.get(f.path),
-            )
-            report.add(result)
-            if progress:
-                progress.file_done(result)
-        for path, source in known.items():
-            if path not in on_disk and source.status != "gone" and not os.path.exists(path):
-                self.store.mark_source(path, "gone")
+        with self.store.grouped_commits():
+            for f in files:
+                result = self.tailer.ingest(
+                    f.path,
+                    f.codex_home,
+                    progress.advance if progress else None,
+                    heads=known,
+                    stat_result=stats.get(f.path),
+                )
+                report.add(result)
+                if progress:
+                    progress.file_done(result)
+            for path, source in known.items():
+                if path not in on_disk and source.status != "gone" and not os.path.exists(path):
+                    self.store.mark_source(path, "gone")
         self.sync_names()
         self.sync_skills()
         if progress:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -105,7 +105,10 @@ class ThreadState:
     unknown: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # A deep copy through orjson (which encodes dataclasses natively): several times
+        # cheaper than dataclasses.asdict, and this runs on every commit of every file.
+        copy: dict[str, Any] = orjson.loads(orjson.dumps(self))
+        return copy
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ThreadState:

@@ -438,46 +438,23 @@ def _lines(fh: IO[bytes], start: int, max_line: int) -> Iterator[tuple[int, byte
     An oversized line yields once with its first bytes and the offset after its newline; it
     is never held whole in memory. The unterminated tail is not yielded.
     """
-    buffer = bytearray()
-    buffer_start = start
-    skipping_from: int | None = None
-    skipped_head = b""
+    offset = start
     while True:
-        chunk = fh.read(READ_CHUNK)
-        if not chunk:
-            return
-        if skipping_from is not None:
-            newline = chunk.find(b"\n")
-            if len(skipped_head) < QUARANTINE_RAW:
-                rest = chunk if newline < 0 else chunk[:newline]
-                skipped_head += rest[: QUARANTINE_RAW - len(skipped_head)]
-            if newline < 0:
-                buffer_start += len(chunk)
-                continue
-            end = buffer_start + newline + 1
-            yield skipping_from, skipped_head, end
-            skipping_from = None
-            buffer = bytearray(chunk[newline + 1 :])
-            buffer_start = end
-        else:
-            buffer += chunk
-        pos = 0
+        line = fh.readline(max_line + 1)
+        if line.endswith(b"\n"):
+            yield offset, line[:-1], 0
+            offset += len(line)
+            continue
+        if len(line) <= max_line:
+            return  # end of the data so far: the tail waits for its newline
+        # Longer than allowed (judged by length alone, wherever reads fall): skip to its end.
+        head, end = line[:QUARANTINE_RAW], offset + len(line)
         while True:
-            newline = buffer.find(b"\n", pos)
-            if newline < 0:
+            rest = fh.readline(READ_CHUNK)
+            end += len(rest)
+            if rest.endswith(b"\n"):
                 break
-            if newline - pos > max_line:
-                # Judged by length alone, so where read chunks fall never changes the verdict.
-                end = buffer_start + newline + 1
-                head = bytes(buffer[pos : min(newline, pos + QUARANTINE_RAW)])
-                yield buffer_start + pos, head, end
-            else:
-                yield buffer_start + pos, bytes(buffer[pos:newline]), 0
-            pos = newline + 1
-        del buffer[:pos]
-        buffer_start += pos
-        if len(buffer) > max_line:
-            skipping_from = buffer_start
-            skipped_head = bytes(buffer[:QUARANTINE_RAW])
-            buffer_start += len(buffer)
-            buffer = bytearray()
+            if not rest:
+                return
+        yield offset, head, end
+        offset = end

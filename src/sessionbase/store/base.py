@@ -7,6 +7,7 @@ offset, committed together with one commit-log entry.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,8 +94,13 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # writes
-    def commit(self, batch: IngestBatch) -> int:
-        """Apply the batch atomically; return its commit version."""
+    def commit(self, batch: IngestBatch) -> int | None:
+        """Apply the batch atomically; return its commit version (None while it waits in
+        a transaction shared by grouped commits)."""
+        ...
+
+    def grouped_commits(self, seconds: float = 0.25) -> AbstractContextManager[None]:
+        """While open, ingest commits may share transactions of up to ``seconds``."""
         ...
 
     def move_source(self, old_path: str, new: SourceRow, archived: bool) -> int:

@@ -188,6 +188,9 @@ class SQLiteStore:
         self._commits = 0
         self.on_commit: Callable[[int], None] | None = None
         """Called (on the writing thread) after each commit with its version."""
+        self._group_seconds: float | None = None
+        self._group_began = 0.0
+        self._group_touched: list[str] = []
 
     def close(self) -> None:
         self._db.close()
@@ -195,7 +198,36 @@ class SQLiteStore:
     # ------------------------------------------------------------------ writes
 
     def _begin(self) -> None:
+        if self._group_touched or self._db.in_transaction:
+            self._end_group()
         self._db.execute("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def grouped_commits(self, seconds: float = 0.25) -> Iterator[None]:
+        """Let ingest commits share transactions of up to ``seconds`` while this is open.
+
+        A full pass over thousands of small files would otherwise pay a commit (and its WAL
+        work) per file. Each shared transaction still holds every file's rows together with
+        its offset, so a crash loses or repeats nothing; readers see the files of one
+        transaction appear together. Any other write ends the open transaction first.
+        """
+        self._group_seconds = seconds
+        try:
+            yield
+        finally:
+            self._group_seconds = None
+            if self._db.in_transaction:
+                self._end_group()
+
+    def _end_group(self) -> int | None:
+        touched, self._group_touched = self._group_touched, []
+        if not self._db.in_transaction:
+            return None
+        try:
+            return self._finish(touched)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"cannot commit ingested files: {exc}") from exc
 
     def _log_commit(self, touched: list[str]) -> int:
         """Append the commit-log entry; the version is monotonic nanoseconds since the epoch."""
@@ -223,15 +255,25 @@ class SQLiteStore:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
-    def commit(self, batch: IngestBatch) -> int:
+    def commit(self, batch: IngestBatch) -> int | None:
+        """Write one file's batch; its version, or None while it waits in a shared one."""
         try:
-            self._begin()
-            touched = self._write_batch(batch)
-            return self._finish(touched)
+            if self._group_seconds is None:
+                self._begin()
+                return self._finish(self._write_batch(batch))
+            if not self._db.in_transaction:
+                self._begin()
+                self._group_began = time.monotonic()
+            self._group_touched += self._write_batch(batch)
+            if time.monotonic() - self._group_began >= self._group_seconds:
+                return self._end_group()
+            return None
         except sqlite3.Error as exc:
+            self._group_touched = []
             self._rollback()
             raise StoreError(f"ingest commit for {batch.source.path} failed: {exc}") from exc
         except BaseException:
+            self._group_touched = []
             self._rollback()
             raise
 
