@@ -429,21 +429,25 @@ def section_semantic(ctx: Ctx, res: bi.Results) -> None:
     ann = index.ann()
     assert ann is not None
     texts = [q.needle for q in ctx.queries]
-    qv = index.embed(texts)
+    raw_qv = index.embed(texts)
     k = 10
+    raw_pos, _ = _exact_top(matrix, raw_qv, k)
+    # The index ranks by cosine once the vectors' common direction is removed (ann.py): the
+    # exact search it is measured against does the same, on the same f32 vectors.
+    matrix, qv = ann.project(matrix), ann.project(raw_qv)
     truth_pos, truth_sim = _exact_top(matrix, qv, k)
     position = {int(label): i for i, label in enumerate(labels)}
     log(f"semantic: {len(texts)} queries over {n:,} vectors × {dim}")
     for i in range(min(20, len(qv))):  # warm-up
-        ann.search(qv[i : i + 1], k)
+        ann.search(raw_qv[i : i + 1], k)
     exact = _exact_index(matrix, labels)
     ann_s, near_s, brute_s, exact_s, found = [], [], [], [], []
     for i in range(len(qv)):
-        one = qv[i : i + 1]
-        secs, pairs = timed(lambda one=one: ann.search(one, k))
+        one, raw = qv[i : i + 1], raw_qv[i : i + 1]
+        secs, pairs = timed(lambda raw=raw: ann.search(raw, k))
         ann_s.append(secs)
         found.append([label for label, _ in pairs])
-        secs, _ = timed(lambda one=one: index.nearest(one, k))
+        secs, _ = timed(lambda raw=raw: index.nearest(raw, k))
         near_s.append(secs)
         secs, _ = timed(lambda one=one: _brute_one(matrix, one[0], k))
         brute_s.append(secs)
@@ -457,6 +461,10 @@ def section_semantic(ctx: Ctx, res: bi.Results) -> None:
         sims = [float(matrix[position[g]] @ qv[i]) for g in got if g in position]
         tolerant.append(sum(s >= kth - 1e-3 * (1 - kth) - 1e-6 for s in sims) / k)
     recall = statistics.fmean(strict)
+    same_as_raw = statistics.fmean(
+        len({int(labels[p]) for p in truth_pos[i]} & {int(labels[p]) for p in raw_pos[i]}) / k
+        for i in range(len(qv))
+    )
     res.add(
         f"ANN (HNSW) recall@10, {len(qv)} queries over {n:,} unit vectors",
         f"{recall:.3f}", "exact brute force (numpy, f32)", "1.000", f"{recall:.3f}×",
@@ -495,8 +503,14 @@ def section_semantic(ctx: Ctx, res: bi.Results) -> None:
         f"f16, M={ann._index.connectivity}, ef_add={ann._index.expansion_add}, "
         f"ef_search={ann._index.expansion_search}; queries are the full-text query strings"
     )
+    res.notes.append(
+        f"semantic: the index removes the vectors' mean direction (taken over "
+        f"{ann.mean_count:,} vectors) before HNSW; recall is against exact search in that "
+        f"space. Its exact top 10 share {same_as_raw:.2f} with exact raw-cosine search"
+    )
     res.raw["semantic"] = {
         "ann_s": ann_s, "nearest_s": near_s, "brute_s": brute_s, "recall": strict,
+        "same_as_raw": same_as_raw,
         "recall_ties": tolerant, "e2e_s": e2e, "exact_s": exact_s, "vectors": n, "dim": dim,
     }  # fmt: skip
 

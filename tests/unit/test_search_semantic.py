@@ -612,3 +612,86 @@ def test_ann_recall_at_10_on_random_unit_vectors(tmp_path: Path) -> None:
     recall = found / (len(queries) * k)
     print(f"ANN recall@10 = {recall:.3f} over {n} vectors (built in {built:.1f} s)")
     assert recall >= 0.95
+
+
+def _cone_rows(rng: np.random.Generator, n: int, dim: int, axis: Vectors) -> Vectors:
+    """Unit rows sharing one big common direction, as real unit embeddings do (their mean
+    pairwise cosine is ~0.9): the hard case for HNSW on raw vectors."""
+    return _unit_rows(rng, n, dim) * 0.35 + axis
+
+
+@pytest.mark.slow
+def test_ann_recall_at_10_on_vectors_in_a_narrow_cone(tmp_path: Path) -> None:
+    rng = np.random.default_rng(20261126)
+    n, dim, k = 20_000, 256, 10
+    axis = _unit_rows(rng, 1, dim)
+    data = _cone_rows(rng, n, dim, axis)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    pairs = data[:500] @ data[500:1000].T
+    assert float(pairs.mean()) > 0.85  # the premise: a narrow cone
+    queries = _unit_rows(rng, 200, dim) * 0.8 + axis  # short texts land off the cone's axis
+    vectors = VectorStore(tmp_path, "cone-test")
+    try:
+        for start in range(0, n, 5_000):
+            hashes = [f"h{i}" for i in range(start, start + 5_000)]
+            vectors.add(hashes, data[start : start + 5_000])
+        index = AnnIndex(tmp_path, "cone-test", dim)
+        index.open(vectors)  # nothing saved: built from the stored vectors, projected
+        assert index.mean_count == n
+        np.testing.assert_allclose(index.mean, data.mean(axis=0), atol=1e-5)
+
+        # exact search in the space the index ranks by: cosine after the projection
+        projected = index.project(data)
+        exact = np.argsort(-(index.project(queries) @ projected.T), axis=1)[:, :k] + 1
+        found = 0
+        for row in range(len(queries)):
+            got = index.search(queries[row : row + 1], k)
+            found += len({label for label, _ in got} & set(exact[row].tolist()))
+        recall = found / (len(queries) * k)
+        print(f"ANN recall@10 = {recall:.3f} over {n} vectors in a cone")
+        assert recall >= 0.95
+    finally:
+        vectors.close()
+
+
+def test_the_ann_mean_is_saved_and_an_index_of_raw_vectors_is_rebuilt(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    dim = 16
+    axis = _unit_rows(rng, 1, dim)
+    data = _cone_rows(rng, 300, dim, axis)
+    vectors = VectorStore(tmp_path, "m")
+    try:
+        vectors.add([f"h{i}" for i in range(300)], data)
+        first = AnnIndex(tmp_path, "m", dim)
+        first.open(vectors)
+        assert first.mean_count == 300
+        again = AnnIndex(tmp_path, "m", dim)
+        again.open(vectors)  # loaded, not rebuilt: the same mean comes back with it
+        assert again.mean_count == 300
+        np.testing.assert_array_equal(again.mean, first.mean)
+        assert again.search(data[:1], 1)[0][0] == 1
+
+        # An index saved by older code has a plain-text sidecar and raw vectors: rebuilt.
+        again.params_path.write_text(f"{dim} 32 200 f16 cos\n")
+        old = AnnIndex(tmp_path, "m", dim)
+        old.open(vectors)
+        assert old.mean_count == 300
+        assert orjson.loads(old.params_path.read_bytes())["mean_count"] == 300
+    finally:
+        vectors.close()
+
+
+def test_the_ann_mean_is_retaken_once_the_vectors_double(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    dim = 16
+    index = AnnIndex(tmp_path, "m", dim)
+    assert not index.due_for_rebuild(10)  # too few vectors for a mean direction
+    vectors = VectorStore(tmp_path, "m")
+    try:
+        vectors.add([f"h{i}" for i in range(100)], _unit_rows(rng, 100, dim))
+        index.open(vectors)
+        assert index.mean_count == 100
+        assert not index.due_for_rebuild(199)
+        assert index.due_for_rebuild(200)
+    finally:
+        vectors.close()

@@ -2,10 +2,31 @@
 
 The index can always be rebuilt from the vector store, so it is saved lazily and a missing,
 stale or unreadable file only costs a rebuild. Searches and additions share one lock.
+
+**The common direction.** The index holds every vector with its component along the mean
+of the stored vectors removed (``x - (x·m)m`` for the unit mean ``m``), normalized again, and
+queries go through the same projection; similarity is the cosine after it. Embeddings of one
+model share a large common direction (real units have a mean pairwise cosine of ~0.9), so raw
+vectors sit in a narrow cone where HNSW's greedy descent loses its way (recall@10 0.61 over
+107k units). Projected, they spread out (their mean is exactly zero) and recall@10 is ~0.99
+with the same graph parameters. Ranking after the projection also ignores how much a text
+looks like every other text, a known weakness of mean-pooled static embeddings: on the
+evaluation set it keeps semantic recall@10 (0.974) and raises top-1 from 0.835 to 0.852,
+where plainly subtracting the mean lowered them (0.965, 0.800).
+
+The mean is fixed when the index is built and saved with it; later additions are projected
+with it. That is sound because any fixed direction defines one similarity shared by the index
+and its queries: a stale mean never mixes two spaces, it only removes a slightly different
+direction. The mean of a few hundred units already points almost where that of many thousands
+does, and ``due_for_rebuild`` rebuilds (and retakes the mean) once the vector count has doubled
+since, which costs each vector a bounded number of re-insertions. Below ``MIN_PROJECTED``
+vectors the mean says little and exact-enough search needs no projection, so the index keeps
+raw vectors until then.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -18,20 +39,44 @@ from sessionbase.search.vectors import VectorStore, model_file_stem
 
 log = logging.getLogger("sessionbase.search")
 
-# Measured on 20k random 256-d unit vectors (the hardest case): recall@10 0.99 at ~5 ms.
+# Measured on 107k real unit vectors (projected, see above) and on 20k random 256-d unit
+# vectors: recall@10 ≥ 0.99 at a few ms.
 CONNECTIVITY = 32
 EXPANSION_ADD = 200
 EXPANSION_SEARCH = 512
+MIN_PROJECTED = 64  # vectors needed before the index removes their mean direction
+FORMAT = "projected-1"  # bump to rebuild every saved index
+
+
+def _unit_rows(matrix: Vectors) -> Vectors:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms < 1e-12] = 1.0
+    out: Vectors = (matrix / norms).astype(np.float32, copy=False)
+    return out
+
+
+def _projected(matrix: Vectors, mean: Vectors, mean_count: int) -> Vectors:
+    rows = np.asarray(matrix, dtype=np.float32)
+    norm = float(np.linalg.norm(mean))
+    if mean_count == 0 or norm < 1e-12:
+        return rows
+    axis = mean / norm
+    return _unit_rows(rows - np.outer(rows @ axis, axis))
 
 
 class AnnIndex:
-    """HNSW over the vector store's labels (cosine distance)."""
+    """HNSW over the vector store's labels (cosine distance once the common direction is
+    removed)."""
 
     def __init__(self, data_dir: Path, model: str, dim: int) -> None:
         self.path = data_dir / f"ann-{model_file_stem(model)}.usearch"
+        self.params_path = self.path.with_suffix(".params")
         self.dim = dim
         self._lock = threading.RLock()
         self._index = self._new()
+        self.mean: Vectors = np.zeros(dim, dtype=np.float32)
+        self.mean_count = 0  # how many vectors the mean was taken over (0: raw vectors)
+        self._saved_params: str | None = None
         self.dirty = False
 
     def _new(self) -> Index:
@@ -44,34 +89,73 @@ class AnnIndex:
             expansion_search=EXPANSION_SEARCH,
         )
 
+    def _wanted(self) -> str:
+        return f"{FORMAT} {self.dim} {CONNECTIVITY} {EXPANSION_ADD} f16 cos"
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._index)
 
+    def project(self, matrix: Vectors) -> Vectors:
+        """Rows as the index sees them: without their component along the mean, unit length
+        again."""
+        return _projected(matrix, self.mean, self.mean_count)
+
+    def due_for_rebuild(self, count: int) -> bool:
+        """True once ``count`` vectors make the saved mean worth retaking (see the module
+        docstring): the first time there are ``MIN_PROJECTED``, then each time they double."""
+        return count >= max(MIN_PROJECTED, 2 * self.mean_count)
+
     def open(self, vectors: VectorStore) -> None:
-        """Load the saved index, or rebuild it from the vectors if it is missing or stale."""
+        """Load the saved index, or rebuild it from the vectors if it is missing or stale
+        (written by older code, built with other parameters, or behind the vector store)."""
         with self._lock:
-            params = self.path.with_suffix(".params")
-            wanted = f"{self.dim} {CONNECTIVITY} {EXPANSION_ADD} f16 cos\n"
-            stale = not params.exists() or params.read_text() != wanted
-            if self.path.exists() and not stale:
+            saved = self._read_params()
+            if saved is not None and self.path.exists():
                 try:
                     self._index.load(str(self.path))
+                    self.mean, self.mean_count, self._saved_params = saved
                 except (RuntimeError, ValueError) as exc:
                     log.warning(
                         "rebuilding the ANN index: %s could not be read (%s)", self.path, exc
                     )
-                    self._index = self._new()
-            if stale or len(self._index) != vectors.count():
-                self.rebuild(vectors)  # missing, built with other parameters, or behind
+                    saved = None
+            if saved is None or len(self._index) != vectors.count():
+                self.rebuild(vectors)
                 self.save()
-                params.write_text(wanted)
+
+    def _read_params(self) -> tuple[Vectors, int, str] | None:
+        """The saved mean, its count and the sidecar's text; None if the sidecar is missing,
+        unreadable, or from other code or parameters (then the index is rebuilt)."""
+        try:
+            text = self.params_path.read_text()
+            params = json.loads(text)
+            if params["params"] != self._wanted():
+                return None
+            mean = np.asarray(params["mean"], dtype=np.float32).reshape(self.dim)
+            return mean, int(params["mean_count"]), text
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # e.g. the plain-text sidecar of an index of raw vectors
 
     def rebuild(self, vectors: VectorStore) -> None:
+        """A new index from every stored vector, projected with their mean. Searches keep
+        using the old index until the new one is complete."""
+        total = np.zeros(self.dim, dtype=np.float64)
+        count = 0
+        for _, matrix in vectors.batches():
+            total += matrix.sum(axis=0, dtype=np.float64)
+            count += len(matrix)
+        mean_count = count if count >= MIN_PROJECTED else 0
+        mean = (total / count if mean_count else total).astype(np.float32)
+        index = self._new()
+        last = -1
+        for labels, matrix in vectors.batches():
+            index.add(np.asarray(labels, dtype=np.uint64), _projected(matrix, mean, mean_count))
+            last = labels[-1]
         with self._lock:
-            self._index = self._new()
-            for labels, matrix in vectors.batches():
-                self._index.add(np.asarray(labels, dtype=np.uint64), matrix)
+            self._index, self.mean, self.mean_count = index, mean, mean_count
+            for labels, matrix in vectors.batches(after=last):  # added meanwhile
+                self.add(labels, matrix)
             self.dirty = True
 
     def add(self, labels: list[int], matrix: Vectors) -> None:
@@ -79,24 +163,43 @@ class AnnIndex:
             keys = np.asarray(labels, dtype=np.uint64)
             fresh = np.array([not self._index.contains(int(k)) for k in keys], dtype=bool)
             if fresh.any():
-                self._index.add(keys[fresh], matrix[fresh])
+                self._index.add(keys[fresh], self.project(matrix[fresh]))
                 self.dirty = True
 
     def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
-        """The k nearest labels to one query row, with cosine similarity, best first."""
+        """The k nearest labels to one query row, with their cosine similarity once the
+        common direction is removed, best first."""
         with self._lock:
             if len(self._index) == 0:
                 return []
-            matches = self._index.search(query[0], min(k, len(self._index)))
+            matches = self._index.search(self.project(query[:1])[0], min(k, len(self._index)))
         return [
             (int(key), 1.0 - float(dist))
             for key, dist in zip(matches.keys, matches.distances, strict=True)
         ]
 
     def save(self) -> None:
+        """Write the index and its sidecar (parameters and mean). When the mean changed, the
+        old sidecar goes first: a crash in between leaves no sidecar, so the next open
+        rebuilds instead of pairing the new index with the old mean."""
         with self._lock:
-            if self.dirty:
-                tmp = self.path.with_suffix(".tmp")
-                self._index.save(str(tmp))
-                tmp.replace(self.path)
-                self.dirty = False
+            if not self.dirty:
+                return
+            params = json.dumps(
+                {
+                    "params": self._wanted(),
+                    "mean_count": self.mean_count,
+                    "mean": [float(x) for x in self.mean],
+                }
+            )
+            if params != self._saved_params:
+                self.params_path.unlink(missing_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            self._index.save(str(tmp))
+            tmp.replace(self.path)
+            if params != self._saved_params:
+                tmp_params = self.params_path.with_suffix(".params-tmp")
+                tmp_params.write_text(params)
+                tmp_params.replace(self.params_path)
+                self._saved_params = params
+            self.dirty = False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sessionbase.search.ann import AnnIndex
+from sessionbase.search.ann import MIN_PROJECTED, AnnIndex
 from sessionbase.search.embedder import Embedder, LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
 from sessionbase.search.units import build_units
@@ -88,6 +88,9 @@ class SemanticIndex:
             if replacement is not None:
                 replacements.append(replacement)
         missing = self.vectors.missing(texts)
+        # When this run at least doubles the vectors, the index is rebuilt (its mean retaken)
+        # at the end anyway: build it once then rather than insert each batch twice.
+        bulk = len(missing) >= max(MIN_PROJECTED, self.vectors.count())
         done = 0
         if progress:
             progress(0, len(missing))
@@ -95,14 +98,18 @@ class SemanticIndex:
             chunk = missing[start : start + EMBED_BATCH]
             matrix = self.embed([texts[h] for h in chunk])
             labels = self.vectors.add(chunk, matrix)
-            ann = self.ann(int(matrix.shape[1]))
-            assert ann is not None
-            ann.add(labels, matrix)
+            if not bulk:
+                ann = self.ann(int(matrix.shape[1]))
+                assert ann is not None
+                ann.add(labels, matrix)
             done += len(chunk)
             if progress:
                 progress(done, len(missing))
         ann = self.ann()
         if ann is not None:
+            count = self.vectors.count()
+            if len(ann) != count or ann.due_for_rebuild(count):
+                ann.rebuild(self.vectors)
             ann.save()
         # Units are committed only once their vectors are searchable: that commit is what
         # wakes live semantic queries, so they never run between the two.
@@ -135,7 +142,8 @@ class SemanticIndex:
         return texts, (None if rows == tail else (thread_id, rows, start))
 
     def nearest(self, vector: Vectors, k: int) -> list[tuple[str, float]]:
-        """(content hash, cosine similarity) of the k nearest units, best first."""
+        """(content hash, similarity) of the k nearest units, best first: the cosine once the
+        index has removed the vectors' common direction (see ``search.ann``)."""
         ann = self.ann()
         if ann is None:
             return []

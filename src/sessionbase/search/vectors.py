@@ -112,9 +112,9 @@ class VectorStore:
             ).fetchone()
         return None if row is None else np.frombuffer(row[0], dtype=np.float32).reshape(1, -1)
 
-    def batches(self, size: int = 10_000) -> Iterator[tuple[list[int], Vectors]]:
-        """Every (labels, vectors) in label order, a batch at a time (for index rebuilds)."""
-        after = -1
+    def batches(self, size: int = 10_000, after: int = -1) -> Iterator[tuple[list[int], Vectors]]:
+        """Every (labels, vectors) with a label above ``after``, in label order, a batch at a
+        time (for index rebuilds)."""
         while True:
             with self._lock:
                 rows = self._db.execute(
