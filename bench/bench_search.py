@@ -663,7 +663,8 @@ def section_embed(ctx: Ctx, res: bi.Results) -> None:
         f"{len(texts) / cpu:,.0f} units/s", "", "", "", "(info)", "",
     )  # fmt: skip
     res.notes.append(
-        f"embed: unit texts average {chars:,.0f} chars (units are cut at 2,000); LocalEmbedder "
+        f"embed: unit texts average {chars:,.0f} chars (units are cut at 2,000; LocalEmbedder "
+        f"reads the first {embedder.max_chars:,}, MiniLM its first 256 tokens); LocalEmbedder "
         f"in batches of {EMBED_BATCH} as catch_up does, after a warm-up; model load "
         f"{load_s:.2f} s; it got {cpu / secs:.2f} CPUs of {os.cpu_count()} on average"
     )

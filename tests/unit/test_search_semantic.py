@@ -191,8 +191,30 @@ def test_backfill_embeds_every_unit_once(corpus: Corpus) -> None:
     assert corpus.first_backfill["units_embedded"] == len(distinct)
     assert vector_count(corpus.settings) == len(distinct)
     assert list(corpus.settings.data_dir.glob("vectors-*.db")) == [
-        corpus.settings.data_dir / "vectors-minilm-m2v-256.db"
+        corpus.settings.data_dir / f"vectors-{LocalEmbedder().name}.db"
     ]
+
+
+def test_the_bundled_model_embeds_a_texts_first_characters_and_names_its_cut(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    head = "the deploy fails because the registry rejects the image tag " * 20
+    assert len(head) > embedder.max_chars
+    long = head + "while the unrelated tail talks about fonts and translations " * 20
+    np.testing.assert_allclose(
+        embedder.embed([long]), embedder.embed([head[: embedder.max_chars]]), atol=1e-6
+    )
+    # Vectors of another cut are another vector space: their own store, re-embedded.
+    other = LocalEmbedder(max_chars=embedder.max_chars // 2)
+    assert other.name != embedder.name
+    assert embedder.name.endswith(f"-c{embedder.max_chars}")
+    first, second = SemanticIndex(tmp_path, embedder), SemanticIndex(tmp_path, other)
+    try:
+        assert first.vectors.path != second.vectors.path
+        assert first.version_key != second.version_key
+    finally:
+        first.vectors.close()
+        second.vectors.close()
 
 
 def test_units_are_user_messages_and_assistant_runs(corpus: Corpus) -> None:
