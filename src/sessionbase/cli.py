@@ -14,15 +14,6 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from sessionbase import config, ingest
 from sessionbase.config import Settings
@@ -111,6 +102,15 @@ class BarProgress:
     """Draws backfill progress: files done, megabytes, rate and time left."""
 
     def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -122,6 +122,7 @@ class BarProgress:
         self._task = self._bar.add_task("backfill", total=1)
         self._files = 0
         self._total_files = 0
+        self._unshown = 0
 
     def start(self, files: int, total_bytes: int) -> None:
         self._total_files = files
@@ -132,11 +133,16 @@ class BarProgress:
         return f"backfill {self._files}/{self._total_files} files"
 
     def advance(self, nbytes: int) -> None:
-        self._bar.advance(self._task, nbytes)
+        # Called once per line: hand the bar a sum now and then, not millions of updates.
+        self._unshown += nbytes
+        if self._unshown >= 1 << 20:
+            self._bar.advance(self._task, self._unshown)
+            self._unshown = 0
 
     def file_done(self, report: FileReport) -> None:
         self._files += 1
-        self._bar.update(self._task, description=self._label())
+        self._bar.update(self._task, advance=self._unshown, description=self._label())
+        self._unshown = 0
 
     def finish(self) -> None:
         self._bar.stop()
@@ -172,6 +178,8 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
 
 
 def _embed_bar() -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     bar = Progress(
         TextColumn("[bold]embedding"),
         BarColumn(),
@@ -241,6 +249,12 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         raise click.ClickException("the server did not start (see the log above)")
 
 
+def _table() -> Any:
+    from rich.table import Table  # imported here: only the human listings draw tables
+
+    return Table(box=None, header_style="bold")
+
+
 def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "id", "title", "title_source", "source", "project_id", "machine", "originator",
@@ -286,7 +300,7 @@ def threads(
     if as_json:
         _emit_json([_thread_json(t) for t in rows])
         return
-    table = Table(box=None, header_style="bold")
+    table = _table()
     for column in ("updated", "id", "source", "msgs", "title"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     for t in rows:
@@ -356,7 +370,7 @@ def projects(settings: Settings, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
-    table = Table(box=None, header_style="bold")
+    table = _table()
     for column in ("last active", "id", "threads", "name", "working dir"):
         table.add_column(column)
     for p in rows:
@@ -382,7 +396,7 @@ def skills(settings: Settings, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
-    table = Table(box=None, header_style="bold")
+    table = _table()
     for column in ("scope", "name", "description"):
         table.add_column(column, no_wrap=column != "description")
     for s in rows:
