@@ -480,6 +480,48 @@ def test_identical_subscriptions_are_shared(live: Live) -> None:
     live.wait_subscriptions(0)
 
 
+def test_shared_fan_out_keeps_each_clients_ids_and_versions(live: Live) -> None:
+    """Connections in the same state share one Transition text; the others must still get
+    their own query ids, query-set versions and removals in the same fan-out."""
+    thread = live.new_thread("fan-out isolation")
+    other = live.new_thread("fan-out other")
+    tail = ("messages:tail", {"threadId": thread.id, "n": 5})
+
+    async def body() -> None:
+        same = [await Conn.open(live.ws_url) for _ in range(6)]  # id 0, one step
+        for conn in same:
+            await conn.add({0: tail})
+        moved = [await Conn.open(live.ws_url) for _ in range(3)]  # id 4, one step
+        for conn in moved:
+            await conn.add({4: tail})
+        stepped = [await Conn.open(live.ws_url) for _ in range(3)]  # id 0, query set 3
+        for conn in stepped:
+            await conn.add({1: ("messages:tail", {"threadId": other.id, "n": 5})})
+            await conn.add({0: tail})
+        conns = same + moved + stepped
+        await asyncio.gather(*(c.until(lambda c: len(c.results) == c.query_set) for c in conns))
+        for conn in stepped:  # a removal rides along with the next Transition
+            await conn.remove(1)
+        await asyncio.gather(*(c.until(lambda c: 1 not in c.results) for c in stepped))
+        before = [len(c.transitions) for c in conns]
+        thread.append("to all of you")
+        for conn, qid in [*((c, 0) for c in same), *((c, 4) for c in moved),
+                          *((c, 0) for c in stepped)]:  # fmt: skip
+            await conn.until(last_text(qid, "to all of you"))
+        for conn, seen in zip(conns, before, strict=True):
+            for t in conn.transitions[seen:]:
+                assert t["endVersion"]["querySet"] == conn.query_set
+                assert {m["queryId"] for m in t["modifications"]} == {4 if conn in moved else 0}
+        assert {orjson.dumps(c.results[0]) for c in same + stepped} == {
+            orjson.dumps(moved[0].results[4])
+        }
+        for conn in conns:
+            await conn.close()
+
+    run(body())
+    live.wait_subscriptions(0)
+
+
 # ------------------------------------------------------------------ mutations
 
 

@@ -47,7 +47,7 @@ class SyncSession:
         self.queries: dict[int, Subscription] = {}
         self.sent: dict[int, int] = {}
         self.removed: list[int] = []
-        self.version = m.StateVersion(0, 0, 0)
+        self.version: Version = (0, 0, 0)  # the client's (query set, identity, ts)
         self.query_set = 0
         self.identity = 0
         self.need_ts = 0
@@ -74,12 +74,14 @@ class SyncSession:
     def _on_tick(self) -> None:
         # Called for every connection on every tick: wake the sender only when this tick can
         # give it something to send, which a commit elsewhere (or an embedding) often cannot.
-        if (
-            self.transition_owed
-            or self.need_ts > self.version.ts
-            or any(self.sent.get(qid) != sub.changed_at for qid, sub in self.queries.items())
-        ):
+        if self.transition_owed or self.need_ts > self.version[2]:
             self.wake()
+            return
+        sent = self.sent
+        for qid, sub in self.queries.items():
+            if sent.get(qid) != sub.changed_at:
+                self.wake()
+                return
 
     def abort(self) -> None:
         """Stop serving this client now (its sends are stuck): cancel the session's tasks."""
@@ -235,10 +237,9 @@ class SyncSession:
     async def _send(self, text: str) -> None:
         # No per-send timer (it costs a task per client per commit): the hub's watchdog drops
         # a client whose send has been stuck for SEND_TIMEOUT_SECONDS.
-        self.sending_since = asyncio.get_running_loop().time()
+        self.sending_since = self.last_sent = asyncio.get_running_loop().time()
         await self.ws.send_text(text)
         self.sending_since = None
-        self.last_sent = asyncio.get_running_loop().time()
 
     def stuck(self, now: float) -> bool:
         return self.sending_since is not None and now - self.sending_since > SEND_TIMEOUT_SECONDS
@@ -278,41 +279,45 @@ class SyncSession:
         """The next Transition for this client, or None if it has nothing new to learn."""
         if self.mutating or self.session_id is None:
             return None
-        if any(not s.ready for s in self.queries.values()):
-            return None
+        sent = self.sent
+        moved = []
+        for qid, sub in self.queries.items():
+            if not sub.ready:
+                return None
+            if sent.get(qid) != sub.changed_at:
+                moved.append((qid, sub))
         engine_ts = self.engine.version
         if self.need_ts > engine_ts:
             return None  # the mutation's commit has not been through a tick yet
-        moved = [
-            (qid, sub) for qid, sub in self.queries.items() if self.sent.get(qid) != sub.changed_at
-        ]
-        end = m.StateVersion(self.query_set, self.identity, max(engine_ts, self.version.ts))
+        start = self.version
+        end = (self.query_set, self.identity, max(engine_ts, start[2]))
         if (
             not moved
             and not self.removed
-            and end.query_set == self.version.query_set
-            and end.identity == self.version.identity
-            and self.need_ts <= self.version.ts
+            and end[:2] == start[:2]
+            and self.need_ts <= start[2]
             and not self.transition_owed
         ):
             return None
-        changes: Changes = tuple((qid, sub.error, sub.value_json) for qid, sub in moved)
+        changes: Changes = tuple([(qid, sub.error, sub.value_json) for qid, sub in moved])
         for qid, sub in moved:
-            self.sent[qid] = sub.changed_at
+            sent[qid] = sub.changed_at
         self.transition_owed = False
-        start, self.version = self.version, end
+        self.version = end
         removed, self.removed = tuple(self.removed), []
         if self._cache is None:
             return _transition_text(start, end, removed, changes)
         return self._cache.get(start, end, removed, changes)
 
 
+# A client's state version: (query set, identity, ts), plain so that it hashes in C.
+Version = tuple[int, int, int]
 # (query id, error or None, result JSON) for each query that moves in a Transition.
 Changes = tuple[tuple[int, str | None, str], ...]
 
 
 def _transition_text(
-    start: m.StateVersion, end: m.StateVersion, removed: tuple[int, ...], changes: Changes
+    start: Version, end: Version, removed: tuple[int, ...], changes: Changes
 ) -> str:
     parts = [m.dumps(m.query_removed(qid)) for qid in removed]
     for qid, error, value_json in changes:
@@ -342,13 +347,11 @@ class TransitionCache:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.version = -1
-        self.texts: dict[tuple[m.StateVersion, m.StateVersion, tuple[int, ...], Changes], str]
+        self.texts: dict[tuple[Version, Version, tuple[int, ...], Changes], str]
         self.texts = {}
         self.hits = 0
 
-    def get(
-        self, start: m.StateVersion, end: m.StateVersion, removed: tuple[int, ...], changes: Changes
-    ) -> str:
+    def get(self, start: Version, end: Version, removed: tuple[int, ...], changes: Changes) -> str:
         if self.version != self.engine.version:  # older texts are rarely asked for again
             self.version = self.engine.version
             self.texts.clear()
@@ -364,9 +367,9 @@ class TransitionCache:
 
 
 @functools.lru_cache(maxsize=4096)
-def _version(v: m.StateVersion) -> str:
+def _version(v: Version) -> str:
     """A version's JSON; cached because a fan-out encodes the same few versions many times."""
-    return f'{{"querySet":{v.query_set},"identity":{v.identity},"ts":"{encode_u64(v.ts)}"}}'
+    return f'{{"querySet":{v[0]},"identity":{v[1]},"ts":"{encode_u64(v[2])}"}}'
 
 
 class Hub:
