@@ -32,6 +32,8 @@ import pytest
 
 from sessionbase import config
 from sessionbase.config import Settings
+from sessionbase.store.base import SearchFilter
+from sessionbase.store.fts import fts_query, prefix_term
 from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli
@@ -586,3 +588,65 @@ def test_limit_keeps_the_best(corpus: Corpus, api: Api) -> None:
     cli_top = orjson.loads(corpus.cli("search", "--mode", "text", "--limit", "2", "--json",
                                       "quokka"))  # fmt: skip
     assert len(cli_top) == 2
+
+
+def test_a_short_last_term_is_not_a_prefix() -> None:
+    assert fts_query("both one o") == '"both" AND "one" AND "o"'
+    assert fts_query("git di") == '"git" AND "di"'
+    assert fts_query("git dif") == '"git" AND "dif"*'
+    assert prefix_term("git dif") == "dif"
+    assert prefix_term("git di") is None
+    assert prefix_term('git "dif"') is None  # a phrase is never a prefix
+    assert fts_query("数")
+    assert (fts_query("数") or "").endswith("*")  # a lone CJK character starts bigrams
+
+
+def test_ranking_first_then_filtering_keeps_the_best_rows(tmp_path: Path) -> None:
+    """Top rows ranked inside FTS5 and then filtered must equal the best rows that pass the
+    filter, also when the filter rejects every one of the top rows (the sub-agent's)."""
+    codex_home = tmp_path / "codex-home"
+    (codex_home / "sessions").mkdir(parents=True)
+    parent = Rollout(start=DEFAULT_START, cwd=str(tmp_path / "p"))
+    for n in range(12):
+        turn = parent.turn()
+        parent.user(f"note {n}: the wombat burrow is {'deep ' * n}and dry, filler words here")
+        parent.end_turn(turn)
+    spawn = {"parent_thread_id": parent.thread_id, "depth": 1, "agent_role": "explorer"}
+    child = Rollout(start=DEFAULT_START + DAY, cwd=str(tmp_path / "p"),
+                    source={"subagent": {"thread_spawn": spawn}})  # fmt: skip
+    for _ in range(30):
+        turn = child.turn()
+        child.user("wombat wombat")  # short, and the word twice: the best BM25
+        child.end_turn(turn)
+    for other in range(40):
+        filler = Rollout(start=DEFAULT_START + 2 * DAY, cwd=str(tmp_path / f"f{other}"))
+        turn = filler.turn()
+        filler.user(f"unrelated message number {other}")
+        filler.end_turn(turn)
+        filler.write(codex_home)
+    parent.write(codex_home)
+    child.write(codex_home)
+    settings = config.load(
+        environ={},
+        overrides={"data_dir": tmp_path / "data", "codex_homes": (codex_home,),
+                   "home": tmp_path / "user-home", "machine": "test-machine"},
+    )  # fmt: skip
+    assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["errors"] == []
+    match = fts_query("wombat", prefix_last=False)
+    assert match is not None
+    store = SQLiteStore(settings.database_path, readonly=True)
+    try:
+        with_children = store.search_messages(match, SearchFilter(include_subagents=True), 100)
+        assert len(with_children) == 42
+        assert {r["source"] for r in with_children[:30]} == {"subagent"}
+        everything = store.search_messages(match, SearchFilter(), 100)
+        assert len(everything) == 12
+        ranks = [r["rank"] for r in everything]
+        assert ranks == sorted(ranks)
+        assert len(set(ranks)) > 1
+        for limit in (1, 5, 12, 13):
+            rows = store.search_messages(match, SearchFilter(), limit)
+            assert [r["rank"] for r in rows] == ranks[:limit], limit
+            assert {r["source"] for r in rows} == {"cli"}
+    finally:
+        store.close()

@@ -7,14 +7,17 @@ gains ``TITLE_BOOST``, and recent hits gain up to ``RECENCY_BOOST`` (half-life
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.fts import fts_query, highlight_terms
+from sessionbase.store.fts import fts_query, highlight_terms, prefix_term
 from sessionbase.store.sqlite import SQLiteStore
 
 TITLE_BOOST = 0.3
@@ -63,36 +66,115 @@ def search_text(
     rows = store.search_messages(match, flt, limit * OVERFETCH)
     titled = store.search_thread_titles(match, flt, 200) if rows else {}
     now = now_ms if now_ms is not None else int(time.time() * 1000)
+    scored = sorted(
+        ((_score(row, titled, now), row) for row in rows),
+        key=lambda pair: (-pair[0], pair[1]["thread_id"], pair[1]["idx"]),
+    )
     marker = _marker(query)
-    hits = [_hit(row, titled, now, marker) for row in rows]
-    hits.sort(key=lambda h: (-h.score, h.thread_id, h.idx))
-    return hits[:limit]
+    return [_hit(row, score, marker) for score, row in scored[:limit]]
 
 
-def _marker(query: str) -> re.Pattern[str] | None:
+# Where a token or one of its parts (``store.fts``) starts or ends: not inside a run of
+# letters and digits, or at a camelCase or letter/digit step. Matched case-sensitively around
+# a term matched without case, so ``user`` is marked in ``getUserName`` but not in ``username``.
+_STEP = r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"
+_STARTS = rf"(?:(?<![^\W_])|{_STEP})"
+_ENDS = rf"(?:(?![^\W_])|{_STEP})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    split = unicodedata.normalize("NFD", char)
+    return split[0] if len(split) > 1 and all(map(unicodedata.combining, split[1:])) else char
+
+
+def _fold(text: str) -> str:
+    """The text without diacritics, one character for one (as ``remove_diacritics`` matches)."""
+    return text if text.isascii() else "".join(map(_fold_char, text))
+
+
+def _in_words(char: str) -> bool:
+    """A letter or digit of a word-spaced script (CJK is indexed as bigrams, found anywhere)."""
+    return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """Finds what to mark. ``full`` says exactly where (token and part boundaries) but tries
+    its lookarounds at every position, ~1 ms on 2 kB; ``plain`` finds the candidates in the
+    lowercased text first, ~50× faster."""
+
+    plain: re.Pattern[str]
+    full: re.Pattern[str]
+
+    def finditer(
+        self, folded: str, start: int = 0, end: int | None = None
+    ) -> Iterator[re.Match[str]]:
+        end = len(folded) if end is None else end
+        lowered = folded.lower()
+        if len(lowered) != len(folded):  # a rare character lowercases to two
+            yield from self.full.finditer(folded, start, end)
+            return
+        at = start
+        while (candidate := self.plain.search(lowered, at, end)) is not None:
+            found = self.full.match(folded, candidate.start())
+            if found is None:
+                at = candidate.start() + 1
+                continue
+            yield found
+            at = max(found.end(), candidate.start() + 1)
+
+
+def _marker(query: str) -> _Marker | None:
+    """What to mark in a hit: the query's terms and their parts where a token or part starts,
+    and where one ends too unless FTS5 matched the term as a prefix."""
     terms = highlight_terms(query)
     if not terms:
         return None
-    return re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
+    last = prefix_term(query)
+    prefixes = set(highlight_terms(last)) if last else set()
+    options = []
+    for term in terms:
+        body = f"(?i:{re.escape(_fold(term))})"
+        if _in_words(term[0]):
+            body = _STARTS + body
+        if _in_words(term[-1]):
+            # the rest of a word FTS5 matched by prefix, or where the token or part ends
+            body += r"[^\W_]*" if term in prefixes else _ENDS
+        options.append(body)
+    plain = "|".join(re.escape(_fold(term).lower()) for term in terms)
+    return _Marker(re.compile(plain), re.compile("|".join(options)))
 
 
-def _marked_snippet(text: str, marker: re.Pattern[str] | None) -> str:
-    """A snippet around the first match with every match marked: for hits that FTS5 found
-    through the ``parts`` column, which its own snippet() does not highlight."""
-    flat = " ".join(text.split())
-    found = marker.search(flat) if marker else None
+def _marked_snippet(text: str, marker: _Marker | None) -> str:
+    """About ``SNIPPET_CHARS`` of the text around its first match, every match marked. Made
+    in Python for the hits kept only: FTS5's snippet() ran for every row the ranking saw.
+    Only a window around the first match is flattened: tool output can be long."""
+    found = next(marker.finditer(_fold(text)), None) if marker else None
     if found is None:
-        return flat[:SNIPPET_CHARS]
-    start = max(0, found.start() - SNIPPET_CHARS // 3)
-    window = flat[start : start + SNIPPET_CHARS]
+        return " ".join(text[: 2 * SNIPPET_CHARS].split())[:SNIPPET_CHARS]
     assert marker is not None
-    body = marker.sub(lambda m: f"<mark>{m.group()}</mark>", window)
-    return ("…" if start else "") + body + ("…" if start + SNIPPET_CHARS < len(flat) else "")
+    lo, hi = max(0, found.start() - SNIPPET_CHARS), found.start() + 2 * SNIPPET_CHARS
+    flat = " ".join(text[lo:hi].split())
+    folded = _fold(flat)
+    first = next(marker.finditer(folded), None)
+    start = max(0, (first.start() if first else 0) - SNIPPET_CHARS // 3)
+    end = start + SNIPPET_CHARS
+    out, at = [], start
+    for m in marker.finditer(folded, start, end):
+        out += [flat[at : m.start()], "<mark>", flat[m.start() : min(m.end(), end)], "</mark>"]
+        at = min(m.end(), end)
+    out.append(flat[at:end])
+    body = "".join(out).replace("</mark> <mark>", " ")  # a phrase is marked as one
+    head = "…" if start or _NONSPACE.search(text, 0, lo) else ""
+    tail = "…" if end < len(flat) or _NONSPACE.search(text, hi) else ""
+    return head + body + tail
 
 
-def _hit(
-    row: dict[str, Any], titled: dict[str, float], now: int, marker: re.Pattern[str] | None
-) -> Hit:
+_NONSPACE = re.compile(r"\S")
+
+
+def _score(row: dict[str, Any], titled: dict[str, float], now: int) -> float:
     score = -float(row["rank"])  # FTS5's bm25() is negative: more negative is better
     boost = 1.0
     if row["thread_id"] in titled:
@@ -101,15 +183,15 @@ def _hit(
     if ts:
         age_days = max(0.0, (now - ts) / 86_400_000)
         boost += RECENCY_BOOST * math.pow(0.5, age_days / RECENCY_HALF_LIFE_DAYS)
+    return score * boost
+
+
+def _hit(row: dict[str, Any], score: float, marker: _Marker | None) -> Hit:
     return Hit(
         thread_id=row["thread_id"],
         idx=row["idx"],
-        score=score * boost,
-        snippet=(
-            row["snippet"]
-            if row["snippet"] and "<mark>" in row["snippet"]
-            else _marked_snippet(row["text"], marker)
-        ),
+        score=score,
+        snippet=_marked_snippet(row["text"], marker),
         role=row["role"],
         kind=row["kind"],
         ts=row["ts"],

@@ -126,13 +126,27 @@ def highlight_terms(user_query: str) -> list[str]:
                   reverse=True)  # fmt: skip
 
 
-def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
-    """A safe FTS5 MATCH expression for what the user typed; None if nothing is searchable.
+MIN_PREFIX_CHARS = 3
 
-    Double quotes make phrases; an unbalanced quote is ignored. Every term must match (AND);
-    the last bare term also matches as a prefix, for type-ahead.
-    """
-    terms: list[tuple[str, bool]] = []  # (text, is_phrase)
+
+def _may_be_prefix(term: str) -> bool:
+    """Whether a last bare term also matches as a prefix: from ``MIN_PREFIX_CHARS`` on, or
+    any CJK (a lone character is found as the start of its bigrams). A one- or two-letter
+    prefix matches a large share of all tokens and made such a query twice as slow."""
+    return len(term) >= MIN_PREFIX_CHARS or bool(_CJK.search(term))
+
+
+def prefix_term(user_query: str) -> str | None:
+    """The term of ``user_query`` that ``fts_query`` matches as a prefix, if any."""
+    terms = _terms(user_query)[:MAX_TERMS]
+    if not terms or terms[-1][1] or not _may_be_prefix(terms[-1][0]):
+        return None
+    return terms[-1][0]
+
+
+def _terms(user_query: str) -> list[tuple[str, bool]]:
+    """(text, is_phrase) for each term of a query as typed."""
+    terms: list[tuple[str, bool]] = []
     pieces = user_query.split('"')
     if len(pieces) % 2 == 0:  # unbalanced: drop the odd quote
         pieces = user_query.replace('"', " ").split('"')
@@ -142,6 +156,17 @@ def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
                 terms.append((piece.strip(), True))
         else:
             terms.extend((word, False) for word in piece.split())
+    return terms
+
+
+def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
+    """A safe FTS5 MATCH expression for what the user typed; None if nothing is searchable.
+
+    Double quotes make phrases; an unbalanced quote is ignored. Every term must match (AND);
+    the last bare term also matches as a prefix, for type-ahead, once it has a few characters
+    (``prefix_term``).
+    """
+    terms = _terms(user_query)
     clauses = []
     for n, (term, phrase) in enumerate(terms[:MAX_TERMS]):
         is_last = n == min(len(terms), MAX_TERMS) - 1
@@ -150,7 +175,7 @@ def fts_query(user_query: str, *, prefix_last: bool = True) -> str | None:
             if clause:
                 clauses.append(clause)
             continue
-        clause = _term_query(term, prefix_last and is_last)
+        clause = _term_query(term, prefix_last and is_last and _may_be_prefix(term))
         if clause:
             clauses.append(clause)
     return " AND ".join(clauses) if clauses else None

@@ -616,28 +616,64 @@ class SQLiteStore:
         return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
 
     def search_messages(self, match: str, flt: SearchFilter, limit: int) -> list[dict[str, Any]]:
-        """Full-text hits, best BM25 first: message fields, thread title, snippet, rank.
+        """Full-text hits, best BM25 first: message fields, thread title and facts, rank
+        (FTS5's bm25, lower is better). No snippet: the caller makes one for what it keeps.
 
-        ``match`` is an FTS5 expression built by ``search.tokens.fts_query``. Raises
-        StoreError if the expression is refused.
+        ``match`` is an FTS5 expression built by ``store.fts.fts_query``. Raises StoreError
+        if the expression is refused.
+
+        Ranking happens before any join: SQLite computes every result column of every row
+        that enters the top-N sorter, so joining ``messages`` and ``threads`` (and making
+        snippets) before ``ORDER BY … LIMIT`` did that work for every hit of a common word.
+        Without a filter (subagents aside: few) the top rows come from FTS5 alone and are
+        then checked; with one, the filter joins in but only rowid and rank are sorted.
         """
         where, args = _search_where(flt)
-        sql = (
-            "SELECT m.thread_id, m.idx, m.role, m.kind, m.ts, m.text,"
-            " snippet(message_search, 0, '<mark>', '</mark>', '…', 16) AS snippet,"
-            " bm25(message_search, 1.0, 0.6) AS rank,"
-            " t.title AS thread_title, t.project_id, t.source, t.updated_at AS thread_updated_at"
-            " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
-            " JOIN threads t ON t.id = m.thread_id"
-            " WHERE message_search MATCH ?"
-            + "".join(f" AND {w}" for w in where)
-            + " ORDER BY rank LIMIT ?"
-        )
         try:
-            rows = self._db.execute(sql, [match, *args, limit])
-            return [dict(r) for r in rows]
+            ranked: list[tuple[int, float]] = []
+            if flt == SearchFilter(include_subagents=flt.include_subagents):
+                k = 2 * limit
+                ranked = self._db.execute(
+                    "SELECT rowid, bm25(message_search, 1.0, 0.6) AS score FROM message_search"
+                    " WHERE message_search MATCH ? ORDER BY score LIMIT ?",
+                    (match, k),
+                ).fetchall()
+                rows = self._search_rows(ranked, where, args)
+                if len(rows) >= limit or len(ranked) < k:
+                    return rows[:limit]
+            ranked = self._db.execute(
+                "SELECT m.rowid, bm25(message_search, 1.0, 0.6) AS score"
+                " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
+                " JOIN threads t ON t.id = m.thread_id"
+                " WHERE message_search MATCH ?"
+                + "".join(f" AND {w}" for w in where)
+                + " ORDER BY score LIMIT ?",
+                [match, *args, limit],
+            ).fetchall()
+            return self._search_rows(ranked, [], [])
         except sqlite3.OperationalError as exc:
             raise StoreError(f"search refused: {exc}") from exc
+
+    def _search_rows(
+        self, ranked: list[tuple[int, float]], where: list[str], args: list[Any]
+    ) -> list[dict[str, Any]]:
+        """The rows of ranked message rowids that pass ``where``, in the given order."""
+        if not ranked:
+            return []
+        rank = {int(rowid): float(score) for rowid, score in ranked}
+        rows = self._db.execute(
+            "SELECT m.rowid AS message_rowid, m.thread_id, m.idx, m.role, m.kind, m.ts, m.text,"
+            " t.title AS thread_title, t.project_id, t.source, t.updated_at AS thread_updated_at"
+            " FROM messages m JOIN threads t ON t.id = m.thread_id"
+            " WHERE m.rowid IN (SELECT value FROM json_each(?))"
+            + "".join(f" AND {w}" for w in where),
+            [orjson.dumps(list(rank)).decode(), *args],
+        )
+        found = [{**dict(r), "rank": rank[r["message_rowid"]]} for r in rows]
+        found.sort(key=lambda r: (r["rank"], r["message_rowid"]))
+        for row in found:
+            del row["message_rowid"]
+        return found
 
     def search_thread_titles(self, match: str, flt: SearchFilter, limit: int) -> dict[str, float]:
         """Threads whose title matches: id → BM25 rank (lower is better)."""
