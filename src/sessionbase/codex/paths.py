@@ -19,9 +19,15 @@ _ROLLOUT_SUFFIXES = (".jsonl", ".jsonl.zst", ".json")
 class RolloutFile:
     """A rollout found on disk; ``archived`` when it lives under archived_sessions/."""
 
-    path: Path
+    location: str
+    """The path as text: a full pass looks at thousands of files and builds a ``Path`` only
+    for the few that changed."""
     codex_home: Path
     archived: bool
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 def is_rollout_name(name: str) -> bool:
@@ -50,29 +56,36 @@ def find_rollouts(codex_home: Path) -> list[RolloutFile]:
     """Every rollout under sessions/ and archived_sessions/, oldest name first.
 
     Unreadable directories and symlink loops are skipped, never fatal. A plain ``.jsonl``
-    shadows its compressed ``.jsonl.zst`` sibling, as in Codex.
+    shadows its compressed ``.jsonl.zst`` sibling, as in Codex. Only symlinked directories
+    cost a stat: a loop needs a symlink, and readdir already gives every entry's inode.
     """
-    found: list[RolloutFile] = []
+    found: list[tuple[str, str, bool]] = []
     for sub in (SESSIONS_DIR, ARCHIVED_DIR):
-        root = codex_home / sub
-        seen_dirs: set[tuple[int, int]] = set()
-        stack = [root]
+        try:
+            top = os.stat(codex_home / sub)
+        except OSError:
+            continue
+        seen_dirs = {(top.st_dev, top.st_ino)}
+        stack = [(os.path.join(codex_home, sub), top.st_dev)]
         while stack:
-            directory = stack.pop()
+            directory, dev = stack.pop()
             try:
-                st = directory.stat()
-                if (st.st_dev, st.st_ino) in seen_dirs:
-                    continue
-                seen_dirs.add((st.st_dev, st.st_ino))
                 with os.scandir(directory) as scan:
-                    entries = list(scan)  # DirEntry.is_dir() needs no stat on most filesystems
+                    entries = list(scan)
             except OSError:
                 continue
             names = {e.name for e in entries}
             for entry in entries:
                 try:
                     if entry.is_dir():
-                        stack.append(Path(entry.path))
+                        if entry.is_symlink():
+                            target = entry.stat()
+                            key, child_dev = (target.st_dev, target.st_ino), target.st_dev
+                        else:
+                            key, child_dev = (dev, entry.inode()), dev
+                        if key not in seen_dirs:
+                            seen_dirs.add(key)
+                            stack.append((entry.path, child_dev))
                         continue
                 except OSError:
                     pass  # a symlink loop or the like: the tailer reports it as a file error
@@ -81,6 +94,6 @@ def find_rollouts(codex_home: Path) -> list[RolloutFile]:
                     continue
                 if name.endswith(".zst") and name[: -len(".zst")] in names:
                     continue
-                found.append(RolloutFile(Path(entry.path), codex_home, sub == ARCHIVED_DIR))
-    found.sort(key=lambda f: (f.path.name, str(f.path)))
-    return found
+                found.append((name, entry.path, sub == ARCHIVED_DIR))
+    found.sort()
+    return [RolloutFile(location, codex_home, archived) for _, location, archived in found]

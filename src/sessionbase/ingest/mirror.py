@@ -190,33 +190,33 @@ class Mirror:
         report = SyncReport()
         files = self.discover()
         report.files_seen = len(files)
-        known = {s.path: s for s in self.store.source_heads()}
-        stats: dict[Path, os.stat_result] = {}
+        settled = self.store.settled_files()
+        changed: list[tuple[RolloutFile, os.stat_result | None]] = []
         pending = 0
         for f in files:
             try:
-                stats[f.path] = f.path.stat()
+                st = os.stat(f.location)
             except OSError:
-                continue  # the tailer reports it
-            source = known.get(str(f.path))
-            pending += max(0, stats[f.path].st_size - (source.offset if source else 0))
+                changed.append((f, None))  # the tailer reports it
+                continue
+            if (f.location, st.st_size, st.st_mtime_ns, st.st_ino) in settled:
+                report.statuses["unchanged"] += 1
+            else:
+                changed.append((f, st))
+                pending += st.st_size
         if progress:
-            progress.start(len(files), pending)
-        on_disk = {str(f.path) for f in files}
+            progress.start(len(changed), pending)
         with self.store.grouped_commits():
-            for f in files:
+            for f, fresh in changed:
                 result = self.tailer.ingest(
-                    f.path,
-                    f.codex_home,
-                    progress.advance if progress else None,
-                    heads=known,
-                    stat_result=stats.get(f.path),
+                    f.path, f.codex_home, progress.advance if progress else None, stat_result=fresh
                 )
                 report.add(result)
                 if progress:
                     progress.file_done(result)
-            for path, source in known.items():
-                if path not in on_disk and source.status != "gone" and not os.path.exists(path):
+            on_disk = {f.location for f in files}
+            for path in self.store.tracked_paths() - on_disk:
+                if not os.path.exists(path):
                     self.store.mark_source(path, "gone")
         self.sync_names()
         self.sync_skills()

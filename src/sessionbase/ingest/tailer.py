@@ -81,13 +81,11 @@ class Tailer:
         codex_home: Path,
         progress: ProgressFn | None = None,
         *,
-        heads: dict[str, SourceRow] | None = None,
         stat_result: os.stat_result | None = None,
     ) -> FileReport:
         """Read whatever is new in ``path``. Problems are reported, never raised, per file.
 
-        A full pass passes every source's head (``heads``) and the file's fresh stat, so an
-        unchanged file costs no query and one stat in all.
+        A full pass hands over the stat it already took (``stat_result``).
         """
         report = FileReport(str(path))
         try:
@@ -103,7 +101,7 @@ class Tailer:
         if not stat.S_ISREG(st.st_mode):
             # Opening a FIFO blocks until a writer appears; a directory cannot be read.
             return self._failed(report, path, codex_home, "not a regular file")
-        known = heads.get(str(path)) if heads is not None else self.store.source_head(str(path))
+        known = self.store.source_head(str(path))
         if known is None:
             known = self._find_moved(path, codex_home, st)
             if known is not None:

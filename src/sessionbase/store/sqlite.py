@@ -546,9 +546,20 @@ class SQLiteStore:
         ).fetchone()
         return None if row is None else _source(row)
 
-    def source_heads(self) -> list[SourceRow]:
-        rows = self._db.execute(f"SELECT {_HEAD_COLUMNS} FROM sources ORDER BY path")
-        return [_source(r) for r in rows]
+    def settled_files(self) -> set[tuple[str, int, int, int]]:
+        """(path, size, mtime_ns, inode) of every file read to its end and in good standing.
+
+        A full pass skips a file whose fresh stat is in this set without building anything
+        for it: that is what keeps a catch-up over thousands of unchanged files cheap.
+        """
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, inode FROM sources WHERE status = 'ok' AND mtime_ns > 0"
+        )
+        return {(r[0], r[1], r[2], r[3]) for r in rows}
+
+    def tracked_paths(self) -> set[str]:
+        """Paths of every source not yet known to be gone."""
+        return {r[0] for r in self._db.execute("SELECT path FROM sources WHERE status != 'gone'")}
 
     def source(self, path: str) -> SourceRow | None:
         row = self._db.execute("SELECT * FROM sources WHERE path = ?", (path,)).fetchone()
