@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
 
 from sessionbase import config, ingest
 from sessionbase.config import Settings
@@ -23,8 +23,22 @@ from sessionbase.ingest.timestamps import iso
 from sessionbase.store.base import ThreadFilter
 from sessionbase.store.sqlite import SQLiteStore
 
-err = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def _err() -> Console:
+    from rich.console import Console  # imported on first use: `serve` never draws
+
+    return Console(stderr=True)
+
+
+@functools.cache
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _emit_json(value: Any) -> None:
@@ -117,7 +131,7 @@ class BarProgress:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=_err(),
         )
         self._task = self._bar.add_task("backfill", total=1)
         self._files = 0
@@ -161,7 +175,7 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     """
     from sessionbase import search
 
-    bars = not as_json and err.is_terminal
+    bars = not as_json and _err().is_terminal
     try:
         report = asyncio.run(ingest.backfill(settings, BarProgress() if bars else None))
         embedded = 0
@@ -185,7 +199,7 @@ def _embed_bar() -> Any:
         BarColumn(),
         TextColumn("{task.completed}/{task.total} units"),
         TimeRemainingColumn(),
-        console=err,
+        console=_err(),
         transient=True,
     )
     task = bar.add_task("embed", total=None)
@@ -311,7 +325,7 @@ def threads(
             str(t["message_count"]),
             (t["title"] or "(no message yet)")[:100],
         )
-    out.print(table)
+    _out().print(table)
 
 
 @cli.command()
@@ -332,12 +346,12 @@ def show(settings: Settings, thread_id: str, as_json: bool) -> None:
             {"thread": _thread_json(thread), "messages": [_message_json(m) for m in messages]}
         )
         return
-    out.print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
-    out.print(
+    _out().print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
+    _out().print(
         f"{thread['id']} · {thread['source']} · {thread['model'] or '?'} · "
         f"{thread['message_count']} messages · {thread['tokens']['total']} tokens"
     )
-    out.print(f"resume: codex resume {thread['id']}\n")
+    _out().print(f"resume: codex resume {thread['id']}\n")
     for m in messages:
         _print_message(m)
 
@@ -352,8 +366,8 @@ def _print_message(m: dict[str, Any]) -> None:
     elif m["kind"] in ("reason",):
         text = text.strip()
     style = {"user": "bold cyan", "assistant": "green", "system": "red"}.get(m["role"], "")
-    out.print(f"[dim]{stamp}[/dim] [{style}]{label:>9}[/{style}]  ", end="")
-    out.print(text, markup=False)
+    _out().print(f"[dim]{stamp}[/dim] [{style}]{label:>9}[/{style}]  ", end="")
+    _out().print(text, markup=False)
 
 
 @cli.command()
@@ -381,7 +395,7 @@ def projects(settings: Settings, as_json: bool) -> None:
             p["name"],
             p["working_dir"],
         )
-    out.print(table)
+    _out().print(table)
 
 
 @cli.command()
@@ -401,9 +415,9 @@ def skills(settings: Settings, as_json: bool) -> None:
         table.add_column(column, no_wrap=column != "description")
     for s in rows:
         table.add_row(s["scope"], s["name"], s["description"][:120])
-    out.print(table)
+    _out().print(table)
     if problems:
-        err.print(f"{len(problems)} invalid SKILL.md files: see `sessionbase status`")
+        _err().print(f"{len(problems)} invalid SKILL.md files: see `sessionbase status`")
 
 
 @cli.command()
@@ -428,30 +442,30 @@ def status(settings: Settings, as_json: bool) -> None:
     if as_json:
         _emit_json(report)
         return
-    out.print(f"database     {report['database']}")
-    out.print(f"codex homes  {', '.join(report['codex_homes'])}")
-    out.print(
+    _out().print(f"database     {report['database']}")
+    _out().print(f"codex homes  {', '.join(report['codex_homes'])}")
+    _out().print(
         f"files        {report['files']} "
         + " ".join(f"{k}={v}" for k, v in sorted(report["files_by_status"].items()))
     )
-    out.print(f"threads      {report['threads']}   messages {report['messages']}")
-    out.print(f"projects     {report['projects']}   skills {report['skills']}")
-    out.print(f"lag          {report['lag_bytes']} bytes not yet ingested")
+    _out().print(f"threads      {report['threads']}   messages {report['messages']}")
+    _out().print(f"projects     {report['projects']}   skills {report['skills']}")
+    _out().print(f"lag          {report['lag_bytes']} bytes not yet ingested")
     if "units_embedded" in report:
-        out.print(
+        _out().print(
             f"semantic     {report['units_embedded']}/{report['units']} units embedded"
             f" ({report['embedding_model']})"
         )
     if report["skipped_lines"]:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report["skipped_lines"].items()))
-        out.print(f"skipped      {reasons}")
+        _out().print(f"skipped      {reasons}")
     if report["unknown_types"]:
         kinds = ", ".join(f"{k}={v}" for k, v in sorted(report["unknown_types"].items()))
-        out.print(f"kept raw     {kinds}")
+        _out().print(f"kept raw     {kinds}")
     for e in report["errors"]:
-        out.print(f"[red]error[/red]        {e['path']}: {e['error']}")
+        _out().print(f"[red]error[/red]        {e['path']}: {e['error']}")
     for p in report["skill_problems"]:
-        out.print(f"[yellow]skill[/yellow]        {p['path']}: {p['reason']}")
+        _out().print(f"[yellow]skill[/yellow]        {p['path']}: {p['reason']}")
 
 
 def _lag_bytes(store_path: Path, settings: Settings) -> int:
@@ -554,15 +568,15 @@ def search(
         _emit_json([h.to_json() for h in hits])
         return
     if not hits:
-        err.print("no matches")
+        _err().print("no matches")
         return
     for h in hits:
-        out.print(
+        _out().print(
             f"[bold]{(h.thread_title or '(untitled)')[:80]}[/bold]  [dim]{_local(h.ts)} · "
             f"{h.role} {h.kind} · #{h.idx}[/dim]"
         )
-        out.print("  " + _marked(" ".join(h.snippet.split())))
-        out.print(f"  [dim]codex resume {h.thread_id}[/dim]")
+        _out().print("  " + _marked(" ".join(h.snippet.split())))
+        _out().print(f"  [dim]codex resume {h.thread_id}[/dim]")
 
 
 @cli.command()
@@ -587,10 +601,11 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
         _emit_json(groups)
         return
     if not groups:
-        err.print("nothing similar yet (are embeddings built? see `sessionbase status`)")
+        _err().print("nothing similar yet (are embeddings built? see `sessionbase status`)")
     for g in groups:
-        out.print(f"[bold]{(g['title'] or '(untitled)')[:80]}[/bold]  [dim]{g['score']:.3f}[/dim]")
-        out.print(f"  [dim]codex resume {g['thread_id']}[/dim]")
+        title = (g["title"] or "(untitled)")[:80]
+        _out().print(f"[bold]{title}[/bold]  [dim]{g['score']:.3f}[/dim]")
+        _out().print(f"  [dim]codex resume {g['thread_id']}[/dim]")
 
 
 def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:

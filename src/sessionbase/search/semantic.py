@@ -64,9 +64,17 @@ class SemanticIndex:
         return self.embedder.embed(texts)
 
     def catch_up(
-        self, store: SQLiteStore, progress: Callable[[int, int], None] | None = None
+        self,
+        store: SQLiteStore,
+        progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> int:
-        """Units and vectors up to date with the mirror; returns how many texts were embedded."""
+        """Units and vectors up to date with the mirror; returns how many texts were embedded.
+
+        ``stop`` is asked between threads and between batches: once it says yes, the run ends
+        without committing units (the vectors made so far are kept and never made again).
+        """
+        stopped = stop or (lambda: False)
         last = int(store.get_setting(self.version_key) or 0)
         target = store.last_version()
         if last == 0 or last < store.oldest_version():
@@ -83,6 +91,8 @@ class SemanticIndex:
         texts: dict[str, str] = {}
         replacements = []
         for thread_id in threads:
+            if stopped():
+                return 0
             unit_texts, replacement = self._derive_units(store, thread_id)
             texts.update(unit_texts)
             if replacement is not None:
@@ -95,6 +105,8 @@ class SemanticIndex:
         if progress:
             progress(0, len(missing))
         for start in range(0, len(missing), EMBED_BATCH):
+            if stopped():
+                return done
             chunk = missing[start : start + EMBED_BATCH]
             matrix = self.embed([texts[h] for h in chunk])
             labels = self.vectors.add(chunk, matrix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -136,6 +137,7 @@ async def _embed(
     engine.add_listener(wake.set)
     index = semantic_index(settings)
     store: SQLiteStore | None = None
+    stopping = threading.Event()
 
     def run() -> int:
         nonlocal store
@@ -143,7 +145,7 @@ async def _embed(
             store = SQLiteStore(settings.database_path)
             store.on_commit = engine.notify_commit
             index.embed(["warm up"])  # load the model now, not on the first query
-        return index.catch_up(store)
+        return index.catch_up(store, stop=stopping.is_set)
 
     worker = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-embed")  # one connection
     loop = asyncio.get_running_loop()
@@ -163,9 +165,11 @@ async def _embed(
                     await wake.wait()
             await asyncio.sleep(EMBED_SETTLE)
     finally:
+        # A first catch-up can take minutes: ask it to stop, and let the loop run meanwhile.
+        stopping.set()
         engine.remove_listener(wake.set)
         if store is not None:
-            worker.submit(store.close).result()
+            await loop.run_in_executor(worker, store.close)
         worker.shutdown(wait=False)
 
 
