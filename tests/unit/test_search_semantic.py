@@ -489,6 +489,30 @@ def test_deleting_the_database_reembeds_nothing(
         fresh.vectors.close()
 
 
+def test_a_stopped_catch_up_commits_no_units_and_the_next_run_finishes(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+) -> None:
+    settings = make_settings(tmp_path, embedder)
+    write_topics(settings.codex_homes[0])
+    assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["threads"] == 5
+    index = SemanticIndex(settings.data_dir, embedder)
+    store = SQLiteStore(settings.database_path)
+    try:
+        asked: list[int] = []
+
+        def stop_after_first_thread() -> bool:
+            asked.append(1)
+            return len(asked) > 1
+
+        assert index.catch_up(store, stop=stop_after_first_thread) == 0
+        assert all_units(store) == []  # units only ever appear with their vectors
+        assert index.catch_up(store) == 13
+        assert len(all_units(store)) == 13
+    finally:
+        store.close()
+        index.vectors.close()
+
+
 def test_an_append_embeds_only_the_units_it_changed(
     tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
 ) -> None:
