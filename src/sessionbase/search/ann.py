@@ -55,7 +55,9 @@ def _unit_rows(matrix: Vectors) -> Vectors:
     return out
 
 
-def _projected(matrix: Vectors, mean: Vectors, mean_count: int) -> Vectors:
+def projected(matrix: Vectors, mean: Vectors, mean_count: int) -> Vectors:
+    """Rows without their component along ``mean``, unit length again (raw rows while
+    ``mean_count`` is 0): what the index stores and searches with."""
     rows = np.asarray(matrix, dtype=np.float32)
     norm = float(np.linalg.norm(mean))
     if mean_count == 0 or norm < 1e-12:
@@ -99,7 +101,7 @@ class AnnIndex:
     def project(self, matrix: Vectors) -> Vectors:
         """Rows as the index sees them: without their component along the mean, unit length
         again."""
-        return _projected(matrix, self.mean, self.mean_count)
+        return projected(matrix, self.mean, self.mean_count)
 
     def due_for_rebuild(self, count: int) -> bool:
         """True once ``count`` vectors make the saved mean worth retaking (see the module
@@ -150,7 +152,7 @@ class AnnIndex:
         index = self._new()
         last = -1
         for labels, matrix in vectors.batches():
-            index.add(np.asarray(labels, dtype=np.uint64), _projected(matrix, mean, mean_count))
+            index.add(np.asarray(labels, dtype=np.uint64), projected(matrix, mean, mean_count))
             last = labels[-1]
         with self._lock:
             self._index, self.mean, self.mean_count = index, mean, mean_count
