@@ -45,6 +45,11 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONBASE_")}
         env["SESSIONBASE_RESCAN_INTERVAL"] = "5"
@@ -57,16 +62,22 @@ class ServerProcess:
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         log.close()
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
+            if self.ready():
+                return self
             time.sleep(0.05)
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.log()}")
 

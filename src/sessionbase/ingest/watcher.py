@@ -85,14 +85,43 @@ class Follower:
         self.ready.set()
         return report
 
-    async def follow(self, stop: asyncio.Event) -> None:
-        """Ingest changes as they happen until ``stop`` is set."""
-        mirror = self._mirror
-        if mirror is None:
-            raise RuntimeError("call start() first")
-        rescans = asyncio.create_task(self._rescan_loop(stop))
+    async def follow(
+        self, stop: asyncio.Event, on_ready: Callable[[SyncReport], None] | None = None
+    ) -> None:
+        """Catch up, call ``on_ready``, then ingest changes as they happen until ``stop``.
+
+        The watch begins before the catch-up pass: a line appended to a file the pass has
+        already read is then an event waiting in the queue, not a wait for the next rescan.
+        """
+        changes: asyncio.Queue[set[tuple[Change, str]] | None] = asyncio.Queue()
+        watch = asyncio.create_task(self._watch(stop, changes))
+        # awatch sets up its inotify watches synchronously on the task's first step.
+        await asyncio.sleep(0)
+        rescans: asyncio.Task[None] | None = None
         try:
-            async for changes in awatch(
+            report = await self.start()
+            if on_ready is not None:
+                on_ready(report)
+            mirror = self._mirror
+            assert mirror is not None
+            rescans = asyncio.create_task(self._rescan_loop(stop))
+            while (batch := await changes.get()) is not None:
+                paths = {Path(p) for _, p in batch}
+                while not changes.empty() and (more := changes.get_nowait()) is not None:
+                    paths.update(Path(p) for _, p in more)  # events that piled up meanwhile
+                reports = await self._on_writer(mirror.ingest_paths, paths)
+                self.on_reports(reports)
+            await watch  # re-raises if the watch failed
+        finally:
+            watch.cancel()
+            if rescans is not None:
+                rescans.cancel()
+
+    async def _watch(
+        self, stop: asyncio.Event, changes: asyncio.Queue[set[tuple[Change, str]] | None]
+    ) -> None:
+        try:
+            async for batch in awatch(
                 *self.settings.codex_homes,
                 watch_filter=_interesting,
                 debounce=WATCH_DEBOUNCE_MS,
@@ -100,11 +129,9 @@ class Follower:
                 stop_event=stop,
                 recursive=True,
             ):
-                paths = [Path(p) for _, p in changes]
-                reports = await self._on_writer(mirror.ingest_paths, paths)
-                self.on_reports(reports)
+                changes.put_nowait(batch)
         finally:
-            rescans.cancel()
+            changes.put_nowait(None)
 
     async def _rescan_loop(self, stop: asyncio.Event) -> None:
         interval = self.settings.rescan_interval

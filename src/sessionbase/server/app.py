@@ -25,6 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sessionbase.config import Settings
+from sessionbase.ingest.mirror import SyncReport
 from sessionbase.ingest.watcher import Follower
 from sessionbase.live.engine import Engine
 from sessionbase.server.auth import LOOPBACK_HOSTS, LoopbackOnly
@@ -176,8 +177,7 @@ async def _embed(
 async def _follow(
     follower: Follower, ready: asyncio.Event, stop: asyncio.Event, started: float
 ) -> None:
-    try:
-        report = await follower.start()
+    def on_ready(report: SyncReport) -> None:
         ready.set()
         log.info(
             "ready in %.3f s: %d threads, %d messages",
@@ -185,7 +185,9 @@ async def _follow(
             report.totals.get("threads", 0),
             report.totals.get("messages", 0),
         )
-        await follower.follow(stop)
+
+    try:
+        await follower.follow(stop, on_ready)
     except asyncio.CancelledError:
         raise
     except Exception:

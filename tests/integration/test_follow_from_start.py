@@ -1,0 +1,66 @@
+"""serve watches before its catch-up pass: a line appended to a file the pass has already
+read is ingested at once, not at the next safety-net rescan (disabled here)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from tests.builders.codex import DEFAULT_START, Rollout
+from tests.support.server import ServerProcess
+
+FILES = 300
+
+
+def _write_home(codex_home: Path) -> list[Path]:
+    paths = []
+    for n in range(FILES):
+        r = Rollout(start=DEFAULT_START + timedelta(minutes=n))
+        for turn_no in range(8):
+            turn = r.turn()
+            r.user(f"question {n}.{turn_no}")
+            r.shell("cat big.log", "log line with some words in it\n" * 800)
+            r.assistant(f"answer {n}.{turn_no}")
+            r.end_turn(turn)
+        paths.append(r.write(codex_home))
+    return sorted(paths, key=lambda p: p.name)
+
+
+def _committed(db: Path, sql: str, *args: object) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute(sql, args).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # not created or migrated yet
+
+
+def test_an_append_during_the_catch_up_pass_is_not_missed(tmp_path: Path) -> None:
+    codex_home = tmp_path / "codex-home"
+    paths = _write_home(codex_home)
+    first = paths[0]
+    server = ServerProcess(tmp_path / "data", codex_home, env={"SESSIONBASE_RESCAN_INTERVAL": "0"})
+    db = server.data_dir / "sessionbase.db"
+    server.launch()
+    try:
+        deadline = time.monotonic() + 60
+        while not _committed(db, "SELECT count(*) FROM sources WHERE path = ?", str(first)):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.01)
+        marker = f"appended-while-catching-up-{time.time_ns()}"
+        r = Rollout(write_meta=False)
+        r.user(marker)
+        with first.open("ab") as fh:
+            fh.write(b"".join(line + b"\n" for line in r.lines))
+        appended_before_ready = not server.ready()
+        server.wait_ready(120)
+        assert appended_before_ready, "the catch-up pass ended before the append: make it longer"
+        deadline = time.monotonic() + 10
+        while not _committed(db, "SELECT count(*) FROM messages WHERE text = ?", marker):
+            assert time.monotonic() < deadline, f"the append was never ingested\n{server.log()}"
+            time.sleep(0.05)
+    finally:
+        server.stop()
