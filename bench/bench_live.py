@@ -183,6 +183,16 @@ def proc_status(pid: int, key: str) -> int:
     return 0
 
 
+def semantic_caught_up(url: str, timeout: float) -> float | None:
+    """Seconds until the server's /readyz says semantic search is caught up (None: never)."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if get_json(f"{url}/readyz").get("semantic"):
+            return time.monotonic() - began
+        time.sleep(0.1)
+    return None
+
+
 def get_json(url: str) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -343,12 +353,10 @@ class Serve:
         It runs once per new database and takes the CPU a fan-out needs, so a figure measured
         during it would describe start-up, not delivery. Later commits still embed as they come.
         """
-        began = time.monotonic()
-        while time.monotonic() - began < timeout:
-            if get_json(f"{self.url}/readyz").get("semantic"):
-                return time.monotonic() - began
-            time.sleep(0.1)
-        raise SystemExit(f"semantic index not caught up after {timeout} s:\n{self.tail()}")
+        waited = semantic_caught_up(self.url, timeout)
+        if waited is None:
+            raise SystemExit(f"semantic index not caught up after {timeout} s:\n{self.tail()}")
+        return waited
 
     def rss(self) -> int:
         return proc_status(self.pid, "VmRSS")
@@ -405,6 +413,13 @@ class InProcessServer:
                 pass
             time.sleep(0.05)
         raise SystemExit("in-process server not ready")
+
+    def wait_semantic(self, timeout: float = 600.0) -> float:
+        """As ``ServeProcess.wait_semantic``: let the start-up embedding finish first."""
+        waited = semantic_caught_up(self.url, timeout)
+        if waited is None:
+            raise SystemExit(f"in-process server: semantic index not caught up after {timeout} s")
+        return waited
 
     @property
     def engine(self) -> Any:
