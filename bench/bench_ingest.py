@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -38,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -46,58 +45,22 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate_codex_home as gen
+from _common import (
+    BIN,
+    Results,
+    child_env,
+    git_version,
+    log,
+    machine_line as common_machine_line,
+    percentile,
+    sessionbase_cmd,
+    verdict,
+)
 
 from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror
 
 READY = re.compile(r"ready in ([0-9.]+) s")
-BIN = Path(sys.executable).parent
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass
-class Row:
-    figure: str
-    value: str
-    baseline: str
-    baseline_value: str
-    ratio: str
-    target: str
-    status: str  # "ok", "MISS" or "" (information only)
-
-
-@dataclass
-class Results:
-    rows: list[Row] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, *args: str) -> None:
-        self.rows.append(Row(*args))
-
-    def table(self) -> str:
-        head = Row("figure", "sessionbase", "baseline (same run)", "baseline", "ratio",
-                   "target", "")  # fmt: skip
-        cells = [list(asdict(r).values()) for r in [head, *self.rows]]
-        widths = [max(len(c[i]) for c in cells) for i in range(len(head.__dict__))]
-        lines = []
-        for n, c in enumerate(cells):
-            lines.append(
-                "| " + " | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) + " |"
-            )
-            if n == 0:
-                lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        return "\n".join(lines)
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISS"
 
 
 def mb(n: float) -> str:
@@ -105,13 +68,6 @@ def mb(n: float) -> str:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def sessionbase_cmd() -> list[str]:
-    exe = BIN / "sessionbase"
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "from sessionbase.cli import main; main()"]
 
 
 _SERVE_EXTRA: list[str] | None = None
@@ -129,20 +85,6 @@ def serve_cmd(data: Path, home: Path, env: dict[str, str]) -> list[str]:
         *sessionbase_cmd(), "--data-dir", str(data), "--codex-home", str(home), "serve",
         *_SERVE_EXTRA,
     ]  # fmt: skip
-
-
-def child_env(work: Path) -> dict[str, str]:
-    """The environment for child processes: no SESSIONBASE_*/CODEX_HOME, a throwaway HOME."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SESSIONBASE_") and k != "CODEX_HOME"
-    }
-    fake = work / "user-home"
-    fake.mkdir(parents=True, exist_ok=True)
-    env["HOME"] = str(fake)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def bench_settings(work: Path, data_dir: Path, home: Path) -> Settings:
@@ -188,13 +130,6 @@ def code_fingerprint() -> str:
     for path in sorted([*root.rglob("*.py"), *root.rglob("*.sql")]):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, float]:
@@ -767,34 +702,12 @@ SECTIONS: dict[str, Callable[[argparse.Namespace, Results], None]] = {
 
 
 def code_version() -> str:
-    """The commit the benchmark runs, with ``+dirty`` when src/ has uncommitted changes."""
-    here = Path(__file__).parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
-            check=False,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "../src"], capture_output=True, text=True,
-            cwd=here, check=False,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        return "?"
-    return f"{commit}{'+dirty' if dirty else ''} (src {code_fingerprint()})"
+    return f"{git_version()} (src {code_fingerprint()})"
 
 
 def machine_line(version: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, orjson {orjson.__version__}, sessionbase @ {version}"
+    return common_machine_line(
+        f"SQLite {sqlite3.sqlite_version}, orjson {orjson.__version__}", version
     )
 
 

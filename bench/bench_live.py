@@ -33,7 +33,6 @@ import contextlib
 import math
 import multiprocessing
 import os
-import platform
 import random
 import re
 import resource
@@ -48,7 +47,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -65,64 +64,22 @@ sys.path.insert(0, str(REPO))  # tests.builders: the Rollout builder
 
 from tests.builders.codex import DEFAULT_START, Rollout  # noqa: E402
 
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "bench"))
+from _common import (  # noqa: E402
+    Results,
+    child_env,
+    git_version,
+    log,
+    machine_line as common_machine_line,
+    percentile,
+    sessionbase_cmd,
+    verdict,
+)
+
 SYNC_PATH = "/api/1.17.0/sync"
 TS_RE = re.compile(rb'"endVersion":\{[^}]*"ts":"([A-Za-z0-9+/=]+)"')
 # Published anchor (convex-protocol.md §1.10): self-hosted Convex on a 2 vCPU VPS, fan-out p99.
 ANCHOR_MS = {100: 44.0, 1000: 297.0}
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass
-class Row:
-    figure: str
-    value: str
-    baseline: str
-    baseline_value: str
-    ratio: str
-    target: str
-    status: str  # "ok", "MISS" or "" (information only)
-
-
-@dataclass
-class Results:
-    rows: list[Row] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, *args: str) -> None:
-        self.rows.append(Row(*args))
-
-    def table(self) -> str:
-        head = Row("figure", "sessionbase", "baseline (same run)", "baseline", "ratio",
-                   "target", "")  # fmt: skip
-        cells = [list(asdict(r).values()) for r in [head, *self.rows]]
-        widths = [max(len(c[i]) for c in cells) for i in range(len(head.__dict__))]
-        lines = []
-        for n, c in enumerate(cells):
-            lines.append(
-                "| " + " | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) + " |"
-            )
-            if n == 0:
-                lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        return "\n".join(lines)
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISS"
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def ms(v: float) -> str:
@@ -152,27 +109,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def child_env(work: Path) -> dict[str, str]:
-    """The environment for the server: no SESSIONBASE_*/CODEX_HOME, a throwaway HOME."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SESSIONBASE_") and k != "CODEX_HOME"
-    }
-    fake = work / "user-home"
-    fake.mkdir(parents=True, exist_ok=True)
-    env["HOME"] = str(fake)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def sessionbase_cmd() -> list[str]:
-    exe = BIN / "sessionbase"
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "from sessionbase.cli import main; main()"]
 
 
 def proc_status(pid: int, key: str) -> int:
@@ -1213,27 +1149,9 @@ SECTIONS: dict[str, Callable[[argparse.Namespace, Results], None]] = {
 
 
 def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-            cwd=Path(__file__).parent, check=False,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        commit = "?"
     import websockets
 
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"websockets {websockets.__version__}, sessionbase @ {commit}"
-    )
+    return common_machine_line(f"websockets {websockets.__version__}", git_version())
 
 
 def main() -> None:

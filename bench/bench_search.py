@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -48,6 +47,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_ingest as bi
+from _common import (
+    Results,
+    child_env,
+    git_version,
+    log,
+    machine_line as common_machine_line,
+    percentile,
+    sessionbase_cmd,
+)
 
 from sessionbase.search import ann as ann_module, hybrid, semantic
 from sessionbase.search.ann import AnnIndex
@@ -58,8 +66,6 @@ from sessionbase.store import _migrations
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.sqlite import SQLiteStore
 
-log = bi.log
-percentile = bi.percentile
 LIMIT = 20  # hits per query, as a user would page them
 DAY_MS = 86_400_000
 DEFAULT_ST_PYTHON = Path("/tmp/sb-bench-st-venv/bin/python")
@@ -156,9 +162,9 @@ def prepare(args: argparse.Namespace) -> Ctx:
         else:
             log(f"backfilling {saved['summary']} into {data} (once; several minutes)")
             subprocess.run(
-                [*bi.sessionbase_cmd(), "--data-dir", str(data), "--codex-home", str(home),
+                [*sessionbase_cmd(), "--data-dir", str(data), "--codex-home", str(home),
                  "backfill", "--json", "--no-embed"],
-                env=bi.child_env(work), check=True, stdout=subprocess.DEVNULL,
+                env=child_env(work), check=True, stdout=subprocess.DEVNULL,
             )  # fmt: skip
             how, code = "backfilled by bench_search", bi.code_fingerprint()
         info = {
@@ -316,7 +322,7 @@ def make_filters(
 # ---------------------------------------------------------------------------- fulltext
 
 
-def section_fulltext(ctx: Ctx, res: bi.Results) -> None:
+def section_fulltext(ctx: Ctx, res: Results) -> None:
     store, queries = ctx.store, ctx.queries
     log(f"fulltext: warm-up, then {len(queries)} queries unfiltered and filtered")
     for q in queries[:20]:
@@ -421,7 +427,7 @@ def _exact_top(matrix: Vectors, queries: Vectors, k: int) -> tuple[np.ndarray, n
     return np.vstack(positions), np.vstack(sims)
 
 
-def section_semantic(ctx: Ctx, res: bi.Results) -> None:
+def section_semantic(ctx: Ctx, res: Results) -> None:
     index = ctx.index
     log("semantic: loading every stored vector")
     labels, matrix = _all_vectors(ctx)
@@ -603,7 +609,7 @@ def _run_minilm(args: argparse.Namespace, texts: list[str]) -> tuple[dict[str, A
     with tempfile.TemporaryDirectory() as tmp:
         src, vec = Path(tmp) / "texts.json", Path(tmp) / "vectors.npy"
         src.write_text(json.dumps(texts))
-        env = {**bi.child_env(args.work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {**child_env(args.work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         done = subprocess.run(
             [str(args.st_python), "-c", _ST_CHILD, str(src), str(vec)], env=env,
             capture_output=True, text=True, check=False,
@@ -630,9 +636,9 @@ def _eval_units(work: Path) -> tuple[list[str], list[str], list[dict[str, Any]]]
         tid: name for name, tid in write_threads(document, root / "home", datetime.now(UTC)).items()
     }
     subprocess.run(
-        [*bi.sessionbase_cmd(), "--data-dir", str(root / "data"), "--codex-home",
+        [*sessionbase_cmd(), "--data-dir", str(root / "data"), "--codex-home",
          str(root / "home"), "backfill", "--json"],  # units are derived where they are embedded
-        env=bi.child_env(work), check=True, stdout=subprocess.DEVNULL,
+        env=child_env(work), check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     db = sqlite3.connect(root / "data" / "sessionbase.db")
     try:
@@ -655,7 +661,7 @@ def _eval_recall(units: Vectors, owners: list[str], queries: Vectors, wanted: li
     return found / len(wanted)
 
 
-def section_embed(ctx: Ctx, res: bi.Results) -> None:
+def section_embed(ctx: Ctx, res: Results) -> None:
     args = ctx.args
     texts = _unit_sample(ctx, args.embed_sample, f"embed:{args.seed}")
     embedder = LocalEmbedder()
@@ -751,7 +757,7 @@ def section_embed(ctx: Ctx, res: bi.Results) -> None:
 # ------------------------------------------------------------------------------ hybrid
 
 
-def section_hybrid(ctx: Ctx, res: bi.Results) -> None:
+def section_hybrid(ctx: Ctx, res: Results) -> None:
     store = ctx.store
     queries = ctx.queries[: ctx.args.hybrid_queries]
     log(f"hybrid: {len(queries)} queries (interleaved with the full-text leg alone)")
@@ -807,7 +813,7 @@ def _btree_bytes(db: sqlite3.Connection, pattern: str) -> int:
     return total
 
 
-def section_sizes(ctx: Ctx, res: bi.Results) -> None:
+def section_sizes(ctx: Ctx, res: Results) -> None:
     db_path = ctx.data / "sessionbase.db"
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     log("sizes: dbstat and the text the index covers (full scans)")
@@ -866,7 +872,7 @@ class _TimedEmbedder:
         return out
 
 
-def section_rebuild(ctx: Ctx, res: bi.Results) -> None:
+def section_rebuild(ctx: Ctx, res: Results) -> None:
     tmp = ctx.data.parent / "rebuild"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -924,7 +930,7 @@ def section_rebuild(ctx: Ctx, res: bi.Results) -> None:
 
 # -------------------------------------------------------------------------------- main
 
-SECTIONS: dict[str, Callable[[Ctx, bi.Results], None]] = {
+SECTIONS: dict[str, Callable[[Ctx, Results], None]] = {
     "fulltext": section_fulltext,
     "semantic": section_semantic,
     "embed": section_embed,
@@ -938,27 +944,10 @@ def machine_line() -> str:
     import model2vec
     import usearch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    here = Path(__file__).parent
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
-        check=False,
-    ).stdout.strip()  # fmt: skip
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "../src"], capture_output=True, text=True,
-        cwd=here, check=False,
-    ).stdout.strip()  # fmt: skip
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+    return common_machine_line(
         f"SQLite {sqlite3.sqlite_version}, numpy {np.__version__}, usearch {usearch.__version__}, "
-        f"model2vec {model2vec.__version__}, sessionbase @ {commit}{'+dirty' if dirty else ''}"
+        f"model2vec {model2vec.__version__}",
+        git_version(),
     )
 
 
@@ -996,7 +985,7 @@ def main() -> None:
         parser.error("--work must be outside the repository")
     args.work.mkdir(parents=True, exist_ok=True)
 
-    res = bi.Results()
+    res = Results()
     began = time.perf_counter()
     load_before = os.getloadavg()
     version_before = machine_line()

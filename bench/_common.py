@@ -1,0 +1,119 @@
+"""What every benchmark script shares: logging, the results table, the machine header and
+the environment its sessionbase children run in."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    baseline: str
+    baseline_value: str
+    ratio: str
+    target: str
+    status: str  # "ok", "MISS" or "" (information only)
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, *args: str) -> None:
+        self.rows.append(Row(*args))
+
+    def table(self) -> str:
+        head = Row("figure", "sessionbase", "baseline (same run)", "baseline", "ratio",
+                   "target", "")  # fmt: skip
+        cells = [list(asdict(r).values()) for r in [head, *self.rows]]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(head.__dict__))]
+        lines = []
+        for n, c in enumerate(cells):
+            lines.append(
+                "| " + " | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) + " |"
+            )
+            if n == 0:
+                lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISS"
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def sessionbase_cmd() -> list[str]:
+    exe = BIN / "sessionbase"
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "from sessionbase.cli import main; main()"]
+
+
+def child_env(work: Path) -> dict[str, str]:
+    """The environment for sessionbase children: no SESSIONBASE_*/CODEX_HOME, a throwaway HOME."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SESSIONBASE_") and k != "CODEX_HOME"
+    }
+    fake = work / "user-home"
+    fake.mkdir(parents=True, exist_ok=True)
+    env["HOME"] = str(fake)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def git_version() -> str:
+    """The commit the benchmark runs, with ``+dirty`` when src/ has uncommitted changes."""
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
+            check=False,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "../src"], capture_output=True, text=True,
+            cwd=here, check=False,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        return "?"
+    return f"{commit}{'+dirty' if dirty else ''}"
+
+
+def machine_line(libraries: str, version: str) -> str:
+    """The header line: CPU, cores, Python, the libraries that matter to this bench, commit."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {libraries}, "
+        f"sessionbase @ {version}"
+    )
