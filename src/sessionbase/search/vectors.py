@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,18 +53,19 @@ class VectorStore:
     def missing(self, hashes: Iterable[str]) -> list[str]:
         """The hashes that have no vector yet, in the order given, without repeats."""
         wanted = list(dict.fromkeys(hashes))
-        have: set[str] = set()
         with self._lock:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                have.update(
-                    r[0]
-                    for r in self._db.execute(
-                        f"SELECT hash FROM vectors WHERE hash IN ({marks})", chunk
-                    )
-                )
+            have = {content_hash for _, content_hash in self._pairs_where("hash", wanted)}
         return [h for h in wanted if h not in have]
+
+    def _pairs_where(self, column: str, values: list[Any]) -> Iterator[tuple[int, str]]:
+        """(label, hash) of the rows whose ``column`` is one of ``values``, in chunks that stay
+        under SQLite's limit on bound parameters. Call with the lock held."""
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(
+                f"SELECT label, hash FROM vectors WHERE {column} IN ({marks})", chunk
+            )
 
     def add(self, hashes: list[str], vectors: Vectors) -> list[int]:
         """Store vectors; returns their labels (existing hashes keep theirs)."""
@@ -78,32 +80,12 @@ class VectorStore:
             return self._labels_locked(hashes)
 
     def _labels_locked(self, hashes: list[str]) -> list[int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                (r[1], r[0])
-                for r in self._db.execute(
-                    f"SELECT label, hash FROM vectors WHERE hash IN ({marks})", chunk
-                )
-            )
+        found = {content_hash: label for label, content_hash in self._pairs_where("hash", hashes)}
         return [found[h] for h in hashes]
 
     def hashes_for(self, labels: Iterable[int]) -> dict[int, str]:
-        wanted = [int(label) for label in labels]
-        out: dict[int, str] = {}
         with self._lock:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                out.update(
-                    (r[0], r[1])
-                    for r in self._db.execute(
-                        f"SELECT label, hash FROM vectors WHERE label IN ({marks})", chunk
-                    )
-                )
-        return out
+            return dict(self._pairs_where("label", [int(label) for label in labels]))
 
     def vector(self, content_hash: str) -> Vectors | None:
         with self._lock:
