@@ -131,6 +131,7 @@ async def _embed(
 ) -> None:
     """Keep units and vectors current in the background: new messages become searchable by
     meaning within seconds, and neither ingest nor queries ever wait for the model."""
+    await ready.wait()  # before the imports below: they would hold up the catch-up pass
     from sessionbase.search import semantic_index
     from sessionbase.store.sqlite import SQLiteStore
 
@@ -150,7 +151,6 @@ async def _embed(
 
     worker = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-embed")  # one connection
     loop = asyncio.get_running_loop()
-    await ready.wait()
     try:
         while True:
             try:
