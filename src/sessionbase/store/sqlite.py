@@ -149,6 +149,10 @@ _UPSERT_SOURCE = (
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
+# SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, adding
+# milliseconds (an fsync) between a commit's version and its readers being told. Writers here
+# checkpoint after telling them instead, at most this often.
+CHECKPOINT_SECONDS = 1.0
 
 
 def _text(path: str) -> str:
@@ -178,6 +182,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute("PRAGMA wal_autocheckpoint = 0")  # see CHECKPOINT_SECONDS
             # Each connection has its own page cache: small ones for the many readers, a
             # larger one for the ingest writer (see Mirror).
             self._db.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
@@ -186,6 +191,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
         self._commits = 0
+        self._checkpointed = time.monotonic()
         self.on_commit: Callable[[int], None] | None = None
         """Called (on the writing thread) after each commit with its version."""
         self._group_seconds: float | None = None
@@ -247,9 +253,19 @@ class SQLiteStore:
     def _finish(self, touched: list[str]) -> int:
         version = self._log_commit(touched)
         self._db.execute("COMMIT")
+        self._published(version)
+        return version
+
+    def _published(self, version: int) -> None:
+        """After a commit: tell the listener first, then fold the WAL back if it is time."""
         if self.on_commit is not None:
             self.on_commit(version)
-        return version
+        now = time.monotonic()
+        if now - self._checkpointed >= CHECKPOINT_SECONDS:
+            self._checkpointed = now
+            # PASSIVE never waits for readers or blocks writers; frames it cannot copy yet
+            # stay for the next one.
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -465,8 +481,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"cannot store the change: {exc}") from exc
-        if self.on_commit is not None:
-            self.on_commit(version)
+        self._published(version)
         return version, result
 
     def _apply_change(self, change: UserChange) -> str:

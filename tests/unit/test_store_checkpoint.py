@@ -1,0 +1,52 @@
+"""WAL checkpoints happen after a commit is published, not inside it, and still keep up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sessionbase.store import sqlite as sqlite_store
+from sessionbase.store.sqlite import SQLiteStore, UserChange
+
+COMMITS = 400  # each writes a few pages: past SQLite's 1,000-page automatic checkpoint
+TITLE = "x" * 10_000
+
+
+def wal_pages_after_commits(path: Path, order: list[str]) -> int:
+    """How big the WAL grew over COMMITS commits, in pages. A checkpoint that catches up lets
+    the next commit write the WAL from its start again, so checkpoints keep it small."""
+    store = SQLiteStore(path)
+    store.on_commit = lambda version: order.append("published")
+    try:
+        for n in range(COMMITS):
+            change = UserChange("thread", f"t{n}", {"title": f"{TITLE}{n}"})
+            store.apply_user_changes([change], None, None)
+        page_size = int(store._db.execute("PRAGMA page_size").fetchone()[0])
+        return Path(f"{path}-wal").stat().st_size // page_size
+    finally:
+        store.close()
+
+
+def test_commits_leave_checkpoints_to_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Never due: nothing folds the WAL back, so SQLite's own checkpoint inside COMMIT is off.
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_SECONDS", 1e9)
+    assert wal_pages_after_commits(tmp_path / "never.db", []) > 1000
+
+
+def test_writer_checkpoints_after_publishing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_SECONDS", 0.0)
+    order: list[str] = []
+    original = SQLiteStore._published
+
+    def published(self: SQLiteStore, version: int) -> None:
+        original(self, version)
+        order.append("checked")
+
+    monkeypatch.setattr(SQLiteStore, "_published", published)
+    assert wal_pages_after_commits(tmp_path / "always.db", order) < 200
+    assert order[:4] == ["published", "checked", "published", "checked"]
