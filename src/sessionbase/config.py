@@ -53,6 +53,13 @@ class Settings:
         default=8 * 1024 * 1024,
         metadata={"help": "Bytes of rollout read per ingest transaction."},
     )
+    read_workers: int = field(
+        default_factory=lambda: min(4, (os.cpu_count() or 1) - 1),
+        metadata={
+            "help": "Processes that parse new rollouts ahead of a large backfill "
+            "(default: one per CPU beyond the first, at most 4; 0 parses in one process)."
+        },
+    )
     max_line_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata={"help": "Longer rollout lines are skipped and counted as oversized."},

@@ -44,6 +44,10 @@ TABLES = (
 )
 CWDS = ("/work/alpha", "/work/beta/service", "/srv/gamma", "/home/dev/δ-project")
 ENTRY = "from sessionbase.cli import main; main()"
+# Worker processes read new files ahead even in a small pass (normally only from 32 MB on).
+READ_AHEAD_ENTRY = (
+    "from sessionbase.ingest import readahead; readahead.MIN_PASS_BYTES = 0; " + ENTRY
+)
 
 
 # ---------------------------------------------------------------- a Codex home that keeps growing
@@ -181,15 +185,19 @@ def environment(user_home: Path) -> dict[str, str]:
     return env
 
 
-def backfill(data_dir: Path, codex_home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-c", ENTRY, "--data-dir", str(data_dir)]
+def backfill(
+    data_dir: Path, codex_home: Path, env: dict[str, str], entry: str = ENTRY
+) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-c", entry, "--data-dir", str(data_dir)]
     args += ["--codex-home", str(codex_home), "backfill", "--json"]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def run_to_completion(data_dir: Path, codex_home: Path, env: dict[str, str]) -> float:
+def run_to_completion(
+    data_dir: Path, codex_home: Path, env: dict[str, str], entry: str = ENTRY
+) -> float:
     began = time.monotonic()
-    proc = backfill(data_dir, codex_home, env)
+    proc = backfill(data_dir, codex_home, env, entry)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     report = orjson.loads(out)
@@ -238,11 +246,16 @@ def kill_after_delay(proc: subprocess.Popen[bytes], delay: float) -> None:
         proc.send_signal(signal.SIGKILL)
 
 
-def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("entry", [ENTRY, READ_AHEAD_ENTRY], ids=["one-process", "read-ahead"])
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, entry: str) -> None:
+    """With read-ahead, killed runs also leave worker processes behind mid-file; the clean
+    backfill it is compared with always reads in one process."""
     rng = random.Random(SEED)  # the data Codex writes
     killer = random.Random(SEED + 1)  # when to kill
     home = build_home(tmp_path / "codex-home", rng)
     env = environment(tmp_path / "user-home")
+    if entry == READ_AHEAD_ENTRY:
+        env["SESSIONBASE_READ_WORKERS"] = "2"
     began = time.monotonic()
     subprocess.run(
         [sys.executable, "-c", ENTRY, "--help"], env=env, check=True, capture_output=True
@@ -258,7 +271,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
         if round_no:
             mutate(home, rng, round_no)
         before = commits(database)
-        proc = backfill(data_dir, home.root, env)
+        proc = backfill(data_dir, home.root, env, entry)
         if killer.random() < 0.25:
             # Anywhere: start-up, opening and migrating the database, scanning, ingesting.
             kill_after_delay(proc, killer.uniform(0.0, startup + 0.5))
@@ -276,11 +289,12 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
     assert mid_ingest >= MIN_KILLS // 2, f"only {mid_ingest} of {kills} kills hit mid-ingest"
 
     finish(home)
-    run_to_completion(data_dir, home.root, env)
+    run_to_completion(data_dir, home.root, env, entry)
     assert integrity(database) == "ok"
 
     clean = tmp_path / "clean"
-    run_to_completion(clean, home.root, env)
+    env.pop("SESSIONBASE_READ_WORKERS", None)
+    run_to_completion(clean, home.root, {**env, "SESSIONBASE_READ_WORKERS": "0"})
     crashed = snapshot(database, TABLES)
     expected = snapshot(clean / "sessionbase.db", TABLES)
     assert len(expected["messages"]) > 1000

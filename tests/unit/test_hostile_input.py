@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 from sessionbase.config import Settings
-from sessionbase.ingest import tailer
+from sessionbase.ingest import reader
 from sessionbase.ingest.mirror import Mirror, SyncReport
 from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import Rollout
@@ -137,7 +137,7 @@ def test_bad_lines_are_counted_and_the_good_ones_around_them_arrive(
     data = path.read_bytes()
     for _, offset, raw in held:
         assert data[offset : offset + len(raw)] == raw
-        assert len(raw) <= tailer.QUARANTINE_RAW
+        assert len(raw) <= reader.QUARANTINE_RAW
     assert sync(settings).statuses == {"unchanged": 1}
 
 
@@ -331,7 +331,7 @@ def test_huge_line_over_the_limit_is_skipped_in_bounded_memory(
     assert run_cli.json("status")["skipped_lines"] == {"oversized": 1}
     ((reason, _, raw),) = quarantine(small)
     assert reason == "oversized"
-    assert raw == huge[: tailer.QUARANTINE_RAW]
+    assert raw == huge[: reader.QUARANTINE_RAW]
 
 
 def test_huge_valid_line_under_the_limit_is_ingested(
@@ -364,7 +364,7 @@ def test_huge_garbage_line_under_the_limit_is_not_json(
     assert user_texts(settings, r.thread_id) == ["before", "after"]
     assert run_cli.json("status")["skipped_lines"] == {"not_json": 1}
     ((reason, _, raw),) = quarantine(settings)
-    assert (reason, raw) == ("not_json", huge[: tailer.QUARANTINE_RAW])
+    assert (reason, raw) == ("not_json", huge[: reader.QUARANTINE_RAW])
 
 
 def test_oversized_is_judged_by_length_not_by_where_reads_fall(
@@ -377,9 +377,9 @@ def test_oversized_is_judged_by_length_not_by_where_reads_fall(
     # Long lines (3000 bytes of text) at many positions, one straddling each read boundary.
     size = len(r.to_bytes())
     long_lines = 0
-    while size < 2 * tailer.READ_CHUNK + 20_000:
+    while size < 2 * reader.READ_CHUNK + 20_000:
         before = len(r.lines)
-        boundary = (size // tailer.READ_CHUNK + 1) * tailer.READ_CHUNK
+        boundary = (size // reader.READ_CHUNK + 1) * reader.READ_CHUNK
         if 0 < boundary - size < 2500 and long_lines % 2 == 0:
             r.user("L" * 3000, item=False)
             long_lines += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from sessionbase.codex.paths import (
 from sessionbase.config import Settings
 from sessionbase.errors import StoreError
 from sessionbase.ingest.projects import ProjectResolver, project_id
+from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.tailer import FileReport, Tailer
 from sessionbase.store.sqlite import SQLiteStore
 
@@ -206,16 +208,35 @@ class Mirror:
                 pending += st.st_size
         if progress:
             progress.start(len(changed), pending)
-        with self.store.grouped_commits():
+        tracked = self.store.tracked_paths()
+        new_files = [
+            (f.location, st.st_size)
+            for f, st in changed
+            if st is not None
+            and stat.S_ISREG(st.st_mode)  # a FIFO would block a worker's open()
+            and f.location not in tracked
+            and not f.location.endswith(".json")
+        ]
+        read_ahead = ReadAhead(
+            new_files,
+            workers=self.settings.read_workers,
+            batch_bytes=self.settings.batch_bytes,
+            max_line_bytes=self.settings.max_line_bytes,
+        )
+        with self.store.grouped_commits(), read_ahead:
             for f, fresh in changed:
                 result = self.tailer.ingest(
-                    f.path, f.codex_home, progress.advance if progress else None, stat_result=fresh
+                    f.path,
+                    f.codex_home,
+                    progress.advance if progress else None,
+                    stat_result=fresh,
+                    read_ahead=read_ahead.take(f.location),
                 )
                 report.add(result)
                 if progress:
                     progress.file_done(result)
             on_disk = {f.location for f in files}
-            for path in self.store.tracked_paths() - on_disk:
+            for path in tracked - on_disk:
                 if not os.path.exists(path):
                     self.store.mark_source(path, "gone")
         self.sync_names()

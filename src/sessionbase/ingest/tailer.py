@@ -10,13 +10,11 @@ left for the next pass. Rows and the new offset are committed in one transaction
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
 import orjson
 import zstandard
@@ -24,16 +22,13 @@ import zstandard
 from sessionbase.codex import rollout
 from sessionbase.codex.paths import is_archived, thread_id_from_name
 from sessionbase.codex.rollout import Generation, Record
-from sessionbase.errors import FormatError
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
 from sessionbase.ingest.projects import ProjectResolver
+from sessionbase.ingest.reader import Chunk, initial_state, open_rollout, read_chunks, take_chunk
 from sessionbase.store.base import IngestBatch, SourceRow
-from sessionbase.store.rows import QuarantineRow
 from sessionbase.store.sqlite import SQLiteStore
 
 FINGERPRINT_BYTES = 1024
-READ_CHUNK = 1024 * 1024
-QUARANTINE_RAW = 4096
 ProgressFn = Callable[[int], None]
 
 
@@ -53,7 +48,7 @@ class FileReport:
 
 def _fingerprint(path: Path, length: int) -> str:
     """Hash of the first ``length`` bytes of the (decompressed) content."""
-    with _open(path, path.name.endswith(".zst")) as fh:
+    with open_rollout(path) as fh:
         return hashlib.blake2b(fh.read(length), digest_size=16).hexdigest()
 
 
@@ -82,10 +77,12 @@ class Tailer:
         progress: ProgressFn | None = None,
         *,
         stat_result: os.stat_result | None = None,
+        read_ahead: list[Chunk] | None = None,
     ) -> FileReport:
         """Read whatever is new in ``path``. Problems are reported, never raised, per file.
 
-        A full pass hands over the stat it already took (``stat_result``).
+        A full pass hands over the stat it already took (``stat_result``) and, for a file new
+        to the store, the chunks a worker process already read from its start (``read_ahead``).
         """
         report = FileReport(str(path))
         try:
@@ -118,7 +115,7 @@ class Tailer:
         else:
             known = self.store.source(str(path))  # with its normalizer state, to read on
         try:
-            return self._read(path, codex_home, st, known, report, progress)
+            return self._read(path, codex_home, st, known, report, progress, read_ahead)
         except FileNotFoundError:
             if known is not None:
                 self.store.mark_source(str(path), "gone")
@@ -170,17 +167,18 @@ class Tailer:
         known: SourceRow | None,
         report: FileReport,
         progress: ProgressFn | None,
+        read_ahead: list[Chunk] | None = None,
     ) -> FileReport:
         reset_thread: str | None = None
         source = known
-        compressed = path.name.endswith(".zst")
         if source is not None and source.offset > 0 and not self._same_start(path, source, st):
             reset_thread = source.thread_id or ""
             source = None
             report.status = "rebuilt"
+        fresh = source is None
         if source is None:
             source = SourceRow(path=str(path), codex_home=str(codex_home))
-            source.state = ThreadState(fallback_id=thread_id_from_name(path.name)).to_json()
+            source.state = initial_state(path)
             if reset_thread is None:
                 reset_thread = (known.thread_id if known else None) or None
         source.path, source.codex_home = str(path), str(codex_home)
@@ -190,11 +188,13 @@ class Tailer:
         source.status, source.error = "ok", None
         if source.fingerprint_len < FINGERPRINT_BYTES:
             source.fingerprint = _fingerprint(path, FINGERPRINT_BYTES)
-            with _open(path, compressed) as fh:
+            with open_rollout(path) as fh:
                 source.fingerprint_len = len(fh.read(FINGERPRINT_BYTES))
         if path.name.endswith(".json"):
             return self._read_document(path, source, reset_thread, report, progress)
-        return _FileReader(self, path, source, reset_thread, report, progress).run(compressed)
+        reader = _FileReader(self, path, source, reset_thread, report, progress)
+        # Chunks read ahead start from a new file's first byte: use them only for such a file.
+        return reader.run(read_ahead if fresh and read_ahead is not None else reader.chunks())
 
     def _same_start(self, path: Path, source: SourceRow, st: os.stat_result) -> bool:
         if not path.name.endswith(".zst") and st.st_size < source.offset:
@@ -228,7 +228,8 @@ class Tailer:
                 normalizer.feed(item)
         source.generation = Generation.TS_JSON.value
         source.offset, source.lines = len(raw), 1
-        batch = self._batch(normalizer, source, reset_thread or state.thread_id, [])
+        chunk = take_chunk(normalizer, offset=len(raw), lines=1, generation=source.generation)
+        batch = self._batch(chunk, source, reset_thread or state.thread_id)
         self.store.commit(batch)
         report.status = "rebuilt" if report.status == "rebuilt" else "ingested"
         report.thread_id, report.bytes, report.rows = state.thread_id, len(raw), len(batch.messages)
@@ -236,28 +237,19 @@ class Tailer:
             progress(len(raw))
         return report
 
-    def _batch(
-        self,
-        normalizer: Normalizer,
-        source: SourceRow,
-        reset_thread: str | None,
-        quarantine: list[QuarantineRow],
-    ) -> IngestBatch:
-        rows, patches, extras = normalizer.take()
-        source.thread_id = normalizer.thread_id
-        source.state = normalizer.state.to_json()
+    def _batch(self, chunk: Chunk, source: SourceRow, reset_thread: str | None) -> IngestBatch:
+        source.thread_id = chunk.thread_id
+        source.state = chunk.state
         batch = IngestBatch(
             source=source,
-            messages=rows,
-            patches=patches,
-            extras=extras,
-            quarantine=quarantine,
+            messages=chunk.rows,
+            patches=chunk.patches,
+            extras=chunk.extras,
+            quarantine=chunk.quarantine,
             reset_thread=reset_thread,
         )
-        state = normalizer.state
-        # An empty or blank file is not a thread yet: only what it says can make one.
-        if normalizer.thread_id is not None and (state.thread_id or state.next_idx):
-            fields = normalizer.thread_fields()
+        if chunk.thread is not None:
+            fields = dict(chunk.thread)
             project = self.projects.resolve(fields.get("cwd"), fields.get("git"), fields)
             fields.update(
                 machine=self.machine,
@@ -288,7 +280,7 @@ class Tailer:
 
 
 class _FileReader:
-    """One pass over a line-oriented rollout from the stored offset to the last full line."""
+    """Commits one pass over a line-oriented rollout, chunk by chunk, with its offsets."""
 
     def __init__(
         self,
@@ -305,154 +297,58 @@ class _FileReader:
         self.reset_thread = reset_thread
         self.report = report
         self.progress = progress
-        self.normalizer = Normalizer(ThreadState.from_json(source.state or {}))
-        self.generation = Generation(source.generation) if source.generation else None
-        self.quarantine: list[QuarantineRow] = []
-        self.pending_bytes = 0
-        self.duplicate_of: str | None = None
         self.mtime_ns = source.mtime_ns
 
-    def run(self, compressed: bool) -> FileReport:
-        start = self.source.offset
-        with _open(self.path, compressed) as fh:
-            _skip_to(fh, start, compressed)
-            offset = start
-            for line_start, line, oversized in _lines(fh, start, self.t.max_line_bytes):
-                self._line(line_start, line, oversized)
-                offset = line_start + len(line) + 1 if not oversized else oversized
-                self.source.offset = offset
-                if self.duplicate_of:
-                    break
-                if self.pending_bytes >= self.t.batch_bytes:
-                    self._flush()
-        if self.duplicate_of:
-            self.source.status = "duplicate"
-            self.source.error = f"thread already mirrored from {self.duplicate_of}"
-            self.source.state, self.source.offset = None, 0
-            self.source.thread_id = self.normalizer.state.thread_id
-            self.source.mtime_ns = self.mtime_ns
-            self.t.store.insert_source(self.source)
-            self.report.status, self.report.error = "duplicate", self.source.error
-            return self.report
-        self._flush(final=True)
-        if self.report.status == "unchanged":
-            self.report.status = "ingested"
-        self.report.thread_id = self.normalizer.thread_id
-        return self.report
-
-    def _line(self, start: int, line: bytes, oversized: int) -> None:
-        src, report = self.source, self.report
-        size = (oversized - start) if oversized else len(line) + 1
-        self.pending_bytes += size
-        report.bytes += size
-        if self.progress:
-            self.progress(size)
-        src.lines += 1
-        report.lines += 1
-        if oversized:
-            self._skip(start, src.lines, "oversized", line)
-            return
-        stripped = line.strip()
-        if not stripped:
-            return
-        try:
-            obj = rollout.loads(stripped)
-        except rollout.TooDeep:
-            self._skip(start, src.lines, "too_deep", line)
-            return
-        except ValueError:
-            self._skip(start, src.lines, "not_json", line)
-            return
-        # Detect from the first object that says what it is: a stray array or unrecognized
-        # object before the session metadata must not condemn the rest of the file.
-        if self.generation in (None, Generation.UNKNOWN) and isinstance(obj, dict):
-            self.generation = rollout.detect_generation(self.path, obj)
-            src.generation = self.generation.value
-        had_thread = self.normalizer.state.thread_id is not None
-        generation = self.generation or Generation.UNKNOWN
-        result = rollout.to_record(obj, generation, start, self.path, src.lines)
-        if isinstance(result, FormatError):
-            self._skip(start, src.lines, _reason_key(result.reason), line)
-            return
-        if result is None:
-            return
-        self.normalizer.feed(result)
-        if not had_thread and self.normalizer.state.thread_id:
-            self.duplicate_of = self.t.owner_elsewhere(self.normalizer.state.thread_id, src.path)
-
-    def _skip(self, offset: int, lineno: int, reason: str, raw: bytes) -> None:
-        skipped = self.source.skipped
-        skipped[reason] = skipped.get(reason, 0) + 1
-        self.report.skipped[reason] = self.report.skipped.get(reason, 0) + 1
-        self.quarantine.append(
-            QuarantineRow(str(self.path), offset, lineno, reason, bytes(raw[:QUARANTINE_RAW]))
+    def chunks(self) -> Iterator[Chunk]:
+        """Read here, lazily: memory stays bounded by ``batch_bytes`` whatever the file size."""
+        src = self.source
+        return read_chunks(
+            self.path,
+            offset=src.offset,
+            lines=src.lines,
+            state=src.state or {},
+            generation=src.generation,
+            batch_bytes=self.t.batch_bytes,
+            max_line_bytes=self.t.max_line_bytes,
         )
 
-    def _flush(self, final: bool = False) -> None:
-        if not final and not self.pending_bytes:
-            return
+    def run(self, chunks: Iterable[Chunk]) -> FileReport:
+        src, report = self.source, self.report
+        for chunk in chunks:
+            report.bytes += chunk.nbytes
+            report.lines += chunk.nlines
+            for reason, n in chunk.skipped.items():
+                src.skipped[reason] = src.skipped.get(reason, 0) + n
+                report.skipped[reason] = report.skipped.get(reason, 0) + n
+            if self.progress and chunk.nbytes:
+                self.progress(chunk.nbytes)
+            src.lines, src.generation = chunk.lines, chunk.generation
+            if chunk.found_thread:
+                owner = self.t.owner_elsewhere(chunk.found_thread, src.path)
+                if owner is not None:
+                    return self._duplicate(owner, chunk.found_thread)
+            self._commit(chunk)
+        if report.status == "unchanged":
+            report.status = "ingested"
+        return report
+
+    def _duplicate(self, owner: str, thread_id: str) -> FileReport:
+        src = self.source
+        src.status = "duplicate"
+        src.error = f"thread already mirrored from {owner}"
+        src.state, src.offset, src.thread_id = None, 0, thread_id
+        src.mtime_ns = self.mtime_ns
+        self.t.store.insert_source(src)
+        self.report.status, self.report.error = "duplicate", src.error
+        return self.report
+
+    def _commit(self, chunk: Chunk) -> None:
         # Mid-pass, record no mtime: should the process die before the pass ends, the file
         # must not look unchanged (same size and mtime) next time, or its rest is never read.
-        self.source.mtime_ns = self.mtime_ns if final else 0
-        batch = self.t._batch(self.normalizer, self.source, self.reset_thread, self.quarantine)
+        self.source.mtime_ns = self.mtime_ns if chunk.final else 0
+        self.source.offset = chunk.offset
+        batch = self.t._batch(chunk, self.source, self.reset_thread)
         self.t.store.commit(batch)
         self.report.rows += len(batch.messages)
+        self.report.thread_id = chunk.thread_id
         self.reset_thread = None
-        self.quarantine = []
-        self.pending_bytes = 0
-
-
-def _reason_key(reason: str) -> str:
-    if "not an object" in reason:
-        return "not_object"
-    if "format not recognized" in reason:
-        return "unknown_format"
-    return "bad_envelope"
-
-
-def _open(path: Path, compressed: bool) -> IO[bytes]:
-    raw = open(path, "rb")
-    if not compressed:
-        return raw
-    reader: Any = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-    return io.BufferedReader(reader, READ_CHUNK)
-
-
-def _skip_to(fh: IO[bytes], offset: int, compressed: bool) -> None:
-    if not compressed:
-        fh.seek(offset)
-        return
-    remaining = offset
-    while remaining > 0:
-        chunk = fh.read(min(remaining, READ_CHUNK))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-
-
-def _lines(fh: IO[bytes], start: int, max_line: int) -> Iterator[tuple[int, bytes, int]]:
-    """Complete lines from ``start``: (offset, line without newline, end offset if oversized).
-
-    An oversized line yields once with its first bytes and the offset after its newline; it
-    is never held whole in memory. The unterminated tail is not yielded.
-    """
-    offset = start
-    while True:
-        line = fh.readline(max_line + 1)
-        if line.endswith(b"\n"):
-            yield offset, line[:-1], 0
-            offset += len(line)
-            continue
-        if len(line) <= max_line:
-            return  # end of the data so far: the tail waits for its newline
-        # Longer than allowed (judged by length alone, wherever reads fall): skip to its end.
-        head, end = line[:QUARANTINE_RAW], offset + len(line)
-        while True:
-            rest = fh.readline(READ_CHUNK)
-            end += len(rest)
-            if rest.endswith(b"\n"):
-                break
-            if not rest:
-                return
-        yield offset, head, end
-        offset = end
