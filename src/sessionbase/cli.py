@@ -172,6 +172,8 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     Safe to run again: only new lines are read, and nothing is duplicated. When it exits,
     everything is searchable, embeddings included (unless --no-embed). Stops with an
     error if `sessionbase serve` is running on the same data dir (it already keeps up).
+    A large first import parses files in SESSIONBASE_READ_WORKERS extra processes
+    (default: one per CPU beyond the first).
     """
     from sessionbase import search
 
