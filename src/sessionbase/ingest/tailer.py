@@ -46,10 +46,12 @@ class FileReport:
     error: str | None = None
 
 
-def _fingerprint(path: Path, length: int) -> str:
-    """Hash of the first ``length`` bytes of the (decompressed) content."""
+def _fingerprint(path: Path, length: int) -> tuple[str, int]:
+    """Hash of the first ``length`` bytes of the (decompressed) content, and how many there
+    were (fewer in a short file)."""
     with open_rollout(path) as fh:
-        return hashlib.blake2b(fh.read(length), digest_size=16).hexdigest()
+        head = fh.read(length)
+    return hashlib.blake2b(head, digest_size=16).hexdigest(), len(head)
 
 
 class Tailer:
@@ -140,7 +142,7 @@ class Tailer:
             if os.path.exists(old.path) or old.fingerprint is None:
                 continue
             try:
-                if _fingerprint(path, old.fingerprint_len) != old.fingerprint:
+                if _fingerprint(path, old.fingerprint_len)[0] != old.fingerprint:
                     continue
             except (OSError, zstandard.ZstdError):
                 continue
@@ -187,9 +189,7 @@ class Tailer:
         )  # fmt: skip
         source.status, source.error = "ok", None
         if source.fingerprint_len < FINGERPRINT_BYTES:
-            source.fingerprint = _fingerprint(path, FINGERPRINT_BYTES)
-            with open_rollout(path) as fh:
-                source.fingerprint_len = len(fh.read(FINGERPRINT_BYTES))
+            source.fingerprint, source.fingerprint_len = _fingerprint(path, FINGERPRINT_BYTES)
         if path.name.endswith(".json"):
             return self._read_document(path, source, reset_thread, report, progress)
         reader = _FileReader(self, path, source, reset_thread, report, progress)
@@ -201,7 +201,7 @@ class Tailer:
             return False
         if source.fingerprint is None:
             return True
-        return _fingerprint(path, source.fingerprint_len) == source.fingerprint
+        return _fingerprint(path, source.fingerprint_len)[0] == source.fingerprint
 
     def _read_document(
         self,
