@@ -35,8 +35,6 @@ class Chunk:
 
     offset: int  # byte offset after the last complete line read
     lines: int  # lines of the file read so far, this chunk included
-    nbytes: int  # bytes this chunk consumed
-    nlines: int  # lines this chunk consumed
     generation: str | None
     state: dict[str, Any]  # the normalizer state at ``offset``
     thread_id: str | None  # the thread the rows belong to (the file name's id until known)
@@ -50,7 +48,17 @@ class Chunk:
     final: bool = False
 
 
-def take_chunk(normalizer: Normalizer, *, offset: int, lines: int, generation: str | None) -> Chunk:
+def take_chunk(
+    normalizer: Normalizer,
+    *,
+    offset: int,
+    lines: int,
+    generation: str | None,
+    found_thread: str | None = None,
+    quarantine: list[QuarantineRow] | None = None,
+    skipped: dict[str, int] | None = None,
+    final: bool = False,
+) -> Chunk:
     """What the normalizer has gathered since the last chunk, as a chunk ending at ``offset``."""
     rows, patches, extras = normalizer.take()
     state = normalizer.state
@@ -59,16 +67,17 @@ def take_chunk(normalizer: Normalizer, *, offset: int, lines: int, generation: s
     return Chunk(
         offset=offset,
         lines=lines,
-        nbytes=0,
-        nlines=0,
         generation=generation,
         state=state.to_json(),
         thread_id=normalizer.thread_id,
-        found_thread=None,
+        found_thread=found_thread,
         thread=normalizer.thread_fields() if defined else None,
         rows=rows,
         patches=patches,
         extras=extras,
+        quarantine=quarantine or [],
+        skipped=skipped or {},
+        final=final,
     )
 
 
@@ -126,26 +135,28 @@ class _LineReader:
         self.normalizer = normalizer
         self.lines = lines
         self.generation = Generation(generation) if generation else None
-        self.nbytes = 0
-        self.nlines = 0
+        self.nbytes = 0  # read since the last chunk
         self.found_thread: str | None = None
         self.quarantine: list[QuarantineRow] = []
         self.skipped: dict[str, int] = {}
 
     def chunk(self, offset: int, final: bool = False) -> Chunk:
-        generation = self.generation.value if self.generation else None
-        out = take_chunk(self.normalizer, offset=offset, lines=self.lines, generation=generation)
-        out.nbytes, out.nlines, out.final = self.nbytes, self.nlines, final
-        out.found_thread, out.quarantine, out.skipped = (
-            self.found_thread, self.quarantine, self.skipped
-        )  # fmt: skip
-        self.nbytes = self.nlines = 0
+        out = take_chunk(
+            self.normalizer,
+            offset=offset,
+            lines=self.lines,
+            generation=self.generation.value if self.generation else None,
+            found_thread=self.found_thread,
+            quarantine=self.quarantine,
+            skipped=self.skipped,
+            final=final,
+        )
+        self.nbytes = 0
         self.found_thread, self.quarantine, self.skipped = None, [], {}
         return out
 
     def line(self, start: int, line: bytes, oversized: int) -> None:
         self.nbytes += (oversized - start) if oversized else len(line) + 1
-        self.nlines += 1
         self.lines += 1
         if oversized:
             self._skip(start, "oversized", line)

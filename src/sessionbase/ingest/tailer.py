@@ -315,14 +315,15 @@ class _FileReader:
     def run(self, chunks: Iterable[Chunk]) -> FileReport:
         src, report = self.source, self.report
         for chunk in chunks:
-            report.bytes += chunk.nbytes
-            report.lines += chunk.nlines
+            nbytes = chunk.offset - src.offset
+            report.bytes += nbytes
+            report.lines += chunk.lines - src.lines
             for reason, n in chunk.skipped.items():
                 src.skipped[reason] = src.skipped.get(reason, 0) + n
                 report.skipped[reason] = report.skipped.get(reason, 0) + n
-            if self.progress and chunk.nbytes:
-                self.progress(chunk.nbytes)
-            src.lines, src.generation = chunk.lines, chunk.generation
+            if self.progress and nbytes:
+                self.progress(nbytes)
+            src.offset, src.lines, src.generation = chunk.offset, chunk.lines, chunk.generation
             if chunk.found_thread:
                 owner = self.t.owner_elsewhere(chunk.found_thread, src.path)
                 if owner is not None:
@@ -346,7 +347,6 @@ class _FileReader:
         # Mid-pass, record no mtime: should the process die before the pass ends, the file
         # must not look unchanged (same size and mtime) next time, or its rest is never read.
         self.source.mtime_ns = self.mtime_ns if chunk.final else 0
-        self.source.offset = chunk.offset
         batch = self.t._batch(chunk, self.source, self.reset_thread)
         self.t.store.commit(batch)
         self.report.rows += len(batch.messages)
