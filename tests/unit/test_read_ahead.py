@@ -14,33 +14,18 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from sessionbase import config
 from sessionbase.config import Settings
 from sessionbase.ingest import readahead
-from sessionbase.ingest.mirror import Mirror, SyncReport
 from sessionbase.ingest.reader import Chunk
 from tests.builders.codex import Rollout
 from tests.conftest import CORPUS
 from tests.support.db_snapshot import diff, snapshot
+from tests.support.mirror import settings_for, sync
 
 
-def settings_for(tmp_path: Path, name: str, home: Path, workers: int) -> Settings:
-    return config.load(
-        environ={},
-        overrides={
-            "data_dir": tmp_path / name,
-            "codex_homes": (home,),
-            "home": tmp_path / "user-home",
-            "machine": "test-machine",
-            "read_workers": workers,
-            "batch_bytes": 16 * 1024,  # several chunks per file
-        },
-    )
-
-
-def sync(settings: Settings) -> SyncReport:
-    with Mirror(settings) as mirror:
-        return mirror.sync()
+def settings_with(tmp_path: Path, name: str, home: Path, workers: int) -> Settings:
+    # Small transactions: several chunks per file.
+    return settings_for(tmp_path, name, home, read_workers=workers, batch_bytes=16 * 1024)
 
 
 def build_home(root: Path) -> Path:
@@ -92,8 +77,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
 def test_read_ahead_gives_the_rows_of_one_process(tmp_path: Path, counted: list[str]) -> None:
     home = build_home(tmp_path / "codex-home")
-    ahead = sync(settings_for(tmp_path, "ahead", home, workers=2))
-    alone = sync(settings_for(tmp_path, "alone", home, workers=0))
+    ahead = sync(settings_with(tmp_path, "ahead", home, workers=2))
+    alone = sync(settings_with(tmp_path, "alone", home, workers=0))
     files = len(list(CORPUS.glob("*/*.jsonl"))) + 7
     assert len(counted) == files  # every file came from a worker in the first pass only
     assert ahead.statuses == alone.statuses == {"ingested": files - 1, "duplicate": 1}
@@ -111,7 +96,7 @@ def test_a_file_no_worker_can_read_is_read_and_reported_by_the_tailer(
     readable = Rollout().context().user("fine").assistant("yes").write(home)
     broken = Rollout().context().user("lost").path_in(home).with_suffix(".jsonl.zst")
     broken.write_bytes(b"(\xb5/\xfd not really zstd")
-    report = sync(settings_for(tmp_path, "data", home, workers=1))
+    report = sync(settings_with(tmp_path, "data", home, workers=1))
     assert counted == [str(readable)]
     assert report.statuses == {"ingested": 1, "error": 1}
     assert report.errors == [{"path": str(broken), "error": report.errors[0]["error"]}]

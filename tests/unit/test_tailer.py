@@ -15,16 +15,16 @@ import orjson
 import pytest
 import zstandard
 
-from sessionbase import config
 from sessionbase.config import Settings
 from sessionbase.errors import StoreError
-from sessionbase.ingest.mirror import Mirror, SyncReport
+from sessionbase.ingest.mirror import Mirror
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store.base import SourceRow, ThreadFilter
 from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import Rollout
 from tests.conftest import CORPUS, Cli
 from tests.support.db_snapshot import Snapshot, diff, snapshot, table_counts
+from tests.support.mirror import settings_for, sync
 
 CORPUS_FILE = (
     CORPUS
@@ -34,24 +34,6 @@ CORPUS_FILE = (
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def settings_for(tmp_path: Path, name: str, codex_home: Path, **overrides: object) -> Settings:
-    return config.load(
-        environ={},
-        overrides={
-            "data_dir": tmp_path / name,
-            "codex_homes": (codex_home,),
-            "home": tmp_path / "user-home",
-            "machine": "test-machine",
-            **overrides,
-        },
-    )
-
-
-def sync(settings: Settings) -> SyncReport:
-    with Mirror(settings) as mirror:
-        return mirror.sync()
 
 
 def ingest_paths(settings: Settings, *paths: Path) -> list[FileReport]:
