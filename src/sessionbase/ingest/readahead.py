@@ -55,8 +55,7 @@ class ReadAhead:
         self.batch_bytes = batch_bytes
         self.max_line_bytes = max_line_bytes
         self._queue = deque((path, size) for path, size in files if size <= MAX_FILE_BYTES)
-        self._pending: dict[str, tuple[int, Future[list[Chunk]]]] = {}
-        self._pending_bytes = 0
+        self._pending: dict[str, tuple[int, Future[list[Chunk]]]] = {}  # path → (size, result)
         self._ahead = FILES_AHEAD * max(workers, 1)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0 and sum(size for _, size in files) >= MIN_PASS_BYTES and self._queue:
@@ -75,7 +74,7 @@ class ReadAhead:
             self._pool is not None
             and self._queue
             and len(self._pending) < self._ahead
-            and (not self._pending or self._pending_bytes + self._queue[0][1] <= AHEAD_BYTES)
+            and (not self._pending or self._ahead_bytes() + self._queue[0][1] <= AHEAD_BYTES)
         ):
             path, size = self._queue.popleft()
             try:
@@ -88,19 +87,18 @@ class ReadAhead:
                 self._pool = None
             else:
                 self._pending[path] = (size, future)
-                self._pending_bytes += size
+
+    def _ahead_bytes(self) -> int:
+        return sum(size for size, _ in self._pending.values())
 
     def take(self, path: str) -> list[Chunk] | None:
         """The file's chunks, or None when the caller must read it itself."""
         pending = self._pending.pop(path, None)
-        if pending is not None:
-            self._pending_bytes -= pending[0]
         self._fill()
         if pending is None:
             return None
-        future = pending[1]
         try:
-            return future.result()
+            return pending[1].result()
         except Exception:  # unreadable, vanished, or a worker died: the tailer will see why
             return None
 
@@ -109,7 +107,6 @@ class ReadAhead:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._pending.clear()
-        self._pending_bytes = 0
 
     def __enter__(self) -> ReadAhead:
         return self
