@@ -23,7 +23,7 @@ from sessionbase.codex.paths import thread_id_from_name
 from sessionbase.codex.rollout import Generation
 from sessionbase.errors import FormatError
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
-from sessionbase.store.rows import ExtraRow, MessageRow, QuarantineRow
+from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
 
 READ_CHUNK = 1024 * 1024
 QUARANTINE_RAW = 4096
@@ -40,7 +40,7 @@ class Chunk:
     thread_id: str | None  # the thread the rows belong to (the file name's id until known)
     found_thread: str | None  # the file's own thread id, in the chunk where it first appears
     thread: dict[str, Any] | None  # the thread row as the file defines it so far
-    rows: list[MessageRow] = field(default_factory=list)
+    rows: list[MessageValues] = field(default_factory=list)
     patches: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     extras: list[ExtraRow] = field(default_factory=list)
     quarantine: list[QuarantineRow] = field(default_factory=list)
@@ -72,7 +72,7 @@ def take_chunk(
         thread_id=normalizer.thread_id,
         found_thread=found_thread,
         thread=normalizer.thread_fields() if defined else None,
-        rows=rows,
+        rows=[row.values() for row in rows],
         patches=patches,
         extras=extras,
         quarantine=quarantine or [],

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sessionbase.codex.skills import Skill, SkillProblem
-from sessionbase.store.rows import ExtraRow, MessageRow, QuarantineRow
+from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
 
 
 @dataclass
@@ -57,7 +57,7 @@ class IngestBatch:
     source: SourceRow
     thread: dict[str, Any] | None = None
     project: ProjectRow | None = None
-    messages: list[MessageRow] = field(default_factory=list)
+    messages: list[MessageValues] = field(default_factory=list)
     patches: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     extras: list[ExtraRow] = field(default_factory=list)
     quarantine: list[QuarantineRow] = field(default_factory=list)

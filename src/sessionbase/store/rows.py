@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 MESSAGE_KINDS = ("message", "reason", "cmd", "patch", "tool", "search", "plan", "error")
 ROLES = ("user", "assistant", "system")
+
+MessageValues = tuple[str, int, str | None, int | None, str, str, str, str, str | None, int | None]
+"""(thread_id, idx, turn_id, ts, role, kind, text, data, item_id, source_offset). Ingest hands
+the store rows in this shape: plain tuples of strings and numbers cross from a reading process
+several times faster than dataclasses holding nested dicts, and bind as they are."""
 
 
 @dataclass(slots=True)
@@ -23,6 +30,13 @@ class MessageRow:
     data: dict[str, Any] = field(default_factory=dict)
     item_id: str | None = None
     source_offset: int | None = None
+
+    def values(self) -> MessageValues:
+        """The row as the store binds it, ``data`` already JSON."""
+        return (
+            self.thread_id, self.idx, self.turn_id, self.ts, self.role, self.kind, self.text,
+            orjson.dumps(self.data).decode(), self.item_id, self.source_offset,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

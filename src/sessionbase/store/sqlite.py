@@ -326,14 +326,7 @@ class SQLiteStore:
                 db.execute(_PROJECT_FROM_THREADS, {"id": row["project_id"]})
         if batch.messages:
             newest = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
-            db.executemany(
-                _UPSERT_MESSAGE,
-                [
-                    (m.thread_id, m.idx, m.turn_id, m.ts, m.role, m.kind, m.text,
-                     orjson.dumps(m.data).decode(), m.item_id, m.source_offset)
-                    for m in batch.messages
-                ],
-            )  # fmt: skip
+            db.executemany(_UPSERT_MESSAGE, batch.messages)
             # Rows the upsert inserted (not updated) took rowids past the old maximum.
             db.execute(_INDEX_NEW_MESSAGES, (newest,))
         thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
