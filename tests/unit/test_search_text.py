@@ -29,9 +29,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from sessionbase import config
 from sessionbase.config import Settings
+from sessionbase.store import fts
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.fts import fts_query, prefix_term
 from sessionbase.store.sqlite import SQLiteStore
@@ -650,3 +652,22 @@ def test_ranking_first_then_filtering_keeps_the_best_rows(tmp_path: Path) -> Non
             assert {r["source"] for r in rows} == {"cli"}
     finally:
         store.close()
+
+
+_ASCII_TEXT = st.text(
+    alphabet=st.sampled_from("aZ09_-./ \n\t\"'(),:;=<>!?*Xyzb-.AbcDEFghi"), max_size=200
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ASCII_TEXT)
+def test_ascii_parts_equal_the_general_tokenizer(text: str) -> None:
+    """The byte-level path for ASCII text indexes exactly what the regex path would."""
+    assert fts._ascii_parts(text) == fts._unicode_parts(text)
+
+
+def test_ascii_parts_of_code() -> None:
+    text = "Run getUserName in src/app/cli.py --verbose; flaky_websocket_test failed. HTTPServer"
+    assert fts.parts(text) == (
+        "get user name src app cli py cli.py verbose flaky websocket test failed http server"
+    )
