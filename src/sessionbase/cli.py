@@ -173,7 +173,7 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     everything is searchable, embeddings included (unless --no-embed). Stops with an
     error if `sessionbase serve` is running on the same data dir (it already keeps up).
     A large first import parses files in SESSIONBASE_READ_WORKERS extra processes
-    (default: one per CPU beyond the first).
+    (default: one per CPU, at most 4; none on a single CPU).
     """
     from sessionbase import search
 

@@ -25,6 +25,12 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def _default_read_workers(cpus: int) -> int:
+    """As many as CPUs (the ingesting thread itself waits on them much of the time), at most
+    4; none on a single CPU, where handing rows between processes would only add work."""
+    return 0 if cpus < 2 else min(4, cpus)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything sessionbase can be told. Each field's ``help`` is the documentation."""
@@ -54,10 +60,10 @@ class Settings:
         metadata={"help": "Bytes of rollout read per ingest transaction."},
     )
     read_workers: int = field(
-        default_factory=lambda: min(4, (os.cpu_count() or 1) - 1),
+        default_factory=lambda: _default_read_workers(os.cpu_count() or 1),
         metadata={
             "help": "Processes that parse new rollouts ahead of a large backfill "
-            "(default: one per CPU beyond the first, at most 4; 0 parses in one process)."
+            "(default: one per CPU, at most 4, none on one CPU; 0 parses in one process)."
         },
     )
     max_line_bytes: int = field(
