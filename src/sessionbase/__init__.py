@@ -14,7 +14,7 @@ _EXPORTS = {
     "Client": ("sessionbase.client", "Client"),
     "Settings": ("sessionbase.config", "Settings"),
     "load_settings": ("sessionbase.config", "load"),
-    "backfill": ("sessionbase.ingest", "backfill"),
+    "backfill": ("sessionbase.ingest.mirror", "backfill"),
     "create_app": ("sessionbase.server", "create_app"),
 }
 

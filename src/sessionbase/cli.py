@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from sessionbase import config, ingest
+from sessionbase import config
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
+from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.ingest.timestamps import iso
 from sessionbase.store.base import ThreadFilter
@@ -179,7 +180,7 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
 
     bars = not as_json and _err().is_terminal
     try:
-        report = asyncio.run(ingest.backfill(settings, BarProgress() if bars else None))
+        report = asyncio.run(run_backfill(settings, BarProgress() if bars else None))
         embedded = 0
         if not no_embed:
             embedded = asyncio.run(search.index(settings, _embed_bar() if bars else None))
@@ -242,7 +243,7 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
     try:
         require_loopback(host)
         if not no_ingest:
-            ingest.check_homes(settings)
+            check_homes(settings)
     except SessionbaseError as exc:
         raise _fail(exc) from exc
     config = uvicorn.Config(

@@ -7,6 +7,7 @@ a lock file, so two writers never interleave commits.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import stat
@@ -29,7 +30,7 @@ from sessionbase.codex.paths import (
     is_rollout_name,
 )
 from sessionbase.config import Settings
-from sessionbase.errors import StoreError
+from sessionbase.errors import ConfigError, StoreError
 from sessionbase.ingest.projects import ProjectResolver, project_id
 from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.tailer import FileReport, Tailer
@@ -346,3 +347,24 @@ def _is_tracked_rollout(path: Path, home: Path) -> bool:
     parts = path.relative_to(home).parts
     in_rollout_dirs = len(parts) > 1 and parts[0] in (SESSIONS_DIR, ARCHIVED_DIR)
     return in_rollout_dirs and is_rollout_name(path.name)
+
+
+def check_homes(settings: Settings) -> None:
+    """Refuse to start on a Codex home that does not exist: say what to do instead."""
+    for home in settings.codex_homes:
+        if not home.is_dir():
+            raise ConfigError(
+                f"Codex home {home} does not exist. Run Codex once, or point sessionbase at "
+                "the right place with --codex-home PATH (or SESSIONBASE_CODEX_HOME)."
+            )
+
+
+async def backfill(settings: Settings, progress: Progress | None = None) -> SyncReport:
+    """Import every rollout, name and skill under the Codex homes once; return what it did."""
+    check_homes(settings)
+
+    def run() -> SyncReport:
+        with Mirror(settings) as mirror:
+            return mirror.sync(progress)
+
+    return await asyncio.to_thread(run)

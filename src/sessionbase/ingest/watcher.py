@@ -19,8 +19,7 @@ from watchfiles import Change, awatch
 
 from sessionbase.codex.paths import SESSION_INDEX, is_rollout_name
 from sessionbase.config import Settings
-from sessionbase.errors import ConfigError
-from sessionbase.ingest.mirror import Mirror, SyncReport
+from sessionbase.ingest.mirror import Mirror, SyncReport, check_homes
 from sessionbase.ingest.tailer import FileReport
 
 log = logging.getLogger("sessionbase.ingest")
@@ -37,16 +36,6 @@ def _interesting(change: Change, path: str) -> bool:
         return True
     # New directories under sessions/ (a new day): their first files can precede the watch.
     return change == Change.added and "sessions" in Path(path).parts and os.path.isdir(path)
-
-
-def check_homes(settings: Settings) -> None:
-    """Refuse to start on a Codex home that does not exist: say what to do instead."""
-    for home in settings.codex_homes:
-        if not home.is_dir():
-            raise ConfigError(
-                f"Codex home {home} does not exist. Run Codex once, or point sessionbase at "
-                "the right place with --codex-home PATH (or SESSIONBASE_CODEX_HOME)."
-            )
 
 
 class Follower:
