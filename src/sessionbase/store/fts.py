@@ -46,6 +46,14 @@ _MAY_HAVE_PARTS = re.compile(
 )
 
 
+# Longer tokens (base64, hashes, minified code) rarely repeat and would make the caches big.
+MAX_CACHED_TOKEN = 128
+
+
+def _token_pieces(token: str) -> tuple[str, ...]:
+    return _cached_pieces(token) if len(token) <= MAX_CACHED_TOKEN else tuple(_pieces(token))
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _cached_pieces(token: str) -> tuple[str, ...]:
     """Identifiers and paths repeat across messages: split each distinct one once."""
@@ -85,7 +93,7 @@ def _unicode_parts(text: str) -> str:
             for run in cjk:
                 out.extend(_cjk_bigrams(run))
             continue
-        out.extend(_cached_pieces(token))
+        out.extend(_token_pieces(token))
     out.extend(f"em{ord(c):x}" for c in text if _is_emoji(c))
     return " ".join(out)
 
@@ -110,7 +118,9 @@ def _ascii_parts(text: str) -> str:
         for i, known in enumerate(found):
             if known is None:
                 token = tokens[i]
-                found[i] = _ascii_seen[token] = " ".join(_cached_pieces(token.decode("ascii")))
+                found[i] = joined = " ".join(_token_pieces(token.decode("ascii")))
+                if len(token) <= MAX_CACHED_TOKEN:
+                    _ascii_seen[token] = joined
     return " ".join(filter(None, found))
 
 
