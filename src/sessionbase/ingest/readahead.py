@@ -24,12 +24,19 @@ from sessionbase.ingest.reader import Chunk, read_new_file
 MIN_PASS_BYTES = 32 * 1024 * 1024  # below this, starting processes costs more than it saves
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a file held whole in memory, as its rows, at most
 AHEAD_BYTES = 32 * 1024 * 1024  # of files read or being read but not yet committed
-FILES_AHEAD = 4  # per worker, at most: enough to keep it busy
+FILES_AHEAD = 16  # per worker, at most: enough that one big file does not leave the rest idle
+WORKER_NICENESS = 10
 
 
-def _exit_with_parent(parent: int) -> None:
-    """In each worker: when the ingesting process dies (kill -9 included), exit too, rather
-    than parse on for nobody while holding its output pipes open."""
+def _start_worker(parent: int) -> None:
+    """In each worker: yield the CPU to the ingesting process, whose commits bound the whole
+    pipeline (and which, in ``serve``, also answers clients); and when that process dies
+    (kill -9 included), exit too, rather than parse on for nobody while holding its output
+    pipes open."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -64,7 +71,7 @@ class ReadAhead:
             self._pool = ProcessPoolExecutor(
                 workers,
                 mp_context=context,
-                initializer=_exit_with_parent,
+                initializer=_start_worker,
                 initargs=(os.getpid(),),
             )
             self._fill()
