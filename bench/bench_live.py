@@ -55,6 +55,7 @@ from typing import Any
 
 import orjson
 from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
@@ -387,7 +388,12 @@ class _Conn(asyncio.Protocol):
         self.swarm = swarm
         self.index = index
         self.hello = hello
-        self.proto = ClientProtocol(parse_uri(swarm.url), max_size=None)
+        # Offer permessage-deflate as browsers do: a server that accepts it pays for it here.
+        self.proto = ClientProtocol(
+            parse_uri(swarm.url),
+            max_size=None,
+            extensions=[ClientPerMessageDeflateFactory()],
+        )
         self.transport: asyncio.Transport | None = None
         self.ready = asyncio.get_running_loop().create_future()
         self.is_ready = False
