@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,33 @@ def test_writer_checkpoints_after_publishing(
     monkeypatch.setattr(SQLiteStore, "_published", published)
     assert wal_pages_after_commits(tmp_path / "always.db", order) < 200
     assert order[:4] == ["published", "checked", "published", "checked"]
+
+
+def test_a_live_writer_leaves_checkpoints_to_another_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Following live, the writer must not be the one waiting on a checkpoint's copy and
+    fsync: the next line Codex appends would wait with it. A grouped pass still folds the WAL
+    back itself, between its own transactions."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_SECONDS", 0.0)
+    store = SQLiteStore(tmp_path / "live.db")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        store.checkpoint_in_background()
+        background = store._background
+        assert background is not None
+        for n in range(20):
+            store.apply_user_changes([UserChange("thread", f"t{n}", {"title": TITLE})], None, None)
+        assert not [s for s in statements if "wal_checkpoint" in s]
+        deadline = time.monotonic() + 10
+        while background.done == 0:
+            assert time.monotonic() < deadline, "the background thread never checkpointed"
+            time.sleep(0.01)
+
+        with store.grouped_commits():
+            store.apply_user_changes([UserChange("thread", "g", {"title": TITLE})], None, None)
+        assert [s for s in statements if "wal_checkpoint" in s]
+    finally:
+        store.close()
+    assert not background._thread.is_alive()

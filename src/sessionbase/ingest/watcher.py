@@ -64,6 +64,8 @@ class Follower:
         check_homes(self.settings)
         self._mirror = await self._on_writer(Mirror, self.settings)
         self._mirror.store.on_commit = self.on_commit
+        # Following live, the next line must not wait for a checkpoint of the last one.
+        self._mirror.store.checkpoint_in_background()
 
     async def start(self) -> SyncReport:
         """Catch up with everything on disk (opening first if needed); then ``ready`` is set."""

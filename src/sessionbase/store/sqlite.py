@@ -21,6 +21,7 @@ from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import StoreError
 from sessionbase.store import _migrations
 from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow, ThreadFilter
+from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.fts import parts as search_parts
 
 _THREAD_COLUMNS = (
@@ -197,9 +198,21 @@ class SQLiteStore:
         self._group_seconds: float | None = None
         self._group_began = 0.0
         self._group_touched: list[str] = []
+        self._background: BackgroundCheckpoints | None = None
 
     def close(self) -> None:
+        if self._background is not None:
+            self._background.close()
+            self._background = None
         self._db.close()
+
+    def checkpoint_in_background(self) -> None:
+        """From now on, commits outside a grouped pass leave their checkpoints to a thread of
+        their own (see ``store.checkpoints``), so this writer never waits on one. A grouped
+        pass still checkpoints inline: it writes without pause, and only a checkpoint between
+        its own transactions lets the WAL start over instead of growing for the whole pass."""
+        if self._background is None:
+            self._background = BackgroundCheckpoints(self.path)
 
     # ------------------------------------------------------------------ writes
 
@@ -263,6 +276,9 @@ class SQLiteStore:
         now = time.monotonic()
         if now - self._checkpointed >= CHECKPOINT_SECONDS:
             self._checkpointed = now
+            if self._background is not None and self._group_seconds is None:
+                self._background.request()
+                return
             # PASSIVE never waits for readers or blocks writers; frames it cannot copy yet
             # stay for the next one.
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
