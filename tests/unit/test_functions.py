@@ -29,7 +29,9 @@ import httpx
 import pytest
 
 from sessionbase.config import Settings
+from sessionbase.live.engine import Engine
 from sessionbase.server import create_app
+from sessionbase.store import sqlite as sqlite_store
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli
 
@@ -486,6 +488,25 @@ def test_threads_rename_and_clear(api: Api, corpus: Corpus) -> None:
     assert "title: String should have at most 500 characters" in api.error(
         "mutation", "threads:rename", {"id": tid, "title": "x" * 501}, 400
     )
+
+
+def test_a_mutation_never_waits_on_a_checkpoint(
+    api: Api, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client waits for a mutation's commit; a WAL checkpoint run after it on the same
+    thread (a copy and an fsync, sometimes hundreds of ms) would be added to that wait."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_SECONDS", 0.0)
+    engine: Engine = api.app.state.engine
+    statements: list[str] = []
+
+    def trace_writer() -> None:
+        engine._store()._db.set_trace_callback(statements.append)
+
+    engine._writer.submit(trace_writer).result()
+    for title in ("one", "two", "three"):
+        api.mutation("threads:rename", id=corpus.a.thread_id, title=title)
+    assert any("user_metadata" in s for s in statements)  # the trace sees the writer's work
+    assert not [s for s in statements if "wal_checkpoint" in s]
 
 
 def test_threads_set_archived(api: Api, corpus: Corpus) -> None:

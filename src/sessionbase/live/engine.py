@@ -268,6 +268,7 @@ class Engine:
 
         def run() -> tuple[Any, int]:
             store = self._store()
+            store.checkpoint_in_background()  # a client waits on this commit: never on a checkpoint
             if idempotency is not None:
                 seen = store.recorded_mutation(*idempotency)
                 if seen is not None:
