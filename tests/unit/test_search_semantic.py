@@ -727,6 +727,51 @@ def test_the_ann_mean_is_saved_and_an_index_of_raw_vectors_is_rebuilt(tmp_path: 
         vectors.close()
 
 
+def test_a_few_new_vectors_are_not_saved_and_survive_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saving writes the whole index while holding the GIL, so the handful of units each
+    answer brings stay in memory; a process that dies before saving loses nothing, because
+    the next open adds them from the vector store instead of rebuilding."""
+    rng = np.random.default_rng(9)
+    dim = 16
+    data = _unit_rows(rng, 330, dim)
+    vectors = VectorStore(tmp_path, "m")
+    try:
+        vectors.add([f"h{i}" for i in range(300)], data[:300])
+        live = AnnIndex(tmp_path, "m", dim)
+        live.open(vectors)  # built and saved
+        saved = live.path.read_bytes()
+        labels = vectors.add([f"h{i}" for i in range(300, 320)], data[300:320])
+        live.add(labels, data[300:320])
+        live.save_if_due()  # 20 new against 320: under a tenth
+        assert live.path.read_bytes() == saved
+        assert live.search(data[310:311], 1)[0][0] == labels[10]
+
+        # The process dies here; ten more vectors were stored but never indexed at all.
+        late = vectors.add([f"h{i}" for i in range(320, 330)], data[320:])
+        rebuilds: list[int] = []
+        original = AnnIndex.rebuild
+
+        def counted(self: AnnIndex, store: VectorStore) -> None:
+            rebuilds.append(1)
+            original(self, store)
+
+        monkeypatch.setattr(AnnIndex, "rebuild", counted)
+        after = AnnIndex(tmp_path, "m", dim)
+        after.open(vectors)
+        assert not rebuilds
+        assert len(after) == 330
+        np.testing.assert_array_equal(after.mean, live.mean)
+        assert after.search(data[325:326], 1)[0][0] == late[5]
+        assert after.search(data[310:311], 1)[0][0] == labels[10]
+
+        after.save()  # at shutdown
+        assert after.path.read_bytes() != saved
+    finally:
+        vectors.close()
+
+
 def test_the_ann_mean_is_retaken_once_the_vectors_double(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
     dim = 16

@@ -35,9 +35,11 @@ async def index(settings: Settings, progress: Callable[[int, int], None] | None 
 
     def run() -> int:
         store = SQLiteStore(settings.database_path)
+        semantic = semantic_index(settings)
         try:
-            return semantic_index(settings).catch_up(store, progress)
+            return semantic.catch_up(store, progress)
         finally:
+            semantic.save()
             store.close()
 
     return await asyncio.to_thread(run)

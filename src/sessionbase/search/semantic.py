@@ -63,6 +63,13 @@ class SemanticIndex:
     def embed(self, texts: list[str]) -> Vectors:
         return self.embedder.embed(texts)
 
+    def save(self) -> None:
+        """Write what the ANN index holds in memory only (before the process stops)."""
+        with self._lock:
+            ann = self._ann
+        if ann is not None:
+            ann.save()
+
     def catch_up(
         self,
         store: SQLiteStore,
@@ -122,7 +129,7 @@ class SemanticIndex:
             count = self.vectors.count()
             if len(ann) != count or ann.due_for_rebuild(count):
                 ann.rebuild(self.vectors)
-            ann.save()
+            ann.save_if_due()
         # Units are committed only once their vectors are searchable: that commit is what
         # wakes live semantic queries, so they never run between the two.
         for thread_id, rows, start in replacements:

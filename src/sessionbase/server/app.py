@@ -169,6 +169,7 @@ async def _embed(
         # A first catch-up can take minutes: ask it to stop, and let the loop run meanwhile.
         stopping.set()
         engine.remove_listener(wake.set)
+        await loop.run_in_executor(worker, index.save)
         if store is not None:
             await loop.run_in_executor(worker, store.close)
         worker.shutdown(wait=False)
