@@ -169,7 +169,10 @@ async def _embed(
         # A first catch-up can take minutes: ask it to stop, and let the loop run meanwhile.
         stopping.set()
         engine.remove_listener(wake.set)
-        await loop.run_in_executor(worker, index.save)
+        try:
+            await loop.run_in_executor(worker, index.save)
+        except Exception:  # the next start adds back what the saved index lacks
+            log.exception("could not save the semantic index")
         if store is not None:
             await loop.run_in_executor(worker, store.close)
         worker.shutdown(wait=False)
