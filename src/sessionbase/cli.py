@@ -266,7 +266,10 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
     gc.set_threshold(10_000, 50, 100)
     gc.freeze()
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it has already shut down for: that is a clean exit
     if not server.started:
         raise click.ClickException("the server did not start (see the log above)")
 

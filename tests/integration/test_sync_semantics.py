@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -995,6 +996,18 @@ def test_watch_once_prints_the_result(live: Live) -> None:
     done = sessionbase("watch", "nope:fn", "--once", "--url", live.server.url)
     assert done.returncode == 1
     assert "no query named 'nope:fn'" in done.stderr
+
+
+def test_ctrl_c_stops_serve_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) shuts the server down gracefully: exit status 0 and no "Aborted!"."""
+    home = tmp_path / "codex-home"
+    (home / "sessions").mkdir(parents=True)
+    server = ServerProcess(tmp_path / "data", home).start()
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(timeout=15) == 0, server.log()
+    assert "Application shutdown complete" in server.log()
+    assert "Aborted" not in server.log()
 
 
 # ------------------------------------------------------------------ leaks
