@@ -5,6 +5,11 @@ transaction, every subscription whose reads overlap those commits plus every new
 results then describe that one snapshot, whose version becomes the engine's. Identical
 subscriptions (same path and arguments) share one execution; connections hold references.
 
+A tick whose queries are known to be cheap runs on the event loop itself; any other runs on
+the reader thread, so that a slow query never stalls the connections. The hop to that thread
+and back costs more than a cheap query (~0.4 ms against ~0.2 ms for ``messages:tail``), and
+every commit's fan-out waits for it.
+
 Each connection keeps only what it last sent. Its sender compares that with the shared
 results when woken, so a slow client receives the latest state in one coalesced Transition
 rather than a queue of old ones.
@@ -34,6 +39,7 @@ from sessionbase.store.sqlite import SQLiteStore
 log = logging.getLogger("sessionbase.live")
 T = TypeVar("T")
 POLL_INTERVAL = 1.0  # safety net: commits are normally announced, not polled for
+INLINE_TICK_SECONDS = 0.001  # a tick re-running every subscription within this runs inline
 
 
 # Fields holding data written by Codex or by the user: their keys are kept as written.
@@ -72,6 +78,7 @@ class Subscription:
     ready: bool = False
     stale: bool = True
     watchers: int = 0
+    seconds: float | None = None  # how long its last execution took
 
 
 @dataclass
@@ -116,6 +123,7 @@ class Engine:
         for pool in (self._reader, self._writer, self._http_readers):
             pool.submit(self._close_store).result()
             pool.shutdown(wait=True)
+        self._close_store()  # the event loop's own, for inline ticks
 
     def notify_commit(self, _version: int = 0) -> None:
         """Thread-safe: something committed; a tick will pick it up."""
@@ -197,7 +205,10 @@ class Engine:
     async def tick(self) -> None:
         """Bring every subscription to the newest committed version, in one snapshot."""
         subs = list(self._subs.values())
-        version, results = await self._in(self._reader, lambda: self._evaluate(subs))
+        if _cheap(subs):
+            version, results = self._evaluate(subs)
+        else:
+            version, results = await self._in(self._reader, lambda: self._evaluate(subs))
         changed = False
         for sub, result in results.items():
             sub.ready, sub.stale = True, False
@@ -231,9 +242,11 @@ class Engine:
 
     def _execute(self, store: SQLiteStore, sub: Subscription) -> QueryResult:
         if sub.function is None:
+            sub.seconds = 0.0  # its arguments were refused: nothing runs
             return QueryResult(None, sub.error, ReadSet())
         ctx = QueryContext(store)
         self.executions += 1
+        began, sub.seconds = time.perf_counter(), None
         try:
             value = sub.function.handler(ctx, sub.args)
         except FunctionError as exc:
@@ -244,7 +257,9 @@ class Engine:
         except Exception:  # a bug in one query must not wedge every subscription
             log.exception("query %s crashed", sub.key[0])
             return QueryResult(None, f"{sub.key[0]} failed: internal error", ctx.reads)
-        return QueryResult(orjson.dumps(camel(value)).decode(), None, ctx.reads)
+        value_json = orjson.dumps(camel(value)).decode()
+        sub.seconds = time.perf_counter() - began
+        return QueryResult(value_json, None, ctx.reads)
 
     # ------------------------------------------------------------ one-shot calls
 
@@ -283,3 +298,16 @@ class Engine:
         took = (time.monotonic() - began) * 1e3
         log.debug("mutation %s committed %d in %.1f ms", path, version, took)
         return result, version
+
+
+def _cheap(subs: list[Subscription]) -> bool:
+    """Whether re-running all of them would take under ``INLINE_TICK_SECONDS``, by their last
+    executions (one never run, or one that failed, counts as slow)."""
+    total = 0.0
+    for sub in subs:
+        if sub.seconds is None:
+            return False
+        total += sub.seconds
+        if total > INLINE_TICK_SECONDS:
+            return False
+    return True
