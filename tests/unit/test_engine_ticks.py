@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionbase.live.engine import INLINE_TICK_SECONDS, Engine
+from sessionbase.live.engine import INLINE_TICK_SECONDS, Engine, QueryResult, Subscription
 from sessionbase.store.sqlite import SQLiteStore, UserChange
 
 
@@ -22,7 +22,9 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
     ran_on: list[str] = []
     evaluate = Engine._evaluate
 
-    def traced(self: Engine, subs: list) -> tuple:  # type: ignore[type-arg]
+    def traced(
+        self: Engine, subs: list[Subscription]
+    ) -> tuple[int, dict[Subscription, QueryResult]]:
         ran_on.append(threading.current_thread().name)
         return evaluate(self, subs)
 

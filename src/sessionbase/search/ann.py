@@ -4,7 +4,7 @@ The index can always be rebuilt from the vector store, so it is saved lazily and
 stale or unreadable file only costs a rebuild. Searches and additions share one lock.
 
 **Saving.** A save writes the whole index (18 MB for 20k units) and holds the GIL while it
-does (20 ms for 20k units, growing with the index), which stalls every client of the server.
+does (28 ms for 20k units, growing with the index), which stalls every client of the server.
 So new units, which arrive with every answer Codex writes, are only added in memory. The
 index is saved after a rebuild, once the additions since the last save reach a tenth of it,
 every ``SAVE_SECONDS``, and when the process stops. After a crash, ``open`` adds what the
