@@ -280,6 +280,22 @@ def _table() -> Any:
     return Table(box=None, header_style="bold")
 
 
+def _listing(fixed: tuple[tuple[str, int], ...], flexible: tuple[str, ...]) -> Any:
+    """A table whose fixed columns (dates, ids, counts) always show whole, with the flexible
+    ones sharing what is left of the terminal and cut with "…". A squeezed table would clip
+    ids (which `show` and `--project` need) or drop whole columns."""
+    table = _table()
+    for name, width in fixed:
+        table.add_column(name, no_wrap=True, min_width=width)
+    padding = 2 * (len(fixed) + len(flexible))
+    left = _out().width - sum(width for _, width in fixed) - padding
+    for name in flexible:
+        table.add_column(
+            name, no_wrap=True, overflow="ellipsis", max_width=max(left // len(flexible), 4)
+        )
+    return table
+
+
 def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "id", "title", "title_source", "source", "project_id", "machine", "originator",
@@ -325,9 +341,7 @@ def threads(
     if as_json:
         _emit_json([_thread_json(t) for t in rows])
         return
-    table = _table()
-    for column in ("updated", "id", "source", "msgs", "title"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    table = _listing((("updated", 16), ("id", 13), ("source", 8), ("msgs", 4)), ("title",))
     for t in rows:
         table.add_row(
             _local(t["updated_at"]),
@@ -395,9 +409,7 @@ def projects(settings: Settings, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
-    table = _table()
-    for column in ("last active", "id", "threads", "name", "working dir"):
-        table.add_column(column)
+    table = _listing((("last active", 16), ("id", 16), ("threads", 7)), ("name", "working dir"))
     for p in rows:
         table.add_row(
             (p["last_active_at"] or "-")[:16].replace("T", " "),

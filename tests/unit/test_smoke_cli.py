@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 
@@ -37,3 +39,30 @@ def test_backfill_then_show(codex_home: Path, run_cli: Cli) -> None:
     assert cmd["text"] == "pytest -x tests/test_ws.py"
     assert cmd["data"]["exit_code"] == 1
     assert shown["thread"]["tokens"]["total"] == 1200
+
+
+def test_listings_keep_ids_whole_on_a_narrow_terminal(
+    codex_home: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = Rollout()
+    r.context()
+    r.user("Explain why the nightly deploy pipeline keeps timing out on the integration stage")
+    r.assistant("It waits on a lock the previous run never released.")
+    r.write(codex_home)
+    run_cli("backfill")
+    thread = run_cli.json("threads")[0]
+    project = run_cli.json("projects")[0]
+
+    monkeypatch.setenv("COLUMNS", "60")
+    listing = run_cli("threads")
+    header, row = listing.splitlines()[:2]
+    assert header.split() == ["updated", "id", "source", "msgs", "title"]
+    assert thread["id"][:13] in row  # enough of the id for `show`
+    assert thread["source"] in row
+    assert "Explain" in row
+    assert row.rstrip().endswith("…")
+    assert all(len(line.rstrip()) <= 60 for line in listing.splitlines())
+
+    projects = run_cli("projects")
+    assert project["id"] in projects
+    assert all(len(line.rstrip()) <= 60 for line in projects.splitlines())
