@@ -245,6 +245,27 @@ def _nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
+@pytest.mark.parametrize("padding", [0, 64 * 1024], ids=["short line", "long line"])
+def test_nesting_deeper_than_codex_writes_is_skipped(
+    codex_home: Path, settings: Settings, run_cli: Cli, padding: int
+) -> None:
+    # Brackets inside a string nest nothing, however many there are.
+    pad = b'"' + b"[{" * (padding // 2) + b'"'
+    r = Rollout()
+    r.user("before", item=False)
+    for depth in (200, 100):
+        r.raw(
+            b'{"timestamp":"' + TS.encode() + b'","type":"weird","payload":{"pad":' + pad
+            + b',"x":' + _nested(depth) + b"}}"
+        )  # fmt: skip
+    r.user("after", item=False)
+    r.write(codex_home)
+
+    sync(settings)
+    assert user_texts(settings, r.thread_id) == ["before", "after"]
+    assert run_cli.json("status")["skipped_lines"] == {"too_deep": 1}
+
+
 # Valid JSON that orjson parses (depth <= 1024) but cannot serialize again (depth > 255).
 DEEP_BUT_PARSEABLE: dict[str, Callable[[str], bytes]] = {
     "unknown line type": lambda tid: (

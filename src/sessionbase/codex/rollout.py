@@ -77,10 +77,20 @@ class TooDeep(ValueError):
     """A line nested deeper than any Codex build can write or read."""
 
 
+# Up to this size a line's brackets are counted before its nesting is measured; a longer line
+# is nearly all string (a tool's output), so walking its few containers is cheaper than
+# scanning every byte twice.
+COUNT_BRACKETS_BELOW = 4096
+
+
 def loads(raw: bytes) -> Any:
     """Decode one JSON line; raises ValueError (incl. TooDeep) on anything unusable."""
     value = orjson.loads(raw)
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+    if len(raw) < COUNT_BRACKETS_BELOW:
+        deep = raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(value) > MAX_DEPTH
+    else:
+        deep = _depth(value) > MAX_DEPTH
+    if deep:
         raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
 

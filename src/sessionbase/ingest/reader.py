@@ -99,7 +99,7 @@ def read_chunks(
         skip_to(fh, offset, path.name.endswith(".zst"))
         for start, line, oversized in complete_lines(fh, offset, max_line_bytes):
             reader.line(start, line, oversized)
-            offset = oversized or start + len(line) + 1
+            offset = oversized or start + len(line)
             if reader.nbytes >= batch_bytes:
                 yield reader.chunk(offset)
     yield reader.chunk(offset, final=True)
@@ -156,16 +156,16 @@ class _LineReader:
         return out
 
     def line(self, start: int, line: bytes, oversized: int) -> None:
-        self.nbytes += (oversized - start) if oversized else len(line) + 1
+        """One line, with its newline (or the head of an oversized one)."""
+        self.nbytes += (oversized - start) if oversized else len(line)
         self.lines += 1
         if oversized:
             self._skip(start, "oversized", line)
             return
-        stripped = line.strip()
-        if not stripped:
+        if line.isspace():
             return
         try:
-            obj = rollout.loads(stripped)
+            obj = rollout.loads(line)  # the newline is JSON whitespace: no copy without it
         except rollout.TooDeep:
             self._skip(start, "too_deep", line)
             return
@@ -190,9 +190,9 @@ class _LineReader:
 
     def _skip(self, offset: int, reason: str, raw: bytes) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        self.quarantine.append(
-            QuarantineRow(str(self.path), offset, self.lines, reason, bytes(raw[:QUARANTINE_RAW]))
-        )
+        kept = raw[:QUARANTINE_RAW]
+        kept = kept[:-1] if kept.endswith(b"\n") else kept
+        self.quarantine.append(QuarantineRow(str(self.path), offset, self.lines, reason, kept))
 
 
 def _reason_key(reason: str) -> str:
@@ -205,7 +205,7 @@ def _reason_key(reason: str) -> str:
 
 def open_rollout(path: Path) -> IO[bytes]:
     """The file's bytes, decompressed when it is a ``.zst``."""
-    raw = open(path, "rb")
+    raw = open(path, "rb", buffering=READ_CHUNK)
     if not path.name.endswith(".zst"):
         return raw
     reader: Any = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
@@ -225,7 +225,7 @@ def skip_to(fh: IO[bytes], offset: int, compressed: bool) -> None:
 
 
 def complete_lines(fh: IO[bytes], start: int, max_line: int) -> Iterator[tuple[int, bytes, int]]:
-    """Complete lines from ``start``: (offset, line without newline, end offset if oversized).
+    """Complete lines from ``start``: (offset, line with its newline, end offset if oversized).
 
     An oversized line yields once with its first bytes and the offset after its newline; it
     is never held whole in memory. The unterminated tail is not yielded.
@@ -234,7 +234,7 @@ def complete_lines(fh: IO[bytes], start: int, max_line: int) -> Iterator[tuple[i
     while True:
         line = fh.readline(max_line + 1)
         if line.endswith(b"\n"):
-            yield offset, line[:-1], 0
+            yield offset, line, 0
             offset += len(line)
             continue
         if len(line) <= max_line:
