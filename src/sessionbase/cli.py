@@ -433,12 +433,19 @@ def skills(settings: Settings, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
-    table = _table()
-    for column in ("scope", "name", "description"):
-        table.add_column(column, no_wrap=column != "description")
-    for s in rows:
-        table.add_row(s["scope"], s["name"], s["description"][:120])
-    _out().print(table)
+    if not rows:
+        _out().print(
+            "no skills found. Codex reads SKILL.md files under <codex home>/skills,"
+            " ~/.agents/skills, /etc/codex/skills, its plugins, and each project's"
+            " .codex/skills and .agents/skills."
+        )
+    else:
+        table = _table()
+        for column in ("scope", "name", "description"):
+            table.add_column(column, no_wrap=column != "description")
+        for s in rows:
+            table.add_row(s["scope"], s["name"], s["description"][:120])
+        _out().print(table)
     if problems:
         _err().print(f"{len(problems)} invalid SKILL.md files: see `sessionbase status`")
 

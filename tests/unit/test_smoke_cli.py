@@ -66,3 +66,11 @@ def test_listings_keep_ids_whole_on_a_narrow_terminal(
     projects = run_cli("projects")
     assert project["id"] in projects
     assert all(len(line.rstrip()) <= 60 for line in projects.splitlines())
+
+
+def test_skills_says_where_it_looked_when_there_are_none(codex_home: Path, run_cli: Cli) -> None:
+    run_cli("backfill")
+    out = run_cli("skills")
+    assert out.startswith("no skills found")
+    assert "/skills" in out
+    assert run_cli.json("skills") == []
