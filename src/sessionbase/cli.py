@@ -575,6 +575,8 @@ def search(
 
     Quotes make a phrase; the last word also matches as a prefix.
     """
+    if not query.strip():
+        raise click.UsageError("nothing to search for: give a word, a phrase or a path")
     from sessionbase.search import hybrid, semantic_index
     from sessionbase.store.base import SearchFilter
 

@@ -1,4 +1,5 @@
-"""The CLI end to end on a small built rollout: backfill, threads, show."""
+"""The CLI end to end on small built rollouts: backfill, the listings, show, and what it says
+when there is nothing to list or search for."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sessionbase.cli import cli
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 
@@ -74,3 +76,12 @@ def test_skills_says_where_it_looked_when_there_are_none(codex_home: Path, run_c
     assert out.startswith("no skills found")
     assert "/skills" in out
     assert run_cli.json("skills") == []
+
+
+def test_an_empty_search_is_a_usage_error(codex_home: Path, run_cli: Cli) -> None:
+    run_cli("backfill")
+    result = run_cli.runner.invoke(
+        cli, ["--data-dir", str(run_cli.settings.data_dir), "search", " "]
+    )
+    assert result.exit_code == 2
+    assert "nothing to search for" in result.output
