@@ -575,8 +575,6 @@ def search(
 
     Quotes make a phrase; the last word also matches as a prefix.
     """
-    if not query.strip():
-        raise click.UsageError("nothing to search for: give a word, a phrase or a path")
     from sessionbase.search import hybrid, semantic_index
     from sessionbase.store.base import SearchFilter
 
@@ -600,7 +598,7 @@ def search(
         _emit_json([h.to_json() for h in hits])
         return
     if not hits:
-        _err().print("no matches")
+        _err().print("no matches" if query.strip() else "nothing to search for: give a word")
         return
     for h in hits:
         _out().print(
