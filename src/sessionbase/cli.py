@@ -74,7 +74,8 @@ def _open_reader(settings: Settings) -> SQLiteStore:
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A TOML file of settings (keys as in `sessionbase config`). Env: SESSIONBASE_CONFIG.",
+    help="A TOML file of settings, keys named like the SESSIONBASE_* variables in lower case"
+    " (README: Using it). Env: SESSIONBASE_CONFIG.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more (debug level).")
 @click.version_option(package_name="sessionbase")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import click
 import pytest
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 import sessionbase
 from sessionbase.cli import cli
-from sessionbase.config import Settings
+from sessionbase.config import Settings, load
 from sessionbase.live.functions import registry
 from tests.conftest import REPO
 
@@ -34,6 +35,19 @@ def test_every_setting_has_help_and_is_documented() -> None:
             "SESSIONBASE_CODEX_HOME" if f.name == "codex_homes" else f"SESSIONBASE_{f.name.upper()}"
         )
         assert env in README, f"README does not document {env}"
+        key = "codex_home" if f.name == "codex_homes" else f.name
+        assert f"`{key}`" in README, f"README does not list the config file key {key}"
+
+
+def test_readme_config_file_example_loads(tmp_path: Path) -> None:
+    example = re.findall(r"```toml\n(.*?)```", README, flags=re.DOTALL)
+    assert len(example) == 1
+    config = tmp_path / "sessionbase.toml"
+    config.write_text(example[0], encoding="utf-8")
+    settings = load(environ={"HOME": str(tmp_path)}, config_file=config)
+    assert settings.data_dir == Path("~/sessionbase").expanduser()
+    assert settings.codex_homes == (Path("~/.codex").expanduser(), Path("/mnt/laptop/.codex"))
+    assert settings.read_workers == 1
 
 
 def test_every_function_is_documented() -> None:
