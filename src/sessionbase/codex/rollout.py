@@ -86,11 +86,8 @@ COUNT_BRACKETS_BELOW = 4096
 def loads(raw: bytes) -> Any:
     """Decode one JSON line; raises ValueError (incl. TooDeep) on anything unusable."""
     value = orjson.loads(raw)
-    if len(raw) < COUNT_BRACKETS_BELOW:
-        deep = raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(value) > MAX_DEPTH
-    else:
-        deep = _depth(value) > MAX_DEPTH
-    if deep:
+    may_be_deep = len(raw) >= COUNT_BRACKETS_BELOW or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+    if may_be_deep and _depth(value) > MAX_DEPTH:
         raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
 

@@ -95,13 +95,15 @@ def read_chunks(
     complete line. Raises OSError / ZstdError when the file cannot be read."""
     normalizer = Normalizer(ThreadState.from_json(state))
     reader = _LineReader(path, normalizer, lines, generation)
+    chunk_start = offset
     with open_rollout(path) as fh:
         skip_to(fh, offset, path.name.endswith(".zst"))
         for start, line, oversized in complete_lines(fh, offset, max_line_bytes):
             reader.line(start, line, oversized)
             offset = oversized or start + len(line)
-            if reader.nbytes >= batch_bytes:
+            if offset - chunk_start >= batch_bytes:
                 yield reader.chunk(offset)
+                chunk_start = offset
     yield reader.chunk(offset, final=True)
 
 
@@ -135,7 +137,6 @@ class _LineReader:
         self.normalizer = normalizer
         self.lines = lines
         self.generation = Generation(generation) if generation else None
-        self.nbytes = 0  # read since the last chunk
         self.found_thread: str | None = None
         self.quarantine: list[QuarantineRow] = []
         self.skipped: dict[str, int] = {}
@@ -151,13 +152,11 @@ class _LineReader:
             skipped=self.skipped,
             final=final,
         )
-        self.nbytes = 0
         self.found_thread, self.quarantine, self.skipped = None, [], {}
         return out
 
     def line(self, start: int, line: bytes, oversized: int) -> None:
         """One line, with its newline (or the head of an oversized one)."""
-        self.nbytes += (oversized - start) if oversized else len(line)
         self.lines += 1
         if oversized:
             self._skip(start, "oversized", line)
@@ -190,8 +189,7 @@ class _LineReader:
 
     def _skip(self, offset: int, reason: str, raw: bytes) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        kept = raw[:QUARANTINE_RAW]
-        kept = kept[:-1] if kept.endswith(b"\n") else kept
+        kept = raw[:QUARANTINE_RAW].removesuffix(b"\n")
         self.quarantine.append(QuarantineRow(str(self.path), offset, self.lines, reason, kept))
 
 

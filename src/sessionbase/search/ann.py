@@ -92,7 +92,6 @@ class AnnIndex:
         self.mean: Vectors = np.zeros(dim, dtype=np.float32)
         self.mean_count = 0  # how many vectors the mean was taken over (0: raw vectors)
         self._saved_params: str | None = None
-        self.dirty = False
         self._unsaved = 0  # vectors added since the last save
         self._rebuilt = False  # since the last save
         self._saved_at = time.monotonic()
@@ -180,7 +179,7 @@ class AnnIndex:
             self._index, self.mean, self.mean_count = index, mean, mean_count
             for labels, matrix in vectors.batches(after=last):  # added meanwhile
                 self.add(labels, matrix)
-            self.dirty = self._rebuilt = True
+            self._rebuilt = True
 
     def add(self, labels: list[int], matrix: Vectors) -> None:
         with self._lock:
@@ -188,7 +187,6 @@ class AnnIndex:
             fresh = np.array([not self._index.contains(int(k)) for k in keys], dtype=bool)
             if fresh.any():
                 self._index.add(keys[fresh], self.project(matrix[fresh]))
-                self.dirty = True
                 self._unsaved += int(fresh.sum())
 
     def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
@@ -202,6 +200,11 @@ class AnnIndex:
             (int(key), 1.0 - float(dist))
             for key, dist in zip(matches.keys, matches.distances, strict=True)
         ]
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the file lacks something the index in memory holds."""
+        return self._rebuilt or self._unsaved > 0
 
     def save_if_due(self) -> None:
         """Save after a rebuild, once a tenth of the index is unsaved, or every
@@ -238,6 +241,6 @@ class AnnIndex:
                 tmp_params.write_text(params)
                 tmp_params.replace(self.params_path)
                 self._saved_params = params
-            self.dirty = self._rebuilt = False
+            self._rebuilt = False
             self._unsaved = 0
             self._saved_at = time.monotonic()
