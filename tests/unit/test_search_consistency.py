@@ -26,8 +26,10 @@ import pytest
 from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror, SyncReport
 from sessionbase.ingest.tailer import FileReport
-from sessionbase.store.base import SearchFilter
+from sessionbase.store import sqlite as sqlite_store
+from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow
 from sessionbase.store.fts import fts_query, parts
+from sessionbase.store.rows import MessageRow
 from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
@@ -418,3 +420,59 @@ def test_user_rename_moves_the_title_in_the_index(
         assert_consistent(db, [*PROBES, "kangaroo", "migration", "cleanup", "fix"])
     finally:
         api.close()
+
+
+# ------------------------------------------------------------------ the store's deferred indexing
+
+
+def _batch(path: str, thread: str, texts: dict[int, str], reset: bool = False) -> IngestBatch:
+    rows = [
+        MessageRow(thread, idx, "user", "message", text).values() for idx, text in texts.items()
+    ]
+    return IngestBatch(
+        SourceRow(path, "/home", thread_id=thread),
+        thread={"id": thread, "message_count": len(rows), "archived": 0},
+        messages=rows,
+        reset_thread=thread if reset else None,
+    )
+
+
+@pytest.mark.parametrize("index_rows", [1, 3, 10_000])
+def test_rows_changed_before_they_are_indexed_leave_a_sound_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_rows: int
+) -> None:
+    """New messages enter the index a few thousand at a time, or when the transaction ends.
+    Within one grouped transaction, a later batch may rewrite or delete rows an earlier one
+    inserted (a second file of the same thread, a rebuilt file): the delete and update
+    triggers must only ever see rows that are already in the index."""
+    monkeypatch.setattr(sqlite_store, "INDEX_ROWS", index_rows)
+    database = tmp_path / "store.db"
+    store = SQLiteStore(database)
+    try:
+        with store.grouped_commits(seconds=3600):
+            store.commit(_batch("/a", "t1", {0: "quokka wombat", 1: "numbat", 2: "dingo"}))
+            store.commit(_batch("/b", "t2", {0: "koala"}))
+            # the same thread again: rows 1 and 2 rewritten, row 3 new
+            store.commit(_batch("/c", "t1", {1: "bandicoot", 2: "dingo", 3: "galah"}))
+            # another thread's file rebuilt from scratch
+            store.commit(_batch("/b", "t2", {0: "possum", 1: "bilby"}, reset=True))
+            assert store._db.in_transaction  # all of it in one transaction
+    finally:
+        store.close()
+    assert integrity_problems(database) == []
+    probes = [
+        "quokka",
+        "wombat",
+        "numbat",
+        "dingo",
+        "koala",
+        "bandicoot",
+        "galah",
+        "possum",
+        "bilby",
+    ]
+    assert mismatches(database, probes) == []
+    assert store_hits(database, "numbat") == set()
+    assert store_hits(database, "koala") == set()
+    assert store_hits(database, "bandicoot") == {("t1", 1)}
+    assert store_hits(database, "bilby") == {("t2", 1)}

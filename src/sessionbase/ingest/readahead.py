@@ -23,8 +23,8 @@ from sessionbase.ingest.reader import Chunk, read_new_file
 
 MIN_PASS_BYTES = 32 * 1024 * 1024  # below this, starting processes costs more than it saves
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a file held whole in memory, as its rows, at most
-AHEAD_BYTES = 32 * 1024 * 1024  # of files read or being read but not yet committed
-FILES_AHEAD = 16  # per worker, at most: enough that one big file does not leave the rest idle
+AHEAD_BYTES = 96 * 1024 * 1024  # of files read or being read but not yet committed
+FILES_AHEAD = 48  # per worker, at most: enough that one big file does not leave the rest idle
 WORKER_NICENESS = 10
 
 

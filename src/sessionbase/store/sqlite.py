@@ -154,6 +154,11 @@ COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
 # milliseconds (an fsync) between a commit's version and its readers being told. Writers here
 # checkpoint after telling them instead, at most this often.
 CHECKPOINT_SECONDS = 1.0
+# New messages wait for the full-text index until this many have accumulated or the
+# transaction ends. FTS5 writes a segment per statement that touches it, and merges those
+# segments again later, so fewer, larger statements cost less; and indexing along the way,
+# not all at a grouped transaction's end, keeps the end of a backfill from waiting on it.
+INDEX_ROWS = 10_000
 
 
 def _text(path: str) -> str:
@@ -198,6 +203,11 @@ class SQLiteStore:
         self._group_seconds: float | None = None
         self._group_began = 0.0
         self._group_touched: list[str] = []
+        # Messages past this rowid, of these threads, are not in the full-text index yet
+        # (see INDEX_ROWS).
+        self._unindexed_after: int | None = None
+        self._unindexed_threads: set[str] = set()
+        self._unindexed_rows = 0
         self._background: BackgroundCheckpoints | None = None
 
     def close(self) -> None:
@@ -263,7 +273,17 @@ class SQLiteStore:
             )
         return version
 
+    def _index_pending(self) -> None:
+        """Index the messages inserted since the last call, in one statement (see
+        ``INDEX_ROWS``)."""
+        if self._unindexed_after is not None:
+            self._db.execute(_INDEX_NEW_MESSAGES, (self._unindexed_after,))
+            self._unindexed_after = None
+            self._unindexed_threads.clear()
+            self._unindexed_rows = 0
+
     def _finish(self, touched: list[str]) -> int:
+        self._index_pending()
         version = self._log_commit(touched)
         self._db.execute("COMMIT")
         self._published(version)
@@ -284,6 +304,8 @@ class SQLiteStore:
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _rollback(self) -> None:
+        self._unindexed_after = None
+        self._unindexed_threads.clear()
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
@@ -312,6 +334,12 @@ class SQLiteStore:
     def _write_batch(self, batch: IngestBatch) -> list[str]:
         db = self._db
         touched: list[str] = [f"sources:{batch.source.path}"]
+        thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
+        threads = {m[0] for m in batch.messages}
+        if batch.reset_thread or not threads.isdisjoint(self._unindexed_threads):
+            # The delete and update triggers take rows out of the index by their old text,
+            # which is only right for rows already in it.
+            self._index_pending()
         if batch.reset_thread is not None:
             db.execute("DELETE FROM quarantine WHERE path = ?", (batch.source.path,))
         if batch.reset_thread:
@@ -341,11 +369,15 @@ class SQLiteStore:
             if row.get("project_id"):
                 db.execute(_PROJECT_FROM_THREADS, {"id": row["project_id"]})
         if batch.messages:
-            newest = db.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
+            if self._unindexed_after is None:
+                # Rows the upserts insert (not update) take rowids past the current maximum.
+                newest = db.execute("SELECT max(rowid) FROM messages").fetchone()[0]
+                self._unindexed_after = newest or 0
             db.executemany(_UPSERT_MESSAGE, batch.messages)
-            # Rows the upsert inserted (not updated) took rowids past the old maximum.
-            db.execute(_INDEX_NEW_MESSAGES, (newest,))
-        thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
+            self._unindexed_threads |= threads
+            self._unindexed_rows += len(batch.messages)
+            if self._unindexed_rows >= INDEX_ROWS:
+                self._index_pending()
         if batch.patches and thread_id:
             db.executemany(
                 "UPDATE messages SET data = json_patch(data, ?) WHERE thread_id = ? AND idx = ?",
