@@ -211,8 +211,9 @@ class Normalizer:
         state = self.state
         if state.replaying or self.thread_id is None:
             return None
+        key = _key(role, kind, text) if origin is not None else ""
         if origin is not None:
-            twin = self._pair(role, kind, text, origin)
+            twin = self._pair(key, origin)
             if twin is not None:
                 if data:
                     self.patch_row(twin, {k: v for k, v in data.items() if v is not None})
@@ -244,12 +245,11 @@ class Normalizer:
                 title = " ".join(codex_items.request_text(text).split())
                 state.first_user = title[:TITLE_LIMIT] or None
         if origin is not None:
-            state.candidates.append([_key(role, kind, text), idx, [origin]])
+            state.candidates.append([key, idx, [origin]])
             del state.candidates[:-MAX_CANDIDATES]
         return idx
 
-    def _pair(self, role: str, kind: str, text: str, origin: str) -> int | None:
-        key = _key(role, kind, text)
+    def _pair(self, key: str, origin: str) -> int | None:
         for candidate in self.state.candidates:
             if candidate[0] == key and origin not in candidate[2]:
                 candidate[2].append(origin)
