@@ -423,9 +423,9 @@ class Normalizer:
         if idx is None:
             self.state.unknown["orphan_output"] = self.state.unknown.get("orphan_output", 0) + 1
             return
-        out = codex_items.parse_tool_output(p.get("output"))
         if call_id in self.state.ended:
-            return
+            return  # the end event's output is already there, and often longer
+        out = codex_items.parse_tool_output(p.get("output"))
         self.patch_row(
             idx,
             _drop_none(
