@@ -211,8 +211,9 @@ class Normalizer:
         state = self.state
         if state.replaying or self.thread_id is None:
             return None
-        key = _key(role, kind, text) if origin is not None else ""
+        key = None
         if origin is not None:
+            key = _key(role, kind, text)
             twin = self._pair(key, origin)
             if twin is not None:
                 if data:
@@ -244,7 +245,7 @@ class Normalizer:
             if role == "user" and state.first_user is None:
                 title = " ".join(codex_items.request_text(text).split())
                 state.first_user = title[:TITLE_LIMIT] or None
-        if origin is not None:
+        if key is not None:
             state.candidates.append([key, idx, [origin]])
             del state.candidates[:-MAX_CANDIDATES]
         return idx

@@ -278,9 +278,12 @@ class SQLiteStore:
         ``INDEX_ROWS``)."""
         if self._unindexed_after is not None:
             self._db.execute(_INDEX_NEW_MESSAGES, (self._unindexed_after,))
-            self._unindexed_after = None
-            self._unindexed_threads.clear()
-            self._unindexed_rows = 0
+            self._nothing_unindexed()
+
+    def _nothing_unindexed(self) -> None:
+        self._unindexed_after = None
+        self._unindexed_threads.clear()
+        self._unindexed_rows = 0
 
     def _finish(self, touched: list[str]) -> int:
         self._index_pending()
@@ -304,8 +307,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _rollback(self) -> None:
-        self._unindexed_after = None
-        self._unindexed_threads.clear()
+        self._nothing_unindexed()
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
