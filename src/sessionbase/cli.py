@@ -16,6 +16,7 @@ import click
 import orjson
 
 from sessionbase import config
+from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
@@ -193,6 +194,8 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
         click.echo(report.summary())
         if not no_embed:
             click.echo(f"embedded {embedded} new units for semantic search")
+        if report.files_seen == 0:
+            click.echo(no_rollouts_hint(settings.codex_homes))
 
 
 def _embed_bar() -> Any:

@@ -64,3 +64,27 @@ def test_an_append_during_the_catch_up_pass_is_not_missed(tmp_path: Path) -> Non
             time.sleep(0.05)
     finally:
         server.stop()
+
+
+def test_serve_on_a_home_without_sessions_says_so_and_takes_the_first_one(
+    tmp_path: Path,
+) -> None:
+    """Installed before Codex ever ran: serve says where it looked, and the first session
+    Codex writes (sessions/ and its date directories included) arrives without a rescan."""
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
+    server = ServerProcess(tmp_path / "data", codex_home, env={"SESSIONBASE_RESCAN_INTERVAL": "0"})
+    db = server.data_dir / "sessionbase.db"
+    with server:
+        assert "no Codex sessions found" in server.log()
+        assert str(codex_home / "sessions") in server.log()
+        marker = f"first-session-{time.time_ns()}"
+        r = Rollout()
+        r.user(marker)
+        r.write(codex_home)
+        deadline = time.monotonic() + 10
+        while not _committed(db, "SELECT count(*) FROM messages WHERE text = ?", marker):
+            assert time.monotonic() < deadline, (
+                f"the first session was never ingested\n{server.log()}"
+            )
+            time.sleep(0.05)

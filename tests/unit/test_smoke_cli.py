@@ -70,6 +70,19 @@ def test_listings_keep_ids_whole_on_a_narrow_terminal(
     assert all(len(line.rstrip()) <= 60 for line in projects.splitlines())
 
 
+def test_backfill_of_a_home_without_sessions_says_where_it_looked(
+    codex_home: Path, run_cli: Cli
+) -> None:
+    out = run_cli("backfill", "--no-embed")
+    assert "no Codex sessions found" in out
+    assert str(codex_home / "sessions") in out
+    assert str(codex_home / "archived_sessions") in out
+    assert "--codex-home" in out
+
+    Rollout().write(codex_home)
+    assert "no Codex sessions found" not in run_cli("backfill", "--no-embed")
+
+
 def test_skills_says_where_it_looked_when_there_are_none(codex_home: Path, run_cli: Cli) -> None:
     run_cli("backfill")
     out = run_cli("skills")

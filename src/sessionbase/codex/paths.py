@@ -52,6 +52,18 @@ def is_archived(path: Path, codex_home: Path) -> bool:
         return False
 
 
+def no_rollouts_hint(codex_homes: tuple[Path, ...]) -> str:
+    """What to tell someone whose Codex homes hold no rollout at all: where we looked."""
+    looked = ", ".join(
+        str(home / sub) for home in codex_homes for sub in (SESSIONS_DIR, ARCHIVED_DIR)
+    )
+    return (
+        f"no Codex sessions found (looked in {looked}). Codex writes them under its home"
+        " directory ($CODEX_HOME, ~/.codex by default) once it has run; if yours is"
+        " elsewhere, give it with --codex-home."
+    )
+
+
 def find_rollouts(codex_home: Path) -> list[RolloutFile]:
     """Every rollout under sessions/ and archived_sessions/, oldest name first.
 

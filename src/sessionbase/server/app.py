@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
 from sessionbase.ingest.mirror import SyncReport
 from sessionbase.ingest.watcher import Follower
@@ -189,6 +190,9 @@ async def _follow(
             report.totals.get("threads", 0),
             report.totals.get("messages", 0),
         )
+        if report.files_seen == 0:
+            hint = no_rollouts_hint(follower.settings.codex_homes)
+            log.warning("%s Watching for the first one.", hint)
 
     try:
         await follower.follow(stop, on_ready)
