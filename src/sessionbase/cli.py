@@ -16,7 +16,7 @@ import click
 import orjson
 
 from sessionbase import config
-from sessionbase.codex.paths import no_rollouts_hint
+from sessionbase.codex.paths import find_rollouts, no_rollouts_hint
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
@@ -470,7 +470,7 @@ def status(settings: Settings, as_json: bool) -> None:
     except SessionbaseError as exc:
         report["embedding_error"] = str(exc)
     store.close()
-    report["lag_bytes"] = _lag_bytes(store_path=settings.database_path, settings=settings)
+    report["lag_bytes"], report["files_new"], on_disk = _lag(settings.database_path, settings)
     report["database"] = str(settings.database_path)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
     if as_json:
@@ -484,7 +484,9 @@ def status(settings: Settings, as_json: bool) -> None:
     )
     _out().print(f"threads      {report['threads']}   messages {report['messages']}")
     _out().print(f"projects     {report['projects']}   skills {report['skills']}")
-    _out().print(f"lag          {report['lag_bytes']} bytes not yet ingested")
+    new = report["files_new"]
+    new_files = f" ({new} new file{'s' if new != 1 else ''})" if new else ""
+    _out().print(f"lag          {report['lag_bytes']} bytes not yet ingested{new_files}")
     if "units_embedded" in report:
         _out().print(
             f"semantic     {report['units_embedded']}/{report['units']} units embedded"
@@ -500,21 +502,34 @@ def status(settings: Settings, as_json: bool) -> None:
         _out().print(f"[red]error[/red]        {e['path']}: {e['error']}")
     for p in report["skill_problems"]:
         _out().print(f"[yellow]skill[/yellow]        {p['path']}: {p['reason']}")
+    if on_disk == 0:
+        _out().print(no_rollouts_hint(settings.codex_homes))
 
 
-def _lag_bytes(store_path: Path, settings: Settings) -> int:
-    """Bytes on disk past what the mirror has read, over the files it tracks."""
+def _lag(store_path: Path, settings: Settings) -> tuple[int, int, int]:
+    """Bytes on disk the mirror has not read yet (past its offset in each file it tracks, and
+    all of each rollout it has not seen), how many rollouts it has not seen, and how many
+    rollouts are on disk at all."""
     store = SQLiteStore(store_path, readonly=True)
+    sources = store.sources()
+    store.close()
     lag = 0
-    for s in store.sources():
+    for s in sources:
         if s.status != "ok" or s.path.endswith(".zst"):
             continue
         try:
             lag += max(0, os.stat(s.path).st_size - s.offset)
         except OSError:
             continue
-    store.close()
-    return lag
+    tracked = {s.path for s in sources}
+    on_disk = [f.location for home in settings.codex_homes for f in find_rollouts(home)]
+    new = [path for path in on_disk if path not in tracked]
+    for path in new:
+        try:
+            lag += os.stat(path).st_size
+        except OSError:
+            continue
+    return lag, len(new), len(on_disk)
 
 
 def _when(value: str | None) -> int | None:

@@ -79,8 +79,30 @@ def test_backfill_of_a_home_without_sessions_says_where_it_looked(
     assert str(codex_home / "archived_sessions") in out
     assert "--codex-home" in out
 
+    assert "no Codex sessions found" in run_cli("status")
     Rollout().write(codex_home)
     assert "no Codex sessions found" not in run_cli("backfill", "--no-embed")
+    assert "no Codex sessions found" not in run_cli("status")
+
+
+def test_status_counts_rollouts_not_yet_read_as_lag(codex_home: Path, run_cli: Cli) -> None:
+    """Before the first backfill, everything on disk is lag, not only what follows an offset."""
+    first = Rollout()
+    first.user("one")
+    first_path = first.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    status = run_cli.json("status")
+    assert (status["lag_bytes"], status["files_new"]) == (0, 0)
+
+    second = Rollout()
+    second.user("two")
+    second_path = second.write(codex_home)
+    with first_path.open("ab") as fh:
+        fh.write(b'{"partial": ')  # a line being written
+    status = run_cli.json("status")
+    assert status["files_new"] == 1
+    assert status["lag_bytes"] == second_path.stat().st_size + len(b'{"partial": ')
+    assert "(1 new file)" in run_cli("status")
 
 
 def test_skills_says_where_it_looked_when_there_are_none(codex_home: Path, run_cli: Cli) -> None:
