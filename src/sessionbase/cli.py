@@ -330,7 +330,7 @@ def _local(ms: int | None) -> str:
 
 
 @cli.command()
-@click.option("--project", help="Only threads of this project id.")
+@click.option("--project", help="Only threads of this project: its id, name or working dir.")
 @click.option("--source", help="Only threads from this source (cli, vscode, exec, subagent…).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of threads.")
@@ -340,10 +340,16 @@ def threads(
 ) -> None:
     """Recent threads, most recently updated first."""
     store = _open_reader(settings)
-    rows = store.threads(ThreadFilter(project_id=project, source=source, limit=limit))
-    store.close()
+    try:
+        project_id = _project_id(store, project)
+        rows = store.threads(ThreadFilter(project_id=project_id, source=source, limit=limit))
+    finally:
+        store.close()
     if as_json:
         _emit_json([_thread_json(t) for t in rows])
+        return
+    if not rows:
+        _err().print("no threads" + (" match these filters" if project or source else " yet"))
         return
     table = _listing((("updated", 16), ("id", 13), ("source", 8), ("msgs", 4)), ("title",))
     for t in rows:
@@ -357,6 +363,51 @@ def threads(
     _out().print(table)
 
 
+def _thread_id(store: SQLiteStore, given: str, option: str | None = None) -> str:
+    """The id of the thread a user named by its id or an unambiguous prefix of it."""
+    thread = store.thread(given)
+    if thread is not None:
+        return str(thread["id"])
+    shown = 3
+    candidates = store.thread_ids_starting(given, shown + 1) if len(given) >= 4 else []
+    if len(candidates) > 1:
+        more = ", …" if len(candidates) > shown else ""
+        message = (
+            f"{given!r} starts several thread ids ({', '.join(candidates[:shown])}{more}):"
+            " give more of it"
+        )
+    else:
+        message = f"no thread matches {given!r} (see `sessionbase threads`)"
+    if option is not None:
+        raise click.BadParameter(message, param_hint=option)
+    raise click.ClickException(message)
+
+
+def _project_id(store: SQLiteStore, given: str | None) -> str | None:
+    """The id of the project a user named by id, id prefix, name or working dir."""
+    if given is None:
+        return None
+    projects = store.projects(include_hidden=True)
+    path = os.path.abspath(os.path.expanduser(given))
+    for test in (
+        lambda p: p["id"] == given,
+        lambda p: p["working_dir"] in (given, path),
+        lambda p: p["name"].lower() == given.lower(),
+        lambda p: len(given) >= 4 and p["id"].startswith(given.lower()),
+    ):
+        found = [p for p in projects if test(p)]
+        if len(found) == 1:
+            return str(found[0]["id"])
+        if found:
+            which = ", ".join(f"{p['id']} ({p['working_dir']})" for p in found[:5])
+            raise click.BadParameter(
+                f"{given!r} is several projects: {which}", param_hint="--project"
+            )
+    raise click.BadParameter(
+        f"no project matches {given!r} (see `sessionbase projects`)", param_hint="--project"
+    )
+
+
 @cli.command()
 @click.argument("thread_id")
 @click.option("--json", "as_json", is_flag=True, help="Print {thread, messages} as JSON.")
@@ -364,12 +415,12 @@ def threads(
 def show(settings: Settings, thread_id: str, as_json: bool) -> None:
     """One thread and its messages in order (an unambiguous id prefix is enough)."""
     store = _open_reader(settings)
-    thread = store.thread(thread_id)
-    if thread is None:
+    try:
+        thread = store.thread(_thread_id(store, thread_id))
+        assert thread is not None
+        messages = store.messages(thread["id"])
+    finally:
         store.close()
-        raise click.ClickException(f"no thread matches {thread_id!r} (see `sessionbase threads`)")
-    messages = store.messages(thread["id"])
-    store.close()
     if as_json:
         _emit_json(
             {"thread": _thread_json(thread), "messages": [_message_json(m) for m in messages]}
@@ -558,8 +609,8 @@ def _marked(snippet: str) -> str:
 @click.argument("query")
 @click.option("--mode", type=click.Choice(["text", "semantic", "hybrid"]), default="hybrid",
               show_default=True, help="Exact words, meaning, or both fused.")  # fmt: skip
-@click.option("--project", help="Only this project id.")
-@click.option("--thread", "thread_id", help="Only this thread id.")
+@click.option("--project", help="Only this project: its id, name or working dir.")
+@click.option("--thread", "thread_id", help="Only this thread (an unambiguous id prefix will do).")
 @click.option("--role", type=click.Choice(["user", "assistant", "system"]))
 @click.option("--kind", help="Only this kind: message, reason, cmd, patch, tool, search, plan…")
 @click.option("--source", help="Only threads from this source (cli, vscode, exec…).")
@@ -602,12 +653,15 @@ def search(
     except SessionbaseError as exc:
         raise _fail(exc) from exc
 
-    flt = SearchFilter(
-        project_id=project, thread_id=thread_id, role=role, kind=kind, source=source,
-        since=_when(since), until=_when(until), include_subagents=include_subagents,
-    )  # fmt: skip
     store = _open_reader(settings)
     try:
+        if thread_id is not None:
+            thread_id = _thread_id(store, thread_id, "--thread")
+        flt = SearchFilter(
+            project_id=_project_id(store, project), thread_id=thread_id, role=role, kind=kind,
+            source=source, since=_when(since), until=_when(until),
+            include_subagents=include_subagents,
+        )  # fmt: skip
         hits = hybrid.search(store, query, mode, flt, limit)
     except SessionbaseError as exc:
         raise _fail(exc) from exc
@@ -640,10 +694,8 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
     semantic_index(settings)
     store = _open_reader(settings)
     try:
-        thread = store.thread(thread_id)
-        if thread is None:
-            raise click.ClickException(f"no thread matches {thread_id!r}")
-        groups = hybrid.group_by_thread(semantic.similar_threads(store, thread["id"], limit), limit)
+        found = _thread_id(store, thread_id)
+        groups = hybrid.group_by_thread(semantic.similar_threads(store, found, limit), limit)
     finally:
         store.close()
     if as_json:

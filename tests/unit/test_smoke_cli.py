@@ -3,6 +3,7 @@ when there is nothing to list or search for."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,46 @@ def test_an_empty_search_says_what_to_give(codex_home: Path, run_cli: Cli) -> No
     )
     assert result.exit_code == 0  # like --json, which gives [] (see test_search_text)
     assert "nothing to search for" in result.output
+
+
+def test_a_project_is_named_by_id_name_or_working_dir(codex_home: Path, run_cli: Cli) -> None:
+    threads = {}
+    for cwd in ("/w/alpha", "/w/beta", "/x/beta"):
+        r = Rollout(cwd=cwd)
+        r.user(f"work in {cwd}")
+        r.write(codex_home)
+        threads[cwd] = r.thread_id
+    run_cli("backfill", "--no-embed")
+    projects = {p["working_dir"]: p for p in run_cli.json("projects")}
+    alpha = projects["/w/alpha"]["id"]
+
+    def listed(project: str) -> list[str]:
+        return [t["id"] for t in run_cli.json("threads", "--project", project)]
+
+    assert listed(alpha) == [threads["/w/alpha"]]
+    assert listed(alpha[:6]) == [threads["/w/alpha"]]
+    assert listed("Alpha") == [threads["/w/alpha"]]
+    assert listed("/x/beta") == [threads["/x/beta"]]
+
+    for given, message in (("beta", "is several projects"), ("gamma", "no project matches")):
+        result = run_cli.runner.invoke(
+            cli, ["--data-dir", str(run_cli.settings.data_dir), "threads", "--project", given]
+        )
+        assert result.exit_code == 2
+        assert message in result.output
+    beta = threads["/w/beta"]
+    hits = run_cli.json("search", "work", "--mode", "text", "--thread", beta[:-4])
+    assert {h["thread_id"] for h in hits} == {beta}
+    common = os.path.commonprefix(list(threads.values()))
+    assert len(common) >= 4  # uuidv7 ids minted together share their first digits
+    result = run_cli.runner.invoke(
+        cli, ["--data-dir", str(run_cli.settings.data_dir), "show", common]
+    )
+    assert result.exit_code == 1
+    assert f"{common!r} starts several thread ids" in result.output
+    result = run_cli.runner.invoke(
+        cli, ["--data-dir", str(run_cli.settings.data_dir), "search", "work", "--thread", "zzzz"]
+    )
+    assert result.exit_code == 2
+    assert "no thread matches 'zzzz'" in result.output
+    assert "no threads match these filters" in run_cli("threads", "--source", "nosuch")

@@ -657,11 +657,19 @@ class SQLiteStore:
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
         if row is None and len(thread_id) >= 4:
-            matches = self._db.execute(
-                "SELECT * FROM threads WHERE id LIKE ? LIMIT 2", (thread_id.lower() + "%",)
-            ).fetchall()
-            row = matches[0] if len(matches) == 1 else None
+            matches = self.thread_ids_starting(thread_id, 2)
+            if len(matches) == 1:
+                row = self._db.execute("SELECT * FROM threads WHERE id = ?", matches).fetchone()
         return None if row is None else _thread(row)
+
+    def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
+        """Ids of the threads whose id starts with ``prefix``, at most ``limit``."""
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db.execute(
+            "SELECT id FROM threads WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
+            (escaped + "%", limit),
+        )
+        return [r[0] for r in rows]
 
     def messages_page(
         self, thread_id: str, after: int, until: int | None, limit: int
