@@ -429,7 +429,7 @@ def show(settings: Settings, thread_id: str, as_json: bool) -> None:
     _out().print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
     _out().print(
         f"{thread['id']} · {thread['source']} · {thread['model'] or '?'} · "
-        f"{thread['message_count']} messages · {thread['tokens']['total']} tokens"
+        f"{thread['message_count']:,} messages · {thread['tokens']['total']:,} tokens"
     )
     _out().print(f"resume: codex resume {thread['id']}\n")
     for m in messages:

@@ -42,6 +42,7 @@ def test_backfill_then_show(codex_home: Path, run_cli: Cli) -> None:
     assert cmd["text"] == "pytest -x tests/test_ws.py"
     assert cmd["data"]["exit_code"] == 1
     assert shown["thread"]["tokens"]["total"] == 1200
+    assert "2 messages · 1,200 tokens" in run_cli("show", r.thread_id[:-6])
 
 
 def test_listings_keep_ids_whole_on_a_narrow_terminal(
