@@ -112,6 +112,8 @@ def cli(
         raise _fail(exc) from exc
     level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), 20)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+    if not verbose:  # it logs each batch of file events; serve logs what it ingested
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)
     ctx.obj = settings
 
 
