@@ -286,20 +286,40 @@ def _table() -> Any:
     return Table(box=None, header_style="bold")
 
 
-def _listing(fixed: tuple[tuple[str, int], ...], flexible: tuple[str, ...]) -> Any:
+def _listing(fixed: tuple[tuple[str, int], ...], flexible: tuple[tuple[str, int], ...]) -> Any:
     """A table whose fixed columns (dates, ids, counts) always show whole, with the flexible
     ones sharing what is left of the terminal and cut with "…". A squeezed table would clip
-    ids (which `show` and `--project` need) or drop whole columns."""
+    ids (which `show` and `--project` need) or drop whole columns. Each flexible column is
+    given as (name, length of its longest value): a short one leaves the rest to the others.
+    """
     table = _table()
     for name, width in fixed:
         table.add_column(name, no_wrap=True, min_width=width)
     padding = 2 * (len(fixed) + len(flexible))
     left = _out().width - sum(width for _, width in fixed) - padding
-    for name in flexible:
-        table.add_column(
-            name, no_wrap=True, overflow="ellipsis", max_width=max(left // len(flexible), 4)
-        )
+    widths = _share(left, [max(need, len(name)) for name, need in flexible])
+    for (name, _), width in zip(flexible, widths, strict=True):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=max(width, 4))
     return table
+
+
+def _share(width: int, needs: list[int]) -> list[int]:
+    """Split ``width`` among columns: none gets more than it needs, the rest evenly."""
+    out = [0] * len(needs)
+    left = width
+    for n, i in enumerate(sorted(range(len(needs)), key=needs.__getitem__)):
+        out[i] = min(needs[i], left // (len(needs) - n))
+        left -= out[i]
+    return out
+
+
+def _path_tail(path: str, width: int) -> str:
+    """A path that fits ``width``: ``~`` for the home directory, then its end, which says
+    more than its start."""
+    home = str(Path.home())
+    if path == home or path.startswith(home + os.sep):
+        path = "~" + path[len(home) :]
+    return path if len(path) <= width else "…" + path[len(path) - width + 1 :]
 
 
 def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
@@ -353,14 +373,18 @@ def threads(
     if not rows:
         _err().print("no threads" + (" match these filters" if project or source else " yet"))
         return
-    table = _listing((("updated", 16), ("id", 13), ("source", 8), ("msgs", 4)), ("title",))
-    for t in rows:
+    titles = [(t["title"] or "(no message yet)")[:100] for t in rows]
+    table = _listing(
+        (("updated", 16), ("id", 13), ("source", 8), ("msgs", 4)),
+        (("title", max(map(len, titles))),),
+    )
+    for t, title in zip(rows, titles, strict=True):
         table.add_row(
             _local(t["updated_at"]),
             t["id"][:13],
             t["source"] or "-",
             str(t["message_count"]),
-            (t["title"] or "(no message yet)")[:100],
+            title,
         )
     _out().print(table)
 
@@ -466,14 +490,20 @@ def projects(settings: Settings, as_json: bool) -> None:
     if as_json:
         _emit_json(rows)
         return
-    table = _listing((("last active", 16), ("id", 16), ("threads", 7)), ("name", "working dir"))
+    if not rows:
+        _err().print("no projects yet: they come from the threads' working directories")
+        return
+    names = (("name", max(len(p["name"]) for p in rows)),)
+    dirs = (("working dir", max(len(p["working_dir"]) for p in rows)),)
+    table = _listing((("last active", 16), ("id", 16), ("threads", 7)), names + dirs)
+    dir_width = table.columns[-1].max_width
     for p in rows:
         table.add_row(
             (p["last_active_at"] or "-")[:16].replace("T", " "),
             p["id"],
             str(p["thread_count"]),
             p["name"],
-            p["working_dir"],
+            _path_tail(p["working_dir"], dir_width),
         )
     _out().print(table)
 

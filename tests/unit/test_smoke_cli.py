@@ -72,6 +72,30 @@ def test_listings_keep_ids_whole_on_a_narrow_terminal(
     assert all(len(line.rstrip()) <= 60 for line in projects.splitlines())
 
 
+def test_project_paths_keep_their_end_and_short_names_leave_room(
+    codex_home: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", "/home/ada")
+    deep = "/srv/build/agents/workspaces/team-platform/checkouts/payments-reconciliation"
+    for cwd in ("/home/ada/src/api", deep):
+        r = Rollout(cwd=cwd)
+        r.user(f"work in {cwd}")
+        r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+
+    monkeypatch.setenv("COLUMNS", "160")  # an even split would give each 55 characters
+    rows = run_cli("projects").splitlines()[1:]
+    assert any(row.split()[-1] == "~/src/api" for row in rows)  # whole, and under ~
+    assert any(row.split()[-1] == deep for row in rows)  # the short names left it room
+
+    monkeypatch.setenv("COLUMNS", "80")
+    listing = run_cli("projects")
+    assert all(len(line.rstrip()) <= 80 for line in listing.splitlines())
+    (cut,) = [row.split()[-1] for row in listing.splitlines()[1:] if "payments" in row]
+    assert cut.startswith("…")
+    assert deep.endswith(cut[1:])
+
+
 def test_backfill_of_a_home_without_sessions_says_where_it_looked(
     codex_home: Path, run_cli: Cli
 ) -> None:
@@ -82,6 +106,8 @@ def test_backfill_of_a_home_without_sessions_says_where_it_looked(
     assert "--codex-home" in out
 
     assert "no Codex sessions found" in run_cli("status")
+    assert "no projects yet" in run_cli("projects")
+    assert "no threads yet" in run_cli("threads")
     Rollout().write(codex_home)
     assert "no Codex sessions found" not in run_cli("backfill", "--no-embed")
     assert "no Codex sessions found" not in run_cli("status")
