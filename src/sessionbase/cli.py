@@ -389,6 +389,10 @@ def threads(
     _out().print(table)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _thread_id(store: SQLiteStore, given: str, option: str | None = None) -> str:
     """The id of the thread a user named by its id or an unambiguous prefix of it."""
     thread = store.thread(given)
@@ -455,7 +459,8 @@ def show(settings: Settings, thread_id: str, as_json: bool) -> None:
     _out().print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
     _out().print(
         f"{thread['id']} · {thread['source']} · {thread['model'] or '?'} · "
-        f"{thread['message_count']:,} messages · {thread['tokens']['total']:,} tokens"
+        f"{_count(thread['message_count'], 'message')} · "
+        f"{_count(thread['tokens']['total'], 'token')}"
     )
     _out().print(f"resume: codex resume {thread['id']}\n")
     for m in messages:
@@ -568,7 +573,7 @@ def status(settings: Settings, as_json: bool) -> None:
     _out().print(f"threads      {report['threads']}   messages {report['messages']}")
     _out().print(f"projects     {report['projects']}   skills {report['skills']}")
     new = report["files_new"]
-    new_files = f" ({new} new file{'s' if new != 1 else ''})" if new else ""
+    new_files = f" ({_count(new, 'new file')})" if new else ""
     _out().print(f"lag          {report['lag_bytes']} bytes not yet ingested{new_files}")
     if "units_embedded" in report:
         _out().print(
