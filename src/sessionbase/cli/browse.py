@@ -1,0 +1,195 @@
+"""Commands that list and show what is mirrored: threads, show, projects, skills."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from sessionbase.cli._group import cli
+from sessionbase.cli._output import (
+    console_err,
+    console_out,
+    counted,
+    emit_json,
+    listing,
+    local_time,
+    new_table,
+    open_reader,
+    path_tail,
+    resolve_project,
+    resolve_thread,
+)
+from sessionbase.config import Settings
+from sessionbase.ingest.timestamps import iso
+from sessionbase.store.base import ThreadFilter
+
+
+@cli.command()
+@click.option("--project", help="Only threads of this project: its id, name or working dir.")
+@click.option("--source", help="Only threads from this source (cli, vscode, exec, subagent…).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of threads.")
+@click.pass_obj
+def threads(
+    settings: Settings, project: str | None, source: str | None, limit: int, as_json: bool
+) -> None:
+    """Recent threads, most recently updated first."""
+    store = open_reader(settings)
+    try:
+        project_id = resolve_project(store, project)
+        rows = store.threads(ThreadFilter(project_id=project_id, source=source, limit=limit))
+    finally:
+        store.close()
+    if as_json:
+        emit_json([_thread_json(t) for t in rows])
+        return
+    if not rows:
+        console_err().print(
+            "no threads" + (" match these filters" if project or source else " yet")
+        )
+        return
+    titles = [(t["title"] or "(no message yet)")[:100] for t in rows]
+    table = listing(
+        (("updated", 16), ("id", 13), ("source", 8), ("msgs", 4)),
+        (("title", max(map(len, titles))),),
+    )
+    for t, title in zip(rows, titles, strict=True):
+        table.add_row(
+            local_time(t["updated_at"]),
+            t["id"][:13],
+            t["source"] or "-",
+            str(t["message_count"]),
+            title,
+        )
+    console_out().print(table)
+
+
+def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "id", "title", "title_source", "source", "project_id", "machine", "originator",
+        "cli_version", "model", "model_provider", "cwd", "git", "rollout_path",
+        "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "message_count",
+        "snippet", "tokens", "archived",
+    )  # fmt: skip
+    row = {k: t.get(k) for k in keys}
+    for k in ("created_at", "updated_at", "last_message_at"):
+        row[k] = iso(t.get(k))
+    return row
+
+
+def _message_json(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "idx": m["idx"],
+        "role": m["role"],
+        "kind": m["kind"],
+        "text": m["text"],
+        "ts": iso(m["ts"]),
+        "turn_id": m["turn_id"],
+        "data": m["data"],
+    }
+
+
+@cli.command()
+@click.argument("thread_id")
+@click.option("--json", "as_json", is_flag=True, help="Print {thread, messages} as JSON.")
+@click.pass_obj
+def show(settings: Settings, thread_id: str, as_json: bool) -> None:
+    """One thread and its messages in order (an unambiguous id prefix is enough)."""
+    store = open_reader(settings)
+    try:
+        thread = store.thread(resolve_thread(store, thread_id))
+        assert thread is not None
+        messages = store.messages(thread["id"])
+    finally:
+        store.close()
+    if as_json:
+        emit_json(
+            {"thread": _thread_json(thread), "messages": [_message_json(m) for m in messages]}
+        )
+        return
+    console_out().print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
+    console_out().print(
+        f"{thread['id']} · {thread['source']} · {thread['model'] or '?'} · "
+        f"{counted(thread['message_count'], 'message')} · "
+        f"{counted(thread['tokens']['total'], 'token')}"
+    )
+    console_out().print(f"resume: codex resume {thread['id']}\n")
+    for m in messages:
+        _print_message(m)
+
+
+def _print_message(m: dict[str, Any]) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(m["ts"] / 1000)) if m["ts"] else "--:--:--"
+    label = {"message": m["role"], "reason": "thinking"}.get(m["kind"], m["kind"])
+    text = m["text"]
+    if m["kind"] == "cmd":
+        code = m["data"].get("exit_code")
+        text = f"$ {text}" + (f"   [exit {code}]" if code is not None else "")
+    elif m["kind"] in ("reason",):
+        text = text.strip()
+    style = {"user": "bold cyan", "assistant": "green", "system": "red"}.get(m["role"], "")
+    console_out().print(f"[dim]{stamp}[/dim] [{style}]{label:>9}[/{style}]  ", end="")
+    console_out().print(text, markup=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of projects.")
+@click.pass_obj
+def projects(settings: Settings, as_json: bool) -> None:
+    """Projects: one per repository root (or working dir outside a repository)."""
+    store = open_reader(settings)
+    rows = store.projects()
+    store.close()
+    for p in rows:
+        for k in ("created_at", "updated_at", "last_active_at"):
+            p[k] = iso(p.get(k))
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        console_err().print("no projects yet: they come from the threads' working directories")
+        return
+    names = (("name", max(len(p["name"]) for p in rows)),)
+    dirs = (("working dir", max(len(p["working_dir"]) for p in rows)),)
+    table = listing((("last active", 16), ("id", 16), ("threads", 7)), names + dirs)
+    dir_width = table.columns[-1].max_width
+    for p in rows:
+        table.add_row(
+            (p["last_active_at"] or "-")[:16].replace("T", " "),
+            p["id"],
+            str(p["thread_count"]),
+            p["name"],
+            path_tail(p["working_dir"], dir_width),
+        )
+    console_out().print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of skills.")
+@click.pass_obj
+def skills(settings: Settings, as_json: bool) -> None:
+    """Skills Codex can see: repo, user, system and admin SKILL.md files."""
+    store = open_reader(settings)
+    rows = store.skills()
+    problems = store.skill_problems()
+    store.close()
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        console_out().print(
+            "no skills found. Codex reads SKILL.md files under <codex home>/skills,"
+            " ~/.agents/skills, /etc/codex/skills, its plugins, and each project's"
+            " .codex/skills and .agents/skills."
+        )
+    else:
+        table = new_table()
+        for column in ("scope", "name", "description"):
+            table.add_column(column, no_wrap=column != "description")
+        for s in rows:
+            table.add_row(s["scope"], s["name"], s["description"][:120])
+        console_out().print(table)
+    if problems:
+        console_err().print(f"{len(problems)} invalid SKILL.md files: see `sessionbase status`")

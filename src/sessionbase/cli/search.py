@@ -1,0 +1,147 @@
+"""Commands that search: search (words and meaning) and similar."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from sessionbase.cli._group import cli
+from sessionbase.cli._output import (
+    console_err,
+    console_out,
+    emit_json,
+    fail,
+    local_time,
+    open_reader,
+    resolve_project,
+    resolve_thread,
+)
+from sessionbase.config import Settings
+from sessionbase.errors import SessionbaseError
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["text", "semantic", "hybrid"]), default="hybrid",
+              show_default=True, help="Exact words, meaning, or both fused.")  # fmt: skip
+@click.option("--project", help="Only this project: its id, name or working dir.")
+@click.option("--thread", "thread_id", help="Only this thread (an unambiguous id prefix will do).")
+@click.option("--role", type=click.Choice(["user", "assistant", "system"]))
+@click.option("--kind", help="Only this kind: message, reason, cmd, patch, tool, search, plan…")
+@click.option("--source", help="Only threads from this source (cli, vscode, exec…).")
+@click.option("--since", help="Only after: 2026-05-01, 2026-05-01T10:00, or 7d / 12h ago.")
+@click.option("--until", help="Only before (same forms as --since).")
+@click.option("--include-subagents", is_flag=True, help="Also search sub-agent threads.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.pass_obj
+def search(
+    settings: Settings,
+    query: str,
+    mode: str,
+    project: str | None,
+    thread_id: str | None,
+    role: str | None,
+    kind: str | None,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    include_subagents: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Search every message and title: exact words, identifiers, paths, and meaning.
+
+    \b
+    Examples:
+      sessionbase search "flaky websocket test"
+      sessionbase search src/app/cli.py --kind patch
+      sessionbase search '"connection refused"' --since 7d --mode text
+
+    Quotes make a phrase; the last word also matches as a prefix.
+    """
+    from sessionbase.search import hybrid, semantic_index
+    from sessionbase.store.base import SearchFilter
+
+    try:
+        semantic_index(settings)  # the configured embedder answers semantic queries
+    except SessionbaseError as exc:
+        raise fail(exc) from exc
+
+    store = open_reader(settings)
+    try:
+        if thread_id is not None:
+            thread_id = resolve_thread(store, thread_id, "--thread")
+        flt = SearchFilter(
+            project_id=resolve_project(store, project), thread_id=thread_id, role=role, kind=kind,
+            source=source, since=_when(since), until=_when(until),
+            include_subagents=include_subagents,
+        )  # fmt: skip
+        hits = hybrid.search(store, query, mode, flt, limit)
+    except SessionbaseError as exc:
+        raise fail(exc) from exc
+    finally:
+        store.close()
+    if as_json:
+        emit_json([h.to_json() for h in hits])
+        return
+    if not hits:
+        console_err().print("no matches" if query.strip() else "nothing to search for: give a word")
+        return
+    for h in hits:
+        console_out().print(
+            f"[bold]{(h.thread_title or '(untitled)')[:80]}[/bold]  [dim]{local_time(h.ts)} · "
+            f"{h.role} {h.kind} · #{h.idx}[/dim]"
+        )
+        console_out().print("  " + _marked(" ".join(h.snippet.split())))
+        console_out().print(f"  [dim]codex resume {h.thread_id}[/dim]")
+
+
+@cli.command()
+@click.argument("thread_id")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of threads.")
+@click.pass_obj
+def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> None:
+    """Threads like this one, by meaning (needs embeddings: run backfill or serve)."""
+    from sessionbase.search import hybrid, semantic, semantic_index
+
+    semantic_index(settings)
+    store = open_reader(settings)
+    try:
+        found = resolve_thread(store, thread_id)
+        groups = hybrid.group_by_thread(semantic.similar_threads(store, found, limit), limit)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(groups)
+        return
+    if not groups:
+        console_err().print("nothing similar yet (are embeddings built? see `sessionbase status`)")
+    for g in groups:
+        title = (g["title"] or "(untitled)")[:80]
+        console_out().print(f"[bold]{title}[/bold]  [dim]{g['score']:.3f}[/dim]")
+        console_out().print(f"  [dim]codex resume {g['thread_id']}[/dim]")
+
+
+def _when(value: str | None) -> int | None:
+    """``2026-05-01``, ``2026-05-01T10:00`` or a relative ``7d`` / ``12h`` / ``30m`` → ms."""
+    if value is None:
+        return None
+    units = {"d": 86_400_000, "h": 3_600_000, "m": 60_000}
+    if value[-1:] in units and value[:-1].isdigit():
+        return int(time.time() * 1000) - int(value[:-1]) * units[value[-1]]
+    from sessionbase.ingest.timestamps import to_ms
+
+    ms = to_ms(value)
+    if ms is None:
+        raise click.BadParameter(f"not a date, time or relative age like 7d: {value!r}")
+    return ms
+
+
+def _marked(snippet: str) -> str:
+    """Snippet <mark> tags as terminal bold."""
+    from rich.markup import escape
+
+    return escape(snippet).replace("<mark>", "[bold yellow]").replace("</mark>", "[/bold yellow]")
