@@ -15,7 +15,7 @@ import orjson
 
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store.sqlite import MIN_ID_PREFIX, SQLiteStore
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,7 +106,7 @@ def resolve_thread(store: SQLiteStore, given: str, option: str | None = None) ->
     if thread is not None:
         return str(thread["id"])
     shown = 3
-    candidates = store.thread_ids_starting(given, shown + 1) if len(given) >= 4 else []
+    candidates = store.thread_ids_starting(given, shown + 1) if len(given) >= MIN_ID_PREFIX else []
     if len(candidates) > 1:
         more = ", …" if len(candidates) > shown else ""
         message = (

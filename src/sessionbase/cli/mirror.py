@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -205,8 +204,8 @@ def status(settings: Settings, as_json: bool) -> None:
         report["units_embedded"] = report["units"] - len(index.vectors.missing(store.unit_hashes()))
     except SessionbaseError as exc:
         report["embedding_error"] = str(exc)
+    report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
     store.close()
-    report["lag_bytes"], report["files_new"], on_disk = _lag(settings.database_path, settings)
     report["database"] = str(settings.database_path)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
     if as_json:
@@ -242,13 +241,11 @@ def status(settings: Settings, as_json: bool) -> None:
         console_out().print(no_rollouts_hint(settings.codex_homes))
 
 
-def _lag(store_path: Path, settings: Settings) -> tuple[int, int, int]:
+def _lag(store: SQLiteStore, settings: Settings) -> tuple[int, int, int]:
     """Bytes on disk the mirror has not read yet (past its offset in each file it tracks, and
     all of each rollout it has not seen), how many rollouts it has not seen, and how many
     rollouts are on disk at all."""
-    store = SQLiteStore(store_path, readonly=True)
     sources = store.sources()
-    store.close()
     lag = 0
     for s in sources:
         if s.status != "ok" or s.path.endswith(".zst"):

@@ -159,6 +159,7 @@ CHECKPOINT_SECONDS = 1.0
 # segments again later, so fewer, larger statements cost less; and indexing along the way,
 # not all at a grouped transaction's end, keeps the end of a backfill from waiting on it.
 INDEX_ROWS = 10_000
+MIN_ID_PREFIX = 4  # a shorter start of a thread id names no thread: it would match too many
 
 
 def _text(path: str) -> str:
@@ -656,7 +657,7 @@ class SQLiteStore:
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
-        if row is None and len(thread_id) >= 4:
+        if row is None and len(thread_id) >= MIN_ID_PREFIX:
             matches = self.thread_ids_starting(thread_id, 2)
             if len(matches) == 1:
                 row = self._db.execute("SELECT * FROM threads WHERE id = ?", matches).fetchone()
