@@ -9,6 +9,9 @@ equal, row for row, one filled by a single process. Killed runs are covered by t
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,13 @@ def test_small_passes_and_big_files_are_read_in_process(tmp_path: Path) -> None:
         assert chunks is not None
         assert chunks[-1].final
         assert ahead.take(big) is None  # too big to hold whole: read in process
+
+
+def test_the_installed_command_imports_its_command_line_only_when_it_runs() -> None:
+    """A spawned worker runs the parent's main script again before it reads anything: the
+    ``sessionbase`` script's module must not pull in click, rich and every command."""
+    (script,) = entry_points(group="console_scripts", name="sessionbase")
+    heavy = ("click", "rich", "sessionbase.cli")
+    probe = f"import sys, {script.module}; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
