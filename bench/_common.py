@@ -69,7 +69,7 @@ def sessionbase_cmd() -> list[str]:
     exe = BIN / "sessionbase"
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "from sessionbase.cli import main; main()"]
+    return [sys.executable, "-m", "sessionbase"]
 
 
 def child_env(work: Path) -> dict[str, str]:
