@@ -73,11 +73,14 @@ def sessionbase_cmd() -> list[str]:
 
 
 def child_env(work: Path) -> dict[str, str]:
-    """The environment for sessionbase children: no SESSIONBASE_*/CODEX_HOME, a throwaway HOME."""
+    """The environment for sessionbase children: no SESSIONBASE_*/CODEX_HOME, a throwaway HOME,
+    and Python's bytecode cache on, as for any installed program. (A shell that sets
+    PYTHONDONTWRITEBYTECODE would make every child, and every read-ahead worker, compile all
+    it imports from source at each start: about 0.4 s more for ``serve``.)"""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("SESSIONBASE_") and k != "CODEX_HOME"
+        if not k.startswith("SESSIONBASE_") and k not in ("CODEX_HOME", "PYTHONDONTWRITEBYTECODE")
     }
     fake = work / "user-home"
     fake.mkdir(parents=True, exist_ok=True)

@@ -89,13 +89,13 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     A large first import parses files in SESSIONBASE_READ_WORKERS extra processes
     (default: one per CPU, at most 4; none on a single CPU).
     """
-    from sessionbase import search
-
     bars = not as_json and console_err().is_terminal
     try:
         report = asyncio.run(run_backfill(settings, BarProgress() if bars else None))
         embedded = 0
         if not no_embed:
+            from sessionbase import search  # the embedding model's libraries load slowly
+
             embedded = asyncio.run(search.index(settings, _embed_bar() if bars else None))
     except SessionbaseError as exc:
         raise fail(exc) from exc
