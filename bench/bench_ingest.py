@@ -189,7 +189,7 @@ def section_throughput(args: argparse.Namespace, res: Results) -> None:
         report, process_secs = _backfill_command(work, data, home)
         mirrors.append(report["seconds"])
         processes.append(process_secs)
-        sus.append(_sqlite_utils_insert(files, su_db))
+        sus.append(_sqlite_utils_insert(files, su_db, child_env(work)))
         log(
             f"round {n + 1}/{args.repeat}: floor {f_rate_of(floors[-1]) / 1e6:.1f} MB/s, "
             f"mirror {report['bytes_read'] / mirrors[-1] / 1e6:.1f} MB/s "
@@ -264,7 +264,7 @@ def _backfill_command(work: Path, data: Path, home: Path) -> tuple[dict[str, Any
     return report, wall
 
 
-def _sqlite_utils_insert(files: list[Path], db: Path) -> float:
+def _sqlite_utils_insert(files: list[Path], db: Path, env: dict[str, str]) -> float:
     """``sqlite-utils insert db lines - --nl`` fed the concatenated files; its wall time."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -272,6 +272,7 @@ def _sqlite_utils_insert(files: list[Path], db: Path) -> float:
     proc = subprocess.Popen(
         [str(BIN / "sqlite-utils"), "insert", str(db), "lines", "-", "--nl"],
         stdin=subprocess.PIPE,
+        env=env,
     )
     assert proc.stdin is not None
     for path in files:
