@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ from _common import (
     verdict,
 )
 
-from sessionbase.store.fts import parts
+from sessionbase.store.fts import parts as search_parts
 from sessionbase.store.sqlite import SQLiteStore
 
 READY = re.compile(r"ready in ([0-9.]+) s")
@@ -171,6 +171,26 @@ def warm_cache(files: list[Path]) -> None:
 # -------------------------------------------------------------------------- throughput
 
 
+@dataclass
+class ThroughputRound:
+    """One round's figures, each timed minutes apart at most from the round's own floor: this
+    machine's speed drifts by a third within minutes, so a figure is only compared with a
+    baseline measured beside it."""
+
+    floor: tuple[int, int, float]  # lines, bytes, seconds: the best of the round's passes
+    mirror: float  # the backfill, as the command reports it
+    process: float  # the whole command, interpreter start included
+    sqlite_utils: float
+    writer_rows: float
+    writer_indexed: float
+
+
+def median_round(
+    rounds: list[ThroughputRound], ratio: Callable[[ThroughputRound], float]
+) -> ThroughputRound:
+    return sorted(rounds, key=ratio)[len(rounds) // 2]
+
+
 def section_throughput(args: argparse.Namespace, res: Results) -> None:
     work: Path = args.work
     home = work / "throughput" / "home"
@@ -182,87 +202,89 @@ def section_throughput(args: argparse.Namespace, res: Results) -> None:
 
     data = work / "throughput" / "data"
     su_db = work / "throughput" / "sqlite-utils.db"
-    floors, mirrors, sus = [], [], []
-    # Rounds interleave the three, and each figure is its best round: the machine may be shared,
-    # and the best round is the one least disturbed by anything else.
-    processes: list[float] = []
+    writer_db = work / "throughput" / "writer-floor.db"
+    rounds: list[ThroughputRound] = []
+    built: BuiltRows | None = None
     for n in range(args.repeat):
-        floors.append(floor_pass(files))
-        floors.append(floor_pass(files))
+        floors = [floor_pass(files), floor_pass(files)]
         shutil.rmtree(data, ignore_errors=True)
         report, process_secs = _backfill_command(work, data, home)
-        mirrors.append(report["seconds"])
-        processes.append(process_secs)
-        sus.append(_sqlite_utils_insert(files, su_db, child_env(work)))
-        log(
-            f"round {n + 1}/{args.repeat}: floor {f_rate_of(floors[-1]) / 1e6:.1f} MB/s, "
-            f"mirror {report['bytes_read'] / mirrors[-1] / 1e6:.1f} MB/s "
-            f"(command {process_secs:.2f} s), "
-            f"sqlite-utils {sum(p.stat().st_size for p in files) / sus[-1] / 1e6:.1f} MB/s"
+        su_secs = _sqlite_utils_insert(files, su_db, child_env(work))
+        if built is None:
+            built = BuiltRows(data / "sessionbase.db")
+        indexed = built.write(writer_db, indexed=True)
+        rows_only = built.write(writer_db, indexed=False)
+        floors.append(floor_pass(files))
+        floor = min(floors, key=lambda f: f[2])
+        rounds.append(
+            ThroughputRound(floor, report["seconds"], process_secs, su_secs, rows_only, indexed)
         )
-    m_secs, su_secs = min(mirrors), min(sus)
-    lines_read = report["lines_read"]
-    built = BuiltRows(data / "sessionbase.db")
-    rows = len(built.messages)
-    log(f"throughput: the writer alone, {rows:,} rows already built, twice per round")
-    writer_floor = work / "throughput" / "writer-floor.db"
-    written: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(args.repeat):
-        for indexed in (True, False):
-            floors.append(floor_pass(files))
-            written[indexed].append(built.write(writer_floor, indexed=indexed))
-    f_lines, f_bytes, f_secs = min(floors, key=lambda f: f[2])
+        log(
+            f"round {n + 1}/{args.repeat}: floor {f_rate_of(floor) / 1e6:.1f} MB/s, "
+            f"mirror {report['bytes_read'] / report['seconds'] / 1e6:.1f} MB/s "
+            f"(command {process_secs:.2f} s), sqlite-utils {total / su_secs / 1e6:.1f} MB/s, "
+            f"writer alone {total / indexed / 1e6:.1f} MB/s ({total / rows_only / 1e6:.1f} "
+            "without the full-text index)"
+        )
+    assert built is not None
+    lines_read, rows = report["lines_read"], len(built.messages)
     su_rows = sqlite3.connect(su_db).execute("SELECT count(*) FROM lines").fetchone()[0]
+    of = f"median of {args.repeat} rounds"
 
-    m_rate, f_rate, su_rate = report["bytes_read"] / m_secs, f_bytes / f_secs, total / su_secs
+    r = median_round(rounds, lambda r: r.floor[2] / r.mirror)
+    f_lines, f_bytes, f_secs = r.floor
     res.add(
-        f"backfill throughput, {len(files)} files / {mb(total)} (best of {args.repeat})",
-        f"{m_rate / 1e6:.1f} MB/s",
+        f"backfill throughput, {len(files)} files / {mb(total)} ({of})",
+        f"{report['bytes_read'] / r.mirror / 1e6:.1f} MB/s",
         "read + orjson.loads every line",
-        f"{f_rate / 1e6:.1f} MB/s",
-        f"{m_rate / f_rate:.2f}×",
+        f"{f_bytes / f_secs / 1e6:.1f} MB/s",
+        f"{f_secs / r.mirror:.2f}×",
         "≥ 0.5× floor",
-        verdict(m_rate / f_rate >= 0.5),
+        verdict(f_secs / r.mirror >= 0.5),
     )
+    lines_ratio = (lines_read / r.mirror) / (f_lines / f_secs)
     res.add(
         "backfill lines/s",
-        f"{lines_read / m_secs:,.0f} lines/s",
+        f"{lines_read / r.mirror:,.0f} lines/s",
         "read + orjson.loads every line",
         f"{f_lines / f_secs:,.0f} lines/s",
-        f"{(lines_read / m_secs) / (f_lines / f_secs):.2f}×",
+        f"{lines_ratio:.2f}×",
         "≥ 0.5× floor",
-        verdict((lines_read / m_secs) / (f_lines / f_secs) >= 0.5),
+        verdict(lines_ratio >= 0.5),
     )
-    for indexed, label in ((False, "rows only"), (True, "rows + full-text index")):
-        w_secs = min(written[indexed])
+
+    def writer_row(label: str, written: Callable[[ThroughputRound], float]) -> None:
+        w = median_round(rounds, lambda r: r.floor[2] / written(r))
         res.add(
             f"the writer alone: the same {rows:,} rows already built, {label}",
-            f"{total / w_secs / 1e6:.1f} MB/s",
+            f"{total / written(w) / 1e6:.1f} MB/s",
             "read + orjson.loads every line",
-            f"{f_rate / 1e6:.1f} MB/s",
-            f"{f_secs / w_secs:.2f}×",
+            f"{f_rate_of(w.floor) / 1e6:.1f} MB/s",
+            f"{w.floor[2] / written(w):.2f}×",
             "(bound)",
             "",
         )
+
+    writer_row("rows only", lambda r: r.writer_rows)
+    writer_row("rows + full-text index", lambda r: r.writer_indexed)
+    s = median_round(rounds, lambda r: r.sqlite_utils / r.mirror)
     res.add(
-        "backfill vs. sqlite-utils",
-        f"{m_secs:.1f} s",
+        f"backfill vs. sqlite-utils ({of})",
+        f"{s.mirror:.1f} s",
         "sqlite-utils insert --nl (1 table)",
-        f"{su_secs:.1f} s ({su_rate / 1e6:.1f} MB/s)",
-        f"{su_secs / m_secs:.2f}× faster",
+        f"{s.sqlite_utils:.1f} s ({total / s.sqlite_utils / 1e6:.1f} MB/s)",
+        f"{s.sqlite_utils / s.mirror:.2f}× faster",
         "≥ 3× faster",
-        verdict(su_secs / m_secs >= 3),
+        verdict(s.sqlite_utils / s.mirror >= 3),
     )
     res.notes.append(
         f"throughput: `sessionbase backfill --no-embed`: {lines_read:,} lines → {rows:,} message "
-        f"rows in {m_secs:.1f} s, as the command reports it (the whole process, interpreter "
-        f"start included: best {min(processes):.2f} s); sqlite-utils stored {su_rows:,} rows"
+        f"rows in {r.mirror:.1f} s, as the command reports it (the whole process, interpreter "
+        f"start included: {r.process:.2f} s); sqlite-utils stored {su_rows:,} rows"
     )
     res.raw["throughput"] = {
         "files": len(files), "bytes": total, "lines": lines_read, "rows": rows,
-        "mirror_s": m_secs, "mirror_process_s": min(processes), "floor_s": f_secs,
-        "sqlite_utils_s": su_secs, "writer_rows_s": min(written[False]),
-        "writer_rows_fts_s": min(written[True]),
+        "rounds": [asdict(r) for r in rounds],
     }  # fmt: skip
 
 
@@ -279,7 +301,7 @@ class BuiltRows:
         self.messages = db.execute(f"SELECT {self.COLUMNS} FROM messages ORDER BY rowid").fetchall()
         db.close()
         # A new table hands out rowids 1, 2, 3… in insertion order.
-        self.search = [(n, m[6], parts(m[6])) for n, m in enumerate(self.messages, 1)]
+        self.search = [(n, m[6], search_parts(m[6])) for n, m in enumerate(self.messages, 1)]
 
     def write(self, path: Path, *, indexed: bool) -> float:
         """Seconds to insert every row into a new database with sessionbase's schema, in one
