@@ -15,7 +15,8 @@ import orjson
 
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
-from sessionbase.store.sqlite import MIN_ID_PREFIX, SQLiteStore
+from sessionbase.store.base import MIN_ID_PREFIX
+from sessionbase.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
 
+MIN_ID_PREFIX = 4  # a shorter start of a thread id names no thread: it would match too many
+
 
 @dataclass
 class SourceRow:

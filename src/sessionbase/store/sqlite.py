@@ -3,6 +3,9 @@
 One instance per thread (SQLite connections are not shared): ingest owns a writer instance,
 readers open their own. Every write method is one transaction that ends with one commit-log
 entry, so a crash at any point loses nothing and duplicates nothing.
+
+This module holds the connection and every write; the class inherits its read queries from
+``_sqlite_reads`` and its search queries from ``_sqlite_search``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import orjson
 from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import StoreError
 from sessionbase.store import _migrations
-from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow, ThreadFilter
+from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
+from sessionbase.store._sqlite_search import SQLiteSearch
+from sessionbase.store.base import IngestBatch, SourceRow
 from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.fts import parts as search_parts
 
@@ -94,35 +99,6 @@ SELECT rowid, text, sb_parts(text) FROM messages WHERE rowid > ?
 """
 
 
-def _search_where(
-    flt: SearchFilter, *, thread_alias: str = "t", message_alias: str | None = "m"
-) -> tuple[list[str], list[Any]]:
-    t, m = thread_alias, message_alias
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in (("project_id", flt.project_id), ("source", flt.source)):
-        if value is not None:
-            where.append(f"{t}.{column} = ?")
-            args.append(value)
-    if flt.thread_id is not None:
-        where.append(f"{t}.id = ?")
-        args.append(flt.thread_id)
-    if not flt.include_subagents:
-        where.append(f"{t}.parent_thread_id IS NULL AND coalesce({t}.source, '') != 'subagent'")
-    if m is not None:
-        for column, value in (("role", flt.role), ("kind", flt.kind)):
-            if value is not None:
-                where.append(f"{m}.{column} = ?")
-                args.append(value)
-        if flt.since is not None:
-            where.append(f"{m}.ts >= ?")
-            args.append(flt.since)
-        if flt.until is not None:
-            where.append(f"{m}.ts < ?")
-            args.append(flt.until)
-    return where, args
-
-
 @dataclass(frozen=True)
 class UserChange:
     """User decisions about one thread or project: key → JSON value, or None to clear it."""
@@ -132,23 +108,13 @@ class UserChange:
     values: dict[str, Any]
 
 
-def _q(column: str) -> str:
-    return f'"{column}"' if column == "offset" else column
-
-
-_SOURCE_COLUMNS = (
-    "path", "codex_home", "thread_id", "generation", "dev", "inode", "size", "mtime_ns",
-    "offset", "lines", "fingerprint", "fingerprint_len", "status", "error", "skipped", "state",
-    "updated_at",
-)  # fmt: skip
 _UPSERT_SOURCE = (
-    f"INSERT INTO sources ({', '.join(_q(c) for c in _SOURCE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _SOURCE_COLUMNS)}) "
+    f"INSERT INTO sources ({', '.join(sql_column(c) for c in SOURCE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in SOURCE_COLUMNS)}) "
     f"ON CONFLICT (path) DO UPDATE SET "
-    f"{', '.join(f'{_q(c)} = excluded.{_q(c)}' for c in _SOURCE_COLUMNS[1:])}"
+    f"{', '.join(f'{sql_column(c)} = excluded.{sql_column(c)}' for c in SOURCE_COLUMNS[1:])}"
 )
 
-TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
 # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, adding
 # milliseconds (an fsync) between a commit's version and its readers being told. Writers here
@@ -159,7 +125,6 @@ CHECKPOINT_SECONDS = 1.0
 # segments again later, so fewer, larger statements cost less; and indexing along the way,
 # not all at a grouped transaction's end, keeps the end of a backfill from waiting on it.
 INDEX_ROWS = 10_000
-MIN_ID_PREFIX = 4  # a shorter start of a thread id names no thread: it would match too many
 
 
 def _text(path: str) -> str:
@@ -171,7 +136,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteReads, SQLiteSearch):
     """A sessionbase database in one SQLite file. Not thread-safe: one instance per thread."""
 
     def __init__(self, path: Path, *, readonly: bool = False, cache_mb: int = 8) -> None:
@@ -596,178 +561,6 @@ class SQLiteStore:
             (key, value),
         )
 
-    # ------------------------------------------------------------------- reads
-
-    def source_head(self, path: str) -> SourceRow | None:
-        """A source without its normalizer state (cheap: enough to see if a file changed)."""
-        row = self._db.execute(
-            f"SELECT {_HEAD_COLUMNS} FROM sources WHERE path = ?", (path,)
-        ).fetchone()
-        return None if row is None else _source(row)
-
-    def settled_files(self) -> set[tuple[str, int, int, int]]:
-        """(path, size, mtime_ns, inode) of every file read to its end and in good standing.
-
-        A full pass skips a file whose fresh stat is in this set without building anything
-        for it: that is what keeps a catch-up over thousands of unchanged files cheap.
-        """
-        rows = self._db.execute(
-            "SELECT path, size, mtime_ns, inode FROM sources WHERE status = 'ok' AND mtime_ns > 0"
-        )
-        return {(r[0], r[1], r[2], r[3]) for r in rows}
-
-    def tracked_paths(self) -> set[str]:
-        """Paths of every source not yet known to be gone."""
-        return {r[0] for r in self._db.execute("SELECT path FROM sources WHERE status != 'gone'")}
-
-    def source(self, path: str) -> SourceRow | None:
-        row = self._db.execute("SELECT * FROM sources WHERE path = ?", (path,)).fetchone()
-        return None if row is None else _source(row)
-
-    def sources(self) -> list[SourceRow]:
-        return [_source(r) for r in self._db.execute("SELECT * FROM sources ORDER BY path")]
-
-    def sources_by_inode(self, dev: int, inode: int) -> list[SourceRow]:
-        rows = self._db.execute("SELECT * FROM sources WHERE dev = ? AND inode = ?", (dev, inode))
-        return [_source(r) for r in rows]
-
-    def sources_for_thread(self, thread_id: str) -> list[SourceRow]:
-        rows = self._db.execute("SELECT * FROM sources WHERE thread_id = ?", (thread_id,))
-        return [_source(r) for r in rows]
-
-    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if flt.project_id:
-            where.append("project_id = ?")
-            args.append(flt.project_id)
-        if flt.source:
-            where.append("source = ?")
-            args.append(flt.source)
-        if not flt.include_archived:
-            where.append("coalesce(archived_by_user, archived) = 0")
-        if not flt.include_subagents:
-            where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
-        sql = "SELECT * FROM threads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated_at DESC, id LIMIT ?"
-        args.append(max(0, flt.limit))
-        return [_thread(r) for r in self._db.execute(sql, args)]
-
-    def thread(self, thread_id: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
-        if row is None and len(thread_id) >= MIN_ID_PREFIX:
-            matches = self.thread_ids_starting(thread_id, 2)
-            if len(matches) == 1:
-                row = self._db.execute("SELECT * FROM threads WHERE id = ?", matches).fetchone()
-        return None if row is None else _thread(row)
-
-    def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
-        """Ids of the threads whose id starts with ``prefix``, at most ``limit``."""
-        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._db.execute(
-            "SELECT id FROM threads WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
-            (escaped + "%", limit),
-        )
-        return [r[0] for r in rows]
-
-    def messages_page(
-        self, thread_id: str, after: int, until: int | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """Messages with ``after < idx <= until`` in order, at most ``limit``."""
-        rows = self._db.execute(
-            "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset FROM messages"
-            " WHERE thread_id = ? AND idx > ? AND idx <= ? ORDER BY idx LIMIT ?",
-            (thread_id, after, until if until is not None else 2**62, limit),
-        )
-        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
-
-    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
-        """The newest ``n`` messages, oldest first."""
-        rows = self._db.execute(
-            "SELECT * FROM (SELECT idx, turn_id, ts, role, kind, text, data, item_id,"
-            " source_offset FROM messages WHERE thread_id = ? ORDER BY idx DESC LIMIT ?)"
-            " ORDER BY idx",
-            (thread_id, n),
-        )
-        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
-
-    def search_messages(self, match: str, flt: SearchFilter, limit: int) -> list[dict[str, Any]]:
-        """Full-text hits, best BM25 first: message fields, thread title and facts, rank
-        (FTS5's bm25, lower is better). No snippet: the caller makes one for what it keeps.
-
-        ``match`` is an FTS5 expression built by ``store.fts.fts_query``. Raises StoreError
-        if the expression is refused.
-
-        Ranking happens before any join: SQLite computes every result column of every row
-        that enters the top-N sorter, so joining ``messages`` and ``threads`` (and making
-        snippets) before ``ORDER BY … LIMIT`` did that work for every hit of a common word.
-        Without a filter (subagents aside: few) the top rows come from FTS5 alone and are
-        then checked; with one, the filter joins in but only rowid and rank are sorted.
-        """
-        where, args = _search_where(flt)
-        try:
-            ranked: list[tuple[int, float]] = []
-            if flt == SearchFilter(include_subagents=flt.include_subagents):
-                k = 2 * limit
-                ranked = self._db.execute(
-                    "SELECT rowid, bm25(message_search, 1.0, 0.6) AS score FROM message_search"
-                    " WHERE message_search MATCH ? ORDER BY score LIMIT ?",
-                    (match, k),
-                ).fetchall()
-                rows = self._search_rows(ranked, where, args)
-                if len(rows) >= limit or len(ranked) < k:
-                    return rows[:limit]
-            ranked = self._db.execute(
-                "SELECT m.rowid, bm25(message_search, 1.0, 0.6) AS score"
-                " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
-                " JOIN threads t ON t.id = m.thread_id"
-                " WHERE message_search MATCH ?"
-                + "".join(f" AND {w}" for w in where)
-                + " ORDER BY score LIMIT ?",
-                [match, *args, limit],
-            ).fetchall()
-            return self._search_rows(ranked, [], [])
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"search refused: {exc}") from exc
-
-    def _search_rows(
-        self, ranked: list[tuple[int, float]], where: list[str], args: list[Any]
-    ) -> list[dict[str, Any]]:
-        """The rows of ranked message rowids that pass ``where``, in the given order."""
-        if not ranked:
-            return []
-        rank = {int(rowid): float(score) for rowid, score in ranked}
-        rows = self._db.execute(
-            "SELECT m.rowid AS message_rowid, m.thread_id, m.idx, m.role, m.kind, m.ts, m.text,"
-            " t.title AS thread_title, t.project_id, t.source, t.updated_at AS thread_updated_at"
-            " FROM messages m JOIN threads t ON t.id = m.thread_id"
-            " WHERE m.rowid IN (SELECT value FROM json_each(?))"
-            + "".join(f" AND {w}" for w in where),
-            [orjson.dumps(list(rank)).decode(), *args],
-        )
-        found = [{**dict(r), "rank": rank[r["message_rowid"]]} for r in rows]
-        found.sort(key=lambda r: (r["rank"], r["message_rowid"]))
-        for row in found:
-            del row["message_rowid"]
-        return found
-
-    def search_thread_titles(self, match: str, flt: SearchFilter, limit: int) -> dict[str, float]:
-        """Threads whose title matches: id → BM25 rank (lower is better)."""
-        where, args = _search_where(flt, thread_alias="t", message_alias=None)
-        sql = (
-            "SELECT t.id, bm25(thread_search, 1.0, 0.6) AS rank"
-            " FROM thread_search JOIN threads t ON t.rowid = thread_search.rowid"
-            " WHERE thread_search MATCH ?"
-            + "".join(f" AND {w}" for w in where)
-            + " ORDER BY rank LIMIT ?"
-        )
-        try:
-            return {r[0]: float(r[1]) for r in self._db.execute(sql, [match, *args, limit])}
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"search refused: {exc}") from exc
-
     def replace_units(
         self, thread_id: str, units: list[tuple[int, int, str, str, str]], from_idx: int = 0
     ) -> None:
@@ -788,41 +581,6 @@ class SQLiteStore:
             self._rollback()
             raise StoreError(f"cannot store units of {thread_id}: {exc}") from exc
 
-    def units_for_hashes(self, hashes: list[str], flt: SearchFilter) -> list[dict[str, Any]]:
-        """Units with these content hashes that pass the filter, with their thread's facts."""
-        if not hashes:
-            return []
-        where, args = _search_where(flt, message_alias="m")
-        marks = ",".join("?" * len(hashes))
-        rows = self._db.execute(
-            "SELECT u.thread_id, u.start_idx, u.end_idx, u.role, u.content_hash, u.text,"
-            " m.ts, m.kind, t.title AS thread_title, t.project_id, t.source"
-            " FROM units u JOIN threads t ON t.id = u.thread_id"
-            " LEFT JOIN messages m ON m.thread_id = u.thread_id AND m.idx = u.start_idx"
-            f" WHERE u.content_hash IN ({marks})" + "".join(f" AND {w}" for w in where),
-            [*hashes, *args],
-        )
-        return [dict(r) for r in rows]
-
-    def units_of(self, thread_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM units WHERE thread_id = ? ORDER BY start_idx", (thread_id,)
-        )
-        return [dict(r) for r in rows]
-
-    def unit_starts(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """For (thread, idx) pairs, the start of the unit holding each message, where known."""
-        out: dict[tuple[str, int], int] = {}
-        for thread_id, idx in pairs:
-            row = self._db.execute(
-                "SELECT start_idx FROM units WHERE thread_id = ? AND start_idx <= ?"
-                " AND end_idx >= ? ORDER BY start_idx DESC LIMIT 1",
-                (thread_id, idx, idx),
-            ).fetchone()
-            if row is not None:
-                out[(thread_id, idx)] = int(row[0])
-        return out
-
     def announce(self, touched: list[str]) -> int:
         """A commit-log entry with no rows: tells live queries that derived state changed."""
         try:
@@ -831,172 +589,3 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"cannot write the commit log: {exc}") from exc
-
-    def unit_at(self, thread_id: str, idx: int) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT * FROM units WHERE thread_id = ? AND start_idx <= ? AND end_idx >= ?"
-            " ORDER BY start_idx DESC LIMIT 1",
-            (thread_id, idx, idx),
-        ).fetchone()
-        return None if row is None else dict(row)
-
-    def unit_hashes(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT DISTINCT content_hash FROM units")]
-
-    def thread_ids(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT id FROM threads ORDER BY id")]
-
-    def like_scan(self, needle: str, limit: int) -> list[tuple[str, int]]:
-        """The naive baseline: a LIKE scan over all message text (benchmarks only)."""
-        rows = self._db.execute(
-            "SELECT thread_id, idx FROM messages WHERE text LIKE ? LIMIT ?", (f"%{needle}%", limit)
-        )
-        return [(r[0], r[1]) for r in rows]
-
-    def project(self, project_id: str) -> dict[str, Any] | None:
-        rows = [p for p in self.projects(include_hidden=True) if p["id"] == project_id]
-        return rows[0] if rows else None
-
-    def messages(self, thread_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset"
-            " FROM messages WHERE thread_id = ? ORDER BY idx",
-            (thread_id,),
-        )
-        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
-
-    def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at"
-            " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
-            + ("" if include_hidden else " WHERE p.hidden = 0")
-            + " GROUP BY p.id ORDER BY last_active_at DESC, p.name"
-        )
-        return [{**dict(r), "hidden": bool(r["hidden"])} for r in rows]
-
-    def skills(self, project_id: str | None = None) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT * FROM skills WHERE (? IS NULL OR project_id IS NULL OR project_id = ?)"
-            " ORDER BY CASE scope WHEN 'repo' THEN 0 WHEN 'user' THEN 1"
-            " WHEN 'system' THEN 2 ELSE 3 END, name",
-            (project_id, project_id),
-        )
-        out = []
-        for r in rows:
-            row = dict(r)
-            row["allowed_tools"] = orjson.loads(r["allowed_tools"]) if r["allowed_tools"] else None
-            row["metadata"] = orjson.loads(r["metadata"])
-            out.append(row)
-        return out
-
-    def skill_problems(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute("SELECT * FROM skill_problems ORDER BY path")]
-
-    def status(self) -> dict[str, Any]:
-        db = self._db
-        by_status = {
-            r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM sources GROUP BY status")
-        }
-        skipped: dict[str, int] = {}
-        bytes_total = bytes_done = 0
-        for row in db.execute('SELECT skipped, size, "offset" FROM sources'):
-            for reason, count in orjson.loads(row[0]).items():
-                skipped[reason] = skipped.get(reason, 0) + count
-            bytes_total += row[1] or 0
-            bytes_done += min(row[2] or 0, row[1] or 0)
-        unknown: dict[str, int] = {}
-        for (state,) in db.execute("SELECT state FROM sources WHERE state IS NOT NULL"):
-            for label, count in (orjson.loads(state).get("unknown") or {}).items():
-                unknown[label] = unknown.get(label, 0) + count
-        errors = [
-            {"path": r[0], "status": r[1], "error": r[2]}
-            for r in db.execute(
-                "SELECT path, status, error FROM sources WHERE error IS NOT NULL ORDER BY path"
-            )
-        ]
-        threads, messages = db.execute(
-            "SELECT count(*), coalesce(sum(message_count), 0) FROM threads"
-        ).fetchone()
-        return {
-            "files": sum(by_status.values()),
-            "files_by_status": by_status,
-            "threads": threads,
-            "messages": messages,
-            "rows": db.execute("SELECT count(*) FROM messages").fetchone()[0],
-            "projects": db.execute("SELECT count(*) FROM projects").fetchone()[0],
-            "skills": db.execute("SELECT count(*) FROM skills").fetchone()[0],
-            "units": db.execute("SELECT count(*) FROM units").fetchone()[0],
-            "bytes_total": bytes_total,
-            "bytes_ingested": bytes_done,
-            "skipped_lines": skipped,
-            "unknown_types": unknown,
-            "errors": errors,
-            "skill_problems": self.skill_problems(),
-            "last_version": self.last_version(),
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """A small status for app headers: cheap enough to recompute on every commit."""
-        db = self._db
-        by_status = {
-            r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM sources GROUP BY status")
-        }
-        skipped: dict[str, int] = {}
-        for (raw,) in db.execute("SELECT skipped FROM sources WHERE skipped != '{}'"):
-            for reason, count in orjson.loads(raw).items():
-                skipped[reason] = skipped.get(reason, 0) + count
-        errors = db.execute("SELECT count(*) FROM sources WHERE error IS NOT NULL").fetchone()[0]
-        return {
-            **self.totals(),
-            "files": sum(by_status.values()),
-            "files_by_status": by_status,
-            "skipped_lines": skipped,
-            "errors": int(errors),
-            "last_version": self.last_version(),
-        }
-
-    def commits_since(self, version: int) -> list[tuple[int, list[str]]]:
-        """Commit-log entries after ``version``, oldest first."""
-        rows = self._db.execute(
-            "SELECT version, touched FROM commit_log WHERE version > ? ORDER BY version",
-            (version,),
-        )
-        return [(int(r[0]), orjson.loads(r[1])) for r in rows]
-
-    def oldest_version(self) -> int:
-        row = self._db.execute("SELECT coalesce(min(version), 0) FROM commit_log").fetchone()
-        return int(row[0])
-
-    def totals(self) -> dict[str, int]:
-        """Thread and message counts from the threads table (cheap at any size)."""
-        threads, messages = self._db.execute(
-            "SELECT count(*), coalesce(sum(message_count), 0) FROM threads"
-        ).fetchone()
-        return {"threads": int(threads), "messages": int(messages)}
-
-    def last_version(self) -> int:
-        return int(
-            self._db.execute("SELECT coalesce(max(version), 0) FROM commit_log").fetchone()[0]
-        )
-
-
-_HEAD_COLUMNS = ", ".join(_q(c) for c in _SOURCE_COLUMNS if c not in ("state", "updated_at"))
-
-
-def _source(row: sqlite3.Row) -> SourceRow:
-    data = dict(row)
-    data.pop("updated_at", None)
-    data["skipped"] = orjson.loads(data["skipped"] or "{}")
-    data["state"] = orjson.loads(data["state"]) if data.get("state") else None
-    return SourceRow(**data)
-
-
-def _thread(row: sqlite3.Row) -> dict[str, Any]:
-    data = dict(row)
-    for key in ("source_detail", "git"):
-        data[key] = orjson.loads(data[key]) if data[key] else None
-    data["tokens"] = {key: data.pop(f"tokens_{key}") for key in TOKEN_KEYS}
-    by_user = data.pop("archived_by_user")
-    data["archived"] = bool(data["archived"] if by_user is None else by_user)
-    data["pinned"] = bool(data["pinned"])
-    return data
