@@ -89,5 +89,7 @@ def test_serve_on_a_home_without_sessions_says_so_and_takes_the_first_one(
             )
             time.sleep(0.05)
     # what it ingested, in its own words, and not the file watcher's "1 change detected"
-    assert "ingested" in server.log()
+    assert f"ingested {r.thread_id}: " in server.log()
+    assert "1 new row" in server.log()
+    assert "1 new rows" not in server.log()
     assert "change detected" not in server.log()

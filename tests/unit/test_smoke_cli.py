@@ -25,7 +25,9 @@ def test_backfill_then_show(codex_home: Path, run_cli: Cli) -> None:
     r.end_turn(turn)
     r.write(codex_home)
 
-    run_cli("backfill")
+    summary = run_cli("backfill")
+    assert "1 file (0 unchanged), 1 thread updated, 4 rows written" in summary
+    assert "mirror now holds 1 thread and 2 messages" in summary
     threads = run_cli.json("threads")
     assert [t["id"] for t in threads] == [r.thread_id]
     assert threads[0]["title"] == "Fix the flaky websocket test"

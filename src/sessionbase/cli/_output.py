@@ -97,10 +97,6 @@ def local_time(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000)) if ms else "-"
 
 
-def counted(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def resolve_thread(store: SQLiteStore, given: str, option: str | None = None) -> str:
     """The id of the thread a user named by its id or an unambiguous prefix of it."""
     thread = store.thread(given)

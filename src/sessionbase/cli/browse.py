@@ -11,7 +11,6 @@ from sessionbase.cli._group import cli
 from sessionbase.cli._output import (
     console_err,
     console_out,
-    counted,
     emit_json,
     listing,
     local_time,
@@ -24,6 +23,7 @@ from sessionbase.cli._output import (
 from sessionbase.config import Settings
 from sessionbase.ingest.timestamps import iso
 from sessionbase.store.base import ThreadFilter
+from sessionbase.wording import counted
 
 
 @cli.command()

@@ -13,7 +13,6 @@ from sessionbase.cli._group import cli
 from sessionbase.cli._output import (
     console_err,
     console_out,
-    counted,
     emit_json,
     fail,
     open_reader,
@@ -24,6 +23,7 @@ from sessionbase.errors import SessionbaseError
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.wording import counted
 
 
 class BarProgress:

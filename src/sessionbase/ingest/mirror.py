@@ -35,6 +35,7 @@ from sessionbase.ingest.projects import ProjectResolver, project_id
 from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.tailer import FileReport, Tailer
 from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.wording import counted
 
 
 class Progress(Protocol):
@@ -94,11 +95,12 @@ class SyncReport:
         mb = self.bytes / 1e6
         rate = mb / self.seconds if self.seconds > 0 else 0.0
         lines = [
-            f"{self.files_seen} files ({self.statuses.get('unchanged', 0)} unchanged), "
-            f"{len(self.threads_touched)} threads updated, {self.rows} rows written, "
-            f"{mb:.1f} MB read in {self.seconds:.1f} s ({rate:.1f} MB/s)",
-            f"mirror now holds {self.totals.get('threads', 0)} threads and "
-            f"{self.totals.get('messages', 0)} messages",
+            f"{counted(self.files_seen, 'file')} ({self.statuses.get('unchanged', 0):,} "
+            f"unchanged), {counted(len(self.threads_touched), 'thread')} updated, "
+            f"{counted(self.rows, 'row')} written, {mb:,.1f} MB read in {self.seconds:.1f} s "
+            f"({rate:.1f} MB/s)",
+            f"mirror now holds {counted(self.totals.get('threads', 0), 'thread')} and "
+            f"{counted(self.totals.get('messages', 0), 'message')}",
         ]
         if self.skipped:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))
@@ -106,7 +108,8 @@ class SyncReport:
         for error in self.errors[:10]:
             lines.append(f"error: {error['path']}: {error['error']}")
         if len(self.errors) > 10:
-            lines.append(f"… and {len(self.errors) - 10} more errors (see `sessionbase status`)")
+            more = counted(len(self.errors) - 10, "more error")
+            lines.append(f"… and {more} (see `sessionbase status`)")
         return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from sessionbase.codex.paths import SESSION_INDEX, is_rollout_name
 from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror, SyncReport, check_homes
 from sessionbase.ingest.tailer import FileReport
+from sessionbase.wording import counted
 
 log = logging.getLogger("sessionbase.ingest")
 T = TypeVar("T")
@@ -136,7 +137,7 @@ class Follower:
                 report = await self._on_writer(self._mirror.sync)
                 changed = report.files_seen - report.statuses.get("unchanged", 0)
                 if changed:
-                    log.info("rescan caught %d changed files", changed)
+                    log.info("rescan caught %s", counted(changed, "changed file"))
 
     async def close(self) -> None:
         if self._mirror is not None:
@@ -150,10 +151,10 @@ def _log_reports(reports: list[FileReport]) -> None:
         if r.status == "unchanged":
             continue
         log.info(
-            "%s %s: %d lines, %d new rows%s",
+            "%s %s: %s, %s%s",
             r.status,
             r.thread_id or r.path,
-            r.lines,
-            r.rows,
+            counted(r.lines, "line"),
+            counted(r.rows, "new row"),
             f" ({r.error})" if r.error else "",
         )
