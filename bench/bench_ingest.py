@@ -422,21 +422,26 @@ def section_rss(args: argparse.Namespace, res: Results) -> None:
     data = work / "rss-data"
     shutil.rmtree(data, ignore_errors=True)
     log("rss: backfill child")
-    code, out, _ = run_child(
+    code, out, tree_rss = _run_sampling_rss(
         [sys.executable, "-c", _RSS_CHILD, str(work), str(data), str(home)], env
     )
     if code != 0:
         raise SystemExit(f"backfill child failed ({code})")
     report = json.loads(out)
-    m_rss = report["peak_rss"]
+    # The file streams from a process of its own: the figure is the whole tree's.
+    m_rss = max(report["peak_rss"], tree_rss)
     res.add(
-        f"peak RSS, backfill of one {mb(size)} file",
+        f"peak RSS, backfill of one {mb(size)} file (all processes)",
         f"{m_rss / 1e6:.0f} MB",
         "child that reads + parses the same file",
         f"{f_rss / 1e6:.0f} MB",
         f"{m_rss / f_rss:.2f}×",
         "≤ 250 MB",
         verdict(m_rss <= 250e6),
+    )
+    res.notes.append(
+        f"rss: the ingesting process's own peak (VmHWM) {report['peak_rss'] / 1e6:.0f} MB; "
+        f"its whole process tree, sampled every 20 ms, {tree_rss / 1e6:.0f} MB at most"
     )
     m_rate = report["bytes"] / report["seconds"]
     f_rate = floor["bytes"] / floor["seconds"]
@@ -454,6 +459,27 @@ def section_rss(args: argparse.Namespace, res: Results) -> None:
         f"errors: {report['errors'] or 'none'}"
     )
     res.raw["rss"] = {"file_bytes": size, "peak_rss": m_rss, "floor_rss": f_rss, **report}
+
+
+def _run_sampling_rss(argv: list[str], env: dict[str, str]) -> tuple[int, str, int]:
+    """Run a child to completion: (exit code, stdout, the largest sum of RSS seen over the
+    child and its descendants, sampled every 20 ms)."""
+    import psutil
+
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, stdout=out, env=env)
+        root, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            total = 0
+            for member in [root, *root.children(recursive=True)]:
+                try:
+                    total += member.memory_info().rss
+                except psutil.Error:  # exited between listing and reading
+                    pass
+            peak = max(peak, total)
+            time.sleep(0.02)
+        out.seek(0)
+        return proc.returncode, out.read().decode(), peak
 
 
 # --------------------------------------------------------------------------------- lag

@@ -8,9 +8,12 @@ equal, row for row, one filled by a single process. Killed runs are covered by t
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -78,7 +81,12 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
-def test_read_ahead_gives_the_rows_of_one_process(tmp_path: Path, counted: list[str]) -> None:
+@pytest.mark.parametrize("streamed", [False, True], ids=["held whole", "big ones streamed"])
+def test_read_ahead_gives_the_rows_of_one_process(
+    tmp_path: Path, counted: list[str], monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    if streamed:  # the generated rollouts (tens of KB) stream; most corpus files do not
+        monkeypatch.setattr(readahead, "MAX_FILE_BYTES", 16 * 1024)
     home = build_home(tmp_path / "codex-home")
     ahead = sync(settings_with(tmp_path, "ahead", home, workers=2))
     alone = sync(settings_with(tmp_path, "alone", home, workers=0))
@@ -106,7 +114,47 @@ def test_a_file_no_worker_can_read_is_read_and_reported_by_the_tailer(
     assert report.errors[0]["error"].startswith("cannot decompress")
 
 
-def test_small_passes_and_big_files_are_read_in_process(tmp_path: Path) -> None:
+def test_a_stream_lost_midway_is_read_on_by_the_tailer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "codex-home"
+    r = Rollout().context("/work/app")
+    for turn in range(200):
+        r.user(f"question {turn} about the flaky test")
+        r.shell("pytest -q", output="ok\n" * (turn + 1), exit_code=turn % 2)
+        r.assistant(f"answer {turn} " + "détails " * 50)
+    r.write(home)
+    monkeypatch.setattr(readahead, "MAX_FILE_BYTES", 16 * 1024)
+    lost: list[str] = []
+    take = readahead.ReadAhead.take
+
+    def killing_its_process(self: readahead.ReadAhead, path: str) -> Iterable[Chunk] | None:
+        stream = take(self, path)
+        return killed_after_two(stream) if isinstance(stream, readahead.ChunkStream) else stream
+
+    def killed_after_two(stream: readahead.ChunkStream) -> Iterator[Chunk]:
+        try:
+            for n, chunk in enumerate(stream):
+                if n == 1:
+                    assert stream.pid is not None
+                    os.kill(stream.pid, signal.SIGKILL)
+                yield chunk
+        except readahead.StreamLost as exc:
+            lost.append(str(exc))
+            raise
+
+    monkeypatch.setattr(readahead.ReadAhead, "take", killing_its_process)
+    streamed = sync(settings_with(tmp_path, "streamed", home, workers=1))
+    alone = sync(settings_with(tmp_path, "alone", home, workers=0))
+    assert lost  # the process died with chunks still to come
+    assert streamed.errors == alone.errors == []
+    assert (streamed.lines, streamed.rows) == (alone.lines, alone.rows)
+    expected = snapshot(tmp_path / "alone" / "sessionbase.db")
+    actual = snapshot(tmp_path / "streamed" / "sessionbase.db")
+    assert actual == expected, diff(actual, expected)
+
+
+def test_small_passes_are_read_in_process_and_big_files_streamed(tmp_path: Path) -> None:
     home = tmp_path / "codex-home"
     small = Rollout().context().user("hi").assistant("hello").write(home)
     with readahead.ReadAhead(
@@ -114,16 +162,14 @@ def test_small_passes_and_big_files_are_read_in_process(tmp_path: Path) -> None:
     ) as ahead:
         assert ahead.take(str(small)) is None  # 100 bytes: not worth a process
     big = str(home / "big.jsonl")
-    with readahead.ReadAhead(
-        [(str(small), 100), (big, readahead.MIN_PASS_BYTES)],
-        workers=1,
-        batch_bytes=1024,
-        max_line_bytes=1024,
-    ) as ahead:
+    files = [(str(small), 100), (big, readahead.MIN_PASS_BYTES)]
+    with readahead.ReadAhead(files, workers=1, batch_bytes=1024, max_line_bytes=1024) as ahead:
         chunks = ahead.take(str(small))
-        assert chunks is not None
+        assert isinstance(chunks, list)
         assert chunks[-1].final
-        assert ahead.take(big) is None  # too big to hold whole: read in process
+        assert isinstance(ahead.take(big), readahead.ChunkStream)  # too big to hold whole
+    with readahead.ReadAhead(files, workers=0, batch_bytes=1024, max_line_bytes=1024) as ahead:
+        assert ahead.take(big) is None  # no workers: read in process
 
 
 def test_the_installed_command_imports_its_command_line_only_when_it_runs() -> None:

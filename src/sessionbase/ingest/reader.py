@@ -112,19 +112,22 @@ def initial_state(path: Path) -> dict[str, Any]:
     return ThreadState(fallback_id=thread_id_from_name(path.name)).to_json()
 
 
+def new_file_chunks(path: Path, batch_bytes: int, max_line_bytes: int) -> Iterator[Chunk]:
+    """The chunks of a file new to the store, from its first byte."""
+    return read_chunks(
+        path,
+        offset=0,
+        lines=0,
+        state=initial_state(path),
+        generation=None,
+        batch_bytes=batch_bytes,
+        max_line_bytes=max_line_bytes,
+    )
+
+
 def read_new_file(path: Path, batch_bytes: int, max_line_bytes: int) -> list[Chunk]:
     """A whole file new to the store, at once (in a worker; the caller bounds its size)."""
-    return list(
-        read_chunks(
-            path,
-            offset=0,
-            lines=0,
-            state=initial_state(path),
-            generation=None,
-            batch_bytes=batch_bytes,
-            max_line_bytes=max_line_bytes,
-        )
-    )
+    return list(new_file_chunks(path, batch_bytes, max_line_bytes))
 
 
 class _LineReader:

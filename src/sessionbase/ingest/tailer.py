@@ -24,6 +24,7 @@ from sessionbase.codex.paths import is_archived, thread_id_from_name
 from sessionbase.codex.rollout import Generation, Record
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
 from sessionbase.ingest.projects import ProjectResolver
+from sessionbase.ingest.readahead import StreamLost
 from sessionbase.ingest.reader import Chunk, initial_state, open_rollout, read_chunks, take_chunk
 from sessionbase.store.base import IngestBatch, SourceRow
 from sessionbase.store.sqlite import SQLiteStore
@@ -79,7 +80,7 @@ class Tailer:
         progress: ProgressFn | None = None,
         *,
         stat_result: os.stat_result | None = None,
-        read_ahead: list[Chunk] | None = None,
+        read_ahead: Iterable[Chunk] | None = None,
     ) -> FileReport:
         """Read whatever is new in ``path``. Problems are reported, never raised, per file.
 
@@ -169,7 +170,7 @@ class Tailer:
         known: SourceRow | None,
         report: FileReport,
         progress: ProgressFn | None,
-        read_ahead: list[Chunk] | None = None,
+        read_ahead: Iterable[Chunk] | None = None,
     ) -> FileReport:
         reset_thread: str | None = None
         source = known
@@ -194,7 +195,9 @@ class Tailer:
             return self._read_document(path, source, reset_thread, report, progress)
         reader = _FileReader(self, path, source, reset_thread, report, progress)
         # Chunks read ahead start from a new file's first byte: use them only for such a file.
-        return reader.run(read_ahead if fresh and read_ahead is not None else reader.chunks())
+        if fresh and read_ahead is not None:
+            return reader.run(reader.resuming(read_ahead))
+        return reader.run(reader.chunks())
 
     def _same_start(self, path: Path, source: SourceRow, st: os.stat_result) -> bool:
         if not path.name.endswith(".zst") and st.st_size < source.offset:
@@ -311,6 +314,14 @@ class _FileReader:
             batch_bytes=self.t.batch_bytes,
             max_line_bytes=self.t.max_line_bytes,
         )
+
+    def resuming(self, ahead: Iterable[Chunk]) -> Iterator[Chunk]:
+        """Chunks read ahead; should their process be lost midway, the rest read here, from
+        the last chunk committed (whose offset and state the source already holds)."""
+        try:
+            yield from ahead
+        except StreamLost:
+            yield from self.chunks()
 
     def run(self, chunks: Iterable[Chunk]) -> FileReport:
         src, report = self.source, self.report
