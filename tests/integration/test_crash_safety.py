@@ -48,6 +48,11 @@ ENTRY = "from sessionbase.cli import main; main()"
 READ_AHEAD_ENTRY = (
     "from sessionbase.ingest import readahead; readahead.MIN_PASS_BYTES = 0; " + ENTRY
 )
+# And every rollout over 16 KB (normally 16 MB) streams from a process of its own.
+STREAMED_ENTRY = (
+    "from sessionbase.ingest import readahead; readahead.MIN_PASS_BYTES = 0; "
+    "readahead.MAX_FILE_BYTES = 16 * 1024; " + ENTRY
+)
 
 
 # ---------------------------------------------------------------- a Codex home that keeps growing
@@ -246,15 +251,19 @@ def kill_after_delay(proc: subprocess.Popen[bytes], delay: float) -> None:
         proc.send_signal(signal.SIGKILL)
 
 
-@pytest.mark.parametrize("entry", [ENTRY, READ_AHEAD_ENTRY], ids=["one-process", "read-ahead"])
+@pytest.mark.parametrize(
+    "entry",
+    [ENTRY, READ_AHEAD_ENTRY, STREAMED_ENTRY],
+    ids=["one-process", "read-ahead", "streamed"],
+)
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, entry: str) -> None:
-    """With read-ahead, killed runs also leave worker processes behind mid-file; the clean
-    backfill it is compared with always reads in one process."""
+    """With read-ahead, killed runs also leave worker and streaming processes behind
+    mid-file; the clean backfill it is compared with always reads in one process."""
     rng = random.Random(SEED)  # the data Codex writes
     killer = random.Random(SEED + 1)  # when to kill
     home = build_home(tmp_path / "codex-home", rng)
     env = environment(tmp_path / "user-home")
-    if entry == READ_AHEAD_ENTRY:
+    if entry != ENTRY:
         env["SESSIONBASE_READ_WORKERS"] = "2"
     began = time.monotonic()
     subprocess.run(
