@@ -87,7 +87,8 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     everything is searchable, embeddings included (unless --no-embed). Stops with an
     error if `sessionbase serve` is running on the same data dir (it already keeps up).
     A large first import parses files in SESSIONBASE_READ_WORKERS extra processes
-    (default: one per CPU, at most 4; none on a single CPU).
+    (default: one per CPU, at most 4; none on a single CPU). Each new rollout over 16 MB is
+    parsed by one more process while its rows are committed (none if that setting is 0).
     """
     bars = not as_json and console_err().is_terminal
     try:
