@@ -84,7 +84,7 @@ class ChunkStream:
         self.path = path
         self.batch_bytes = batch_bytes
         self.max_line_bytes = max_line_bytes
-        self.pid: int | None = None
+        self.pid: int | None = None  # the reading process, once iteration has started it
 
     def __iter__(self) -> Iterator[Chunk]:
         context = multiprocessing.get_context("spawn")  # see ReadAhead
@@ -95,7 +95,10 @@ class ChunkStream:
             name="sessionbase-stream",
             daemon=True,
         )
-        process.start()
+        try:
+            process.start()
+        except OSError as exc:  # no process to be had: the tailer reads the file itself
+            raise StreamLost(f"{self.path}: cannot start a reading process: {exc}") from exc
         self.pid = process.pid
         try:
             while True:
