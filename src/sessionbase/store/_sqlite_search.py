@@ -20,26 +20,22 @@ def _search_where(
     t, m = thread_alias, message_alias
     where: list[str] = []
     args: list[Any] = []
-    for column, value in (("project_id", flt.project_id), ("source", flt.source)):
+
+    def where_given(condition: str, value: Any) -> None:
         if value is not None:
-            where.append(f"{t}.{column} = ?")
+            where.append(condition)
             args.append(value)
-    if flt.thread_id is not None:
-        where.append(f"{t}.id = ?")
-        args.append(flt.thread_id)
+
+    where_given(f"{t}.project_id = ?", flt.project_id)
+    where_given(f"{t}.source = ?", flt.source)
+    where_given(f"{t}.id = ?", flt.thread_id)
     if not flt.include_subagents:
         where.append(f"{t}.parent_thread_id IS NULL AND coalesce({t}.source, '') != 'subagent'")
     if m is not None:
-        for column, value in (("role", flt.role), ("kind", flt.kind)):
-            if value is not None:
-                where.append(f"{m}.{column} = ?")
-                args.append(value)
-        if flt.since is not None:
-            where.append(f"{m}.ts >= ?")
-            args.append(flt.since)
-        if flt.until is not None:
-            where.append(f"{m}.ts < ?")
-            args.append(flt.until)
+        where_given(f"{m}.role = ?", flt.role)
+        where_given(f"{m}.kind = ?", flt.kind)
+        where_given(f"{m}.ts >= ?", flt.since)
+        where_given(f"{m}.ts < ?", flt.until)
     return where, args
 
 
