@@ -267,15 +267,16 @@ def section_throughput(args: argparse.Namespace, res: Results) -> None:
 
     writer_row("rows only", lambda r: r.writer_rows)
     writer_row("rows + full-text index", lambda r: r.writer_indexed)
-    s = median_round(rounds, lambda r: r.sqlite_utils / r.mirror)
+    # Two commands, each timed as a whole process: interpreter start and imports included.
+    s = median_round(rounds, lambda r: r.sqlite_utils / r.process)
     res.add(
-        f"backfill vs. sqlite-utils ({of})",
-        f"{s.mirror:.1f} s",
+        f"backfill vs. sqlite-utils, whole commands ({of})",
+        f"{s.process:.1f} s",
         "sqlite-utils insert --nl (1 table)",
         f"{s.sqlite_utils:.1f} s ({total / s.sqlite_utils / 1e6:.1f} MB/s)",
-        f"{s.sqlite_utils / s.mirror:.2f}× faster",
+        f"{s.sqlite_utils / s.process:.2f}× faster",
         "≥ 3× faster",
-        verdict(s.sqlite_utils / s.mirror >= 3),
+        verdict(s.sqlite_utils / s.process >= 3),
     )
     res.notes.append(
         f"throughput: `sessionbase backfill --no-embed`: {lines_read:,} lines → {rows:,} message "
