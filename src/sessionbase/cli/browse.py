@@ -36,12 +36,9 @@ def threads(
     settings: Settings, project: str | None, source: str | None, limit: int, as_json: bool
 ) -> None:
     """Recent threads, most recently updated first."""
-    store = open_reader(settings)
-    try:
+    with open_reader(settings) as store:
         project_id = resolve_project(store, project)
         rows = store.threads(ThreadFilter(project_id=project_id, source=source, limit=limit))
-    finally:
-        store.close()
     if as_json:
         emit_json([_thread_json(t) for t in rows])
         return
@@ -97,13 +94,10 @@ def _message_json(m: dict[str, Any]) -> dict[str, Any]:
 @click.pass_obj
 def show(settings: Settings, thread_id: str, as_json: bool) -> None:
     """One thread and its messages in order (an unambiguous id prefix is enough)."""
-    store = open_reader(settings)
-    try:
+    with open_reader(settings) as store:
         thread = store.thread(resolve_thread(store, thread_id))
         assert thread is not None
         messages = store.messages(thread["id"])
-    finally:
-        store.close()
     if as_json:
         emit_json(
             {"thread": _thread_json(thread), "messages": [_message_json(m) for m in messages]}
@@ -139,9 +133,8 @@ def _print_message(m: dict[str, Any]) -> None:
 @click.pass_obj
 def projects(settings: Settings, as_json: bool) -> None:
     """Projects: one per repository root (or working dir outside a repository)."""
-    store = open_reader(settings)
-    rows = store.projects()
-    store.close()
+    with open_reader(settings) as store:
+        rows = store.projects()
     for p in rows:
         for k in ("created_at", "updated_at", "last_active_at"):
             p[k] = iso(p.get(k))
@@ -171,10 +164,9 @@ def projects(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def skills(settings: Settings, as_json: bool) -> None:
     """Skills Codex can see: repo, user, system and admin SKILL.md files."""
-    store = open_reader(settings)
-    rows = store.skills()
-    problems = store.skill_problems()
-    store.close()
+    with open_reader(settings) as store:
+        rows = store.skills()
+        problems = store.skill_problems()
     if as_json:
         emit_json(rows)
         return

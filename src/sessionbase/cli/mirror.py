@@ -197,16 +197,16 @@ def status(settings: Settings, as_json: bool) -> None:
     """What is mirrored, how far behind the files it is, and what went wrong."""
     from sessionbase.search import semantic_index
 
-    store = open_reader(settings)
-    report = store.status()
-    try:
-        index = semantic_index(settings)
-        report["embedding_model"] = index.embedder.name
-        report["units_embedded"] = report["units"] - len(index.vectors.missing(store.unit_hashes()))
-    except SessionbaseError as exc:
-        report["embedding_error"] = str(exc)
-    report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
-    store.close()
+    with open_reader(settings) as store:
+        report = store.status()
+        try:
+            index = semantic_index(settings)
+            missing = index.vectors.missing(store.unit_hashes())
+            report["embedding_model"] = index.embedder.name
+            report["units_embedded"] = report["units"] - len(missing)
+        except SessionbaseError as exc:
+            report["embedding_error"] = str(exc)
+        report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
     report["database"] = str(settings.database_path)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
     if as_json:

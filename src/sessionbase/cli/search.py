@@ -69,20 +69,18 @@ def search(
     except SessionbaseError as exc:
         raise fail(exc) from exc
 
-    store = open_reader(settings)
-    try:
-        if thread_id is not None:
-            thread_id = resolve_thread(store, thread_id, "--thread")
-        flt = SearchFilter(
-            project_id=resolve_project(store, project), thread_id=thread_id, role=role, kind=kind,
-            source=source, since=_when(since), until=_when(until),
-            include_subagents=include_subagents,
-        )  # fmt: skip
-        hits = hybrid.search(store, query, mode, flt, limit)
-    except SessionbaseError as exc:
-        raise fail(exc) from exc
-    finally:
-        store.close()
+    with open_reader(settings) as store:
+        try:
+            if thread_id is not None:
+                thread_id = resolve_thread(store, thread_id, "--thread")
+            flt = SearchFilter(
+                project_id=resolve_project(store, project), thread_id=thread_id, role=role,
+                kind=kind, source=source, since=_when(since), until=_when(until),
+                include_subagents=include_subagents,
+            )  # fmt: skip
+            hits = hybrid.search(store, query, mode, flt, limit)
+        except SessionbaseError as exc:
+            raise fail(exc) from exc
     if as_json:
         emit_json([h.to_json() for h in hits])
         return
@@ -108,12 +106,9 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
     from sessionbase.search import hybrid, semantic, semantic_index
 
     semantic_index(settings)
-    store = open_reader(settings)
-    try:
+    with open_reader(settings) as store:
         found = resolve_thread(store, thread_id)
         groups = hybrid.group_by_thread(semantic.similar_threads(store, found, limit), limit)
-    finally:
-        store.close()
     if as_json:
         emit_json(groups)
         return

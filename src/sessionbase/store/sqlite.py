@@ -176,6 +176,12 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
         self._unindexed_rows = 0
         self._background: BackgroundCheckpoints | None = None
 
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._background is not None:
             self._background.close()
