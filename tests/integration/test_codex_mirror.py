@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from sessionbase.cli import cli
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store import open_store
 from tests.support.codex_cli import CodexHome
 from tests.support.codex_scenarios import SCENARIOS, Scenario, ScenarioResult, run_scenario
 from tests.support.server import ServerProcess
@@ -38,7 +38,7 @@ def _cli(data_dir: Path, home: Path, *args: str) -> Any:
 
 
 def _rows(database: Path, thread_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    store = SQLiteStore(database, readonly=True)
+    store = open_store(database, readonly=True)
     try:
         thread = store.thread(thread_id)
         assert thread is not None, f"thread {thread_id} not mirrored"

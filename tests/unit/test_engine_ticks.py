@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from sessionbase.live.engine import INLINE_TICK_SECONDS, Engine, QueryResult, Subscription
-from sessionbase.store.sqlite import SQLiteStore, UserChange
+from sessionbase.store import open_store
+from sessionbase.store.base import UserChange
 
 
 def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "sessionbase.db"
-    SQLiteStore(database).close()
+    open_store(database).close()
     engine = Engine(database)
     ran_on: list[str] = []
     evaluate = Engine._evaluate
@@ -42,7 +43,7 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
             assert sub.seconds is not None  # measured; set below, so no test depends on speed
             sub.seconds = INLINE_TICK_SECONDS / 10
 
-            writer = SQLiteStore(database)
+            writer = open_store(database)
             writer.apply_user_changes(
                 [UserChange("project", "p1", {"record": {"name": "inline", "working_dir": "/w"}})],
                 None,

@@ -19,7 +19,7 @@ import zstandard
 from sessionbase.config import Settings
 from sessionbase.ingest import reader
 from sessionbase.ingest.mirror import Mirror, SyncReport
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store import open_store
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 from tests.support.db_snapshot import diff, snapshot
@@ -48,7 +48,7 @@ def good(n: int) -> bytes:
 
 
 def user_texts(settings: Settings, thread_id: str) -> list[str]:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         return [m["text"] for m in store.messages(thread_id) if m["role"] == "user"]
     finally:
@@ -56,7 +56,7 @@ def user_texts(settings: Settings, thread_id: str) -> list[str]:
 
 
 def quarantine(settings: Settings) -> list[tuple[str, int, bytes]]:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         rows = store._db.execute('SELECT reason, "offset", raw FROM quarantine ORDER BY "offset"')
         return [(r[0], r[1], bytes(r[2])) for r in rows]
@@ -163,7 +163,7 @@ def test_envelope_with_a_non_object_payload_is_kept_raw_and_counted(
     assert status["skipped_lines"] == {}
     assert status["errors"] == []
     assert status["unknown_types"] == {"event_msg.None": 2, "response_item.None": 1}
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         extras = [orjson.loads(row[0]) for row in store._db.execute("SELECT raw FROM extras")]
     finally:

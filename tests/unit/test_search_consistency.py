@@ -26,11 +26,10 @@ import pytest
 from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror, SyncReport
 from sessionbase.ingest.tailer import FileReport
-from sessionbase.store import sqlite as sqlite_store
+from sessionbase.store import open_store, sqlite as sqlite_store
 from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow
 from sessionbase.store.fts import fts_query, parts
 from sessionbase.store.rows import MessageRow
-from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 from tests.unit.test_functions import Api
@@ -167,7 +166,7 @@ def integrity_problems(database: Path) -> list[str]:
 
 def store_hits(database: Path, probe: str) -> set[tuple[str, int]]:
     """(thread id, idx) of the messages ``search_messages`` returns for a probe word."""
-    store = SQLiteStore(database, readonly=True)
+    store = open_store(database, readonly=True)
     try:
         match = fts_query(probe, prefix_last=False)
         assert match is not None
@@ -355,7 +354,7 @@ def test_thread_rebuilt_from_a_truncated_file_leaves_no_stale_hits(
 
 
 def _title_hits(database: Path, word: str) -> set[str]:
-    store = SQLiteStore(database, readonly=True)
+    store = open_store(database, readonly=True)
     try:
         match = fts_query(word, prefix_last=False)
         assert match is not None
@@ -447,7 +446,7 @@ def test_rows_changed_before_they_are_indexed_leave_a_sound_index(
     triggers must only ever see rows that are already in the index."""
     monkeypatch.setattr(sqlite_store, "INDEX_ROWS", index_rows)
     database = tmp_path / "store.db"
-    store = SQLiteStore(database)
+    store = open_store(database)
     try:
         with store.grouped_commits(seconds=3600):
             store.commit(_batch("/a", "t1", {0: "quokka wombat", 1: "numbat", 2: "dingo"}))

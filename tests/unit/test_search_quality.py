@@ -32,8 +32,8 @@ from sessionbase import config
 from sessionbase.config import Settings
 from sessionbase.search import hybrid, semantic
 from sessionbase.search.embedder import LocalEmbedder
+from sessionbase.store import open_store
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 
@@ -165,7 +165,7 @@ def evaluate(evaluation: Evaluation, mode: str) -> ModeResult:
     missed: list[Query] = []
     reciprocal: list[float] = []
     top1: list[bool] = []
-    store = SQLiteStore(evaluation.settings.database_path, readonly=True)
+    store = open_store(evaluation.settings.database_path, readonly=True)
     try:
         for query in evaluation.queries:
             hits = hybrid.search(store, query.q, mode, SearchFilter(), K)
@@ -223,7 +223,7 @@ def test_the_eval_set_is_well_formed() -> None:
 
 
 def test_every_eval_thread_is_mirrored(evaluation: Evaluation) -> None:
-    store = SQLiteStore(evaluation.settings.database_path, readonly=True)
+    store = open_store(evaluation.settings.database_path, readonly=True)
     try:
         assert sorted(store.thread_ids()) == sorted(evaluation.thread_ids.values())
         for thread in evaluation.document["threads"]:
@@ -264,7 +264,7 @@ def test_identifier_and_error_lookups_rank_their_thread_first_in_text_mode(
 ) -> None:
     """Exact lookups found by text search should not merely be in the top 10 but on top."""
     by_thread = {tid: name for name, tid in evaluation.thread_ids.items()}
-    store = SQLiteStore(evaluation.settings.database_path, readonly=True)
+    store = open_store(evaluation.settings.database_path, readonly=True)
     first = total = 0
     try:
         for query in evaluation.queries:

@@ -28,8 +28,8 @@ from sessionbase.search.embedder import LocalEmbedder, Vectors
 from sessionbase.search.semantic import SemanticIndex
 from sessionbase.search.units import build_units
 from sessionbase.search.vectors import VectorStore
+from sessionbase.store import Store, open_store
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli
 from tests.unit.test_functions import Api
@@ -134,8 +134,8 @@ class Corpus:
     def tid(self, name: str) -> str:
         return self.rollouts[name].thread_id
 
-    def store(self) -> SQLiteStore:
-        return SQLiteStore(self.settings.database_path, readonly=True)
+    def store(self) -> Store:
+        return open_store(self.settings.database_path, readonly=True)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def cli_search(corpus: Corpus, query: str, mode: str, *options: str) -> list[dic
     return hits
 
 
-def all_units(store: SQLiteStore) -> list[dict[str, Any]]:
+def all_units(store: Store) -> list[dict[str, Any]]:
     return [u for tid in store.thread_ids() for u in store.units_of(tid)]
 
 
@@ -421,7 +421,7 @@ def test_search_threads_semantic_counts_every_unit_of_a_thread(corpus: Corpus, a
 
 
 def test_similar_to_leaves_out_the_excluded_unit(corpus: Corpus, embedder: LocalEmbedder) -> None:
-    store = SQLiteStore(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_path, readonly=True)
     try:
         (user_unit, answer_unit) = store.units_of(corpus.tid("docker"))
         index = semantic.index_for(corpus.settings.data_dir)
@@ -478,7 +478,7 @@ def test_deleting_the_database_reembeds_nothing(
     assert orjson.loads(cli("backfill", "--no-embed", "--json"))["units_embedded"] == 0
     counting = _Counting(embedder)
     fresh = SemanticIndex(settings.data_dir, counting)
-    store = SQLiteStore(settings.database_path)
+    store = open_store(settings.database_path)
     try:
         assert fresh.catch_up(store) == 0
         assert counting.texts == []
@@ -496,7 +496,7 @@ def test_a_stopped_catch_up_commits_no_units_and_the_next_run_finishes(
     write_topics(settings.codex_homes[0])
     assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["threads"] == 5
     index = SemanticIndex(settings.data_dir, embedder)
-    store = SQLiteStore(settings.database_path)
+    store = open_store(settings.database_path)
     try:
         asked: list[int] = []
 
@@ -551,8 +551,8 @@ def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
     assert orjson.loads(cli("backfill", "--no-embed", "--json"))["rows_written"] == 1
 
     query = "database connection pool exhausted under load"
-    reader = SQLiteStore(settings.database_path, readonly=True)
-    writer = SQLiteStore(settings.database_path)
+    reader = open_store(settings.database_path, readonly=True)
+    writer = open_store(settings.database_path)
     seen: list[set[tuple[str, int]]] = []
 
     def on_commit(version: int) -> None:  # what a live query re-run at this commit would see
@@ -598,7 +598,7 @@ def test_units_kept_up_through_appends_equal_units_derived_at_once(
         with path.open("ab") as fh:
             fh.write(b"".join(line + b"\n" for line in r.lines[cut - step : cut]))
         assert orjson.loads(cli("backfill", "--json"))["errors"] == []
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         messages = store.messages(r.thread_id)
         assert len(messages) == 3 * 6

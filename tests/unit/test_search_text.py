@@ -33,10 +33,9 @@ from hypothesis import given, settings, strategies as st
 
 from sessionbase import config
 from sessionbase.config import Settings
-from sessionbase.store import fts
+from sessionbase.store import fts, open_store
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.fts import fts_query, prefix_term
-from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli
 from tests.unit.test_functions import Api
@@ -178,7 +177,7 @@ def keys(hits: list[dict[str, Any]]) -> set[tuple[str, int]]:
 
 def message_key(corpus: Corpus, rollout: Rollout, text_part: str) -> tuple[str, int]:
     """(thread id, idx) of the one message of ``rollout`` whose text contains ``text_part``."""
-    store = SQLiteStore(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_path, readonly=True)
     try:
         found = [m["idx"] for m in store.messages(rollout.thread_id) if text_part in m["text"]]
     finally:
@@ -286,7 +285,7 @@ def test_paths_whole_tail_and_base_name(corpus: Corpus, search: Search) -> None:
     user = message_key(corpus, corpus.code, "flaky_websocket_test")
     found = search("src/app/cli.py")
     assert user in found
-    store = SQLiteStore(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_path, readonly=True)
     try:
         patches = [(corpus.code.thread_id, m["idx"]) for m in store.messages(corpus.code.thread_id)
                    if m["kind"] == "patch"]  # fmt: skip
@@ -307,7 +306,7 @@ def test_flags(corpus: Corpus, search: Search) -> None:
     user = message_key(corpus, corpus.code, "flaky_websocket_test")
     found = search("--verbose")
     assert user in found
-    store = SQLiteStore(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_path, readonly=True)
     try:
         cmd = [(corpus.code.thread_id, m["idx"]) for m in store.messages(corpus.code.thread_id)
                if m["kind"] == "cmd"]  # fmt: skip
@@ -498,7 +497,7 @@ class Row:
 @pytest.fixture(scope="module")
 def quokka_rows(corpus: Corpus) -> list[Row]:
     """Every stored message containing the word quokka, with its thread's facts."""
-    store = SQLiteStore(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_path, readonly=True)
     rows = []
     try:
         for thread_id in store.thread_ids():
@@ -637,7 +636,7 @@ def test_ranking_first_then_filtering_keeps_the_best_rows(tmp_path: Path) -> Non
     assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["errors"] == []
     match = fts_query("wombat", prefix_last=False)
     assert match is not None
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         with_children = store.search_messages(match, SearchFilter(include_subagents=True), 100)
         assert len(with_children) == 42

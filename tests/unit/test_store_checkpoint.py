@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sessionbase.store import sqlite as sqlite_store
-from sessionbase.store.sqlite import SQLiteStore, UserChange
+from sessionbase.store.base import UserChange
+from sessionbase.store.sqlite import SQLiteStore
 
 COMMITS = 400  # each writes a few pages: past SQLite's 1,000-page automatic checkpoint
 TITLE = "x" * 10_000

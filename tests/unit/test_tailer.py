@@ -19,8 +19,8 @@ from sessionbase.config import Settings
 from sessionbase.errors import StoreError
 from sessionbase.ingest.mirror import Mirror
 from sessionbase.ingest.tailer import FileReport
+from sessionbase.store import open_store
 from sessionbase.store.base import SourceRow, ThreadFilter
-from sessionbase.store.sqlite import SQLiteStore
 from tests.builders.codex import Rollout
 from tests.conftest import CORPUS, Cli
 from tests.support.db_snapshot import Snapshot, diff, snapshot, table_counts
@@ -54,7 +54,7 @@ def assert_same(actual: Snapshot, expected: Snapshot) -> None:
 
 
 def sources(settings: Settings) -> dict[str, tuple[str, int, str | None]]:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         return {s.path: (s.status, s.offset, s.thread_id) for s in store.sources()}
     finally:
@@ -62,7 +62,7 @@ def sources(settings: Settings) -> dict[str, tuple[str, int, str | None]]:
 
 
 def sources_row(settings: Settings, path: Path) -> SourceRow:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         row = store.source(str(path))
     finally:
@@ -72,7 +72,7 @@ def sources_row(settings: Settings, path: Path) -> SourceRow:
 
 
 def threads(settings: Settings) -> list[dict[str, object]]:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         return store.threads(ThreadFilter(limit=1000))
     finally:
@@ -102,7 +102,7 @@ def write_lines(path: Path, lines: list[bytes], tail: bytes = b"") -> None:
 
 
 def user_texts(settings: Settings, thread_id: str) -> list[str]:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         return [
             m["text"]
@@ -203,7 +203,7 @@ _ALL_TABLES = (
 
 
 def _last_version(settings: Settings) -> int:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         return store.last_version()
     finally:
@@ -278,7 +278,7 @@ def test_rebuild_to_a_shorter_history_recomputes_project_times(
 
 
 def _project(settings: Settings) -> dict[str, Any]:
-    store = SQLiteStore(settings.database_path, readonly=True)
+    store = open_store(settings.database_path, readonly=True)
     try:
         (project,) = store.projects()
         return project
@@ -588,7 +588,7 @@ def test_copy_seen_through_watch_events_is_a_duplicate(
     (report,) = ingest_paths(settings, copy)
     assert report.status == "duplicate"
     assert table_counts(settings.database_path)["messages"] == len(
-        [1 for _ in SQLiteStore(settings.database_path, readonly=True).messages(r.thread_id)]
+        [1 for _ in open_store(settings.database_path, readonly=True).messages(r.thread_id)]
     )
     assert len(threads(settings)) == 1
 

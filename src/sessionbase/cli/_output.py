@@ -15,8 +15,8 @@ import orjson
 
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
+from sessionbase.store import Store, open_store
 from sessionbase.store.base import MIN_ID_PREFIX
-from sessionbase.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,9 +44,9 @@ def fail(exc: SessionbaseError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
-def open_reader(settings: Settings) -> SQLiteStore:
+def open_reader(settings: Settings) -> Store:
     try:
-        return SQLiteStore(settings.database_path, readonly=True)
+        return open_store(settings.database_path, readonly=True)
     except SessionbaseError as exc:
         raise fail(exc) from exc
 
@@ -97,7 +97,7 @@ def local_time(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000)) if ms else "-"
 
 
-def resolve_thread(store: SQLiteStore, given: str, option: str | None = None) -> str:
+def resolve_thread(store: Store, given: str, option: str | None = None) -> str:
     """The id of the thread a user named by its id or an unambiguous prefix of it."""
     thread = store.thread(given)
     if thread is not None:
@@ -117,7 +117,7 @@ def resolve_thread(store: SQLiteStore, given: str, option: str | None = None) ->
     raise click.ClickException(message)
 
 
-def resolve_project(store: SQLiteStore, given: str | None) -> str | None:
+def resolve_project(store: Store, given: str | None) -> str | None:
     """The id of the project a user named by id, id prefix, name or working dir."""
     if given is None:
         return None

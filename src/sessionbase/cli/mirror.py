@@ -22,7 +22,7 @@ from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
 from sessionbase.ingest.tailer import FileReport
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store import Store
 from sessionbase.wording import counted
 
 
@@ -242,7 +242,7 @@ def status(settings: Settings, as_json: bool) -> None:
         console_out().print(no_rollouts_hint(settings.codex_homes))
 
 
-def _lag(store: SQLiteStore, settings: Settings) -> tuple[int, int, int]:
+def _lag(store: Store, settings: Settings) -> tuple[int, int, int]:
     """Bytes on disk the mirror has not read yet (past its offset in each file it tracks, and
     all of each rollout it has not seen), how many rollouts it has not seen, and how many
     rollouts are on disk at all."""

@@ -34,7 +34,7 @@ from sessionbase.errors import ConfigError, StoreError
 from sessionbase.ingest.projects import ProjectResolver, project_id
 from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.tailer import FileReport, Tailer
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store import open_store
 from sessionbase.wording import counted
 
 
@@ -148,7 +148,7 @@ class Mirror:
         self.settings = settings
         self.lock = IngestLock(settings.data_dir)
         try:
-            self.store = SQLiteStore(settings.database_path, cache_mb=32)
+            self.store = open_store(settings.database_path, cache_mb=32)
         except BaseException:
             self.lock.close()
             raise

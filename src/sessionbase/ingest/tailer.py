@@ -26,8 +26,8 @@ from sessionbase.ingest.normalizer import Normalizer, ThreadState
 from sessionbase.ingest.projects import ProjectResolver
 from sessionbase.ingest.readahead import StreamLost
 from sessionbase.ingest.reader import Chunk, initial_state, open_rollout, read_chunks, take_chunk
+from sessionbase.store import Store
 from sessionbase.store.base import IngestBatch, SourceRow
-from sessionbase.store.sqlite import SQLiteStore
 
 FINGERPRINT_BYTES = 1024
 ProgressFn = Callable[[int], None]
@@ -60,7 +60,7 @@ class Tailer:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         projects: ProjectResolver,
         *,
         machine: str,

@@ -6,14 +6,14 @@ from typing import Any
 
 from sessionbase.errors import FunctionError
 from sessionbase.live.readset import ReadSet
-from sessionbase.store.base import ThreadFilter
-from sessionbase.store.sqlite import SQLiteStore, UserChange
+from sessionbase.store import Store
+from sessionbase.store.base import ThreadFilter, UserChange
 
 
 class QueryContext:
     """Read access for one query run; every read is recorded in ``reads``."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.reads = ReadSet()
 
@@ -50,7 +50,7 @@ class QueryContext:
         self.reads.add("threads")
         return self.store.summary()
 
-    def searched(self) -> SQLiteStore:
+    def searched(self) -> Store:
         """The store, for search: its results can change with any message or title."""
         self.reads.add("messages")
         self.reads.add("threads")
@@ -61,7 +61,7 @@ class QueryContext:
 class MutationContext:
     """What a mutation may do: read the current state and stage user decisions."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.changes: list[UserChange] = []
 

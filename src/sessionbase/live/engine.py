@@ -34,7 +34,7 @@ from sessionbase.live.context import MutationContext, QueryContext
 from sessionbase.live.functions import registry
 from sessionbase.live.readset import ReadSet
 from sessionbase.live.registry import Function, Registry
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store import Store, open_store
 
 log = logging.getLogger("sessionbase.live")
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class QueryResult:
 class Engine:
     """Runs queries and mutations against the store and keeps subscriptions current."""
 
-    def __init__(self, database: Path, functions: Registry = registry) -> None:
+    def __init__(self, database: str | Path, functions: Registry = registry) -> None:
         self.database = database
         self.functions = functions
         self.version = 0
@@ -139,10 +139,10 @@ class Engine:
 
     # ------------------------------------------------------------ stores per thread
 
-    def _store(self) -> SQLiteStore:
-        store: SQLiteStore | None = getattr(self._local, "store", None)
+    def _store(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = SQLiteStore(self.database)
+            store = open_store(self.database)
             store.on_commit = self.notify_commit
             self._local.store = store
         return store
@@ -240,7 +240,7 @@ class Engine:
                     results[sub] = self._execute(store, sub)
         return version, results
 
-    def _execute(self, store: SQLiteStore, sub: Subscription) -> QueryResult:
+    def _execute(self, store: Store, sub: Subscription) -> QueryResult:
         if sub.function is None:
             sub.seconds = 0.0  # its arguments were refused: nothing runs
             return QueryResult(None, sub.error, ReadSet())

@@ -9,7 +9,7 @@ from sessionbase.config import Settings
 from sessionbase.errors import ConfigError
 from sessionbase.search.embedder import Embedder, LocalEmbedder, OpenAIEmbedder
 from sessionbase.search.semantic import SemanticIndex, configure
-from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store import open_store
 
 
 def embedder_for(settings: Settings) -> Embedder:
@@ -34,7 +34,7 @@ async def index(settings: Settings, progress: Callable[[int, int], None] | None 
     """Embed every unit not embedded yet (after a backfill); returns how many were embedded."""
 
     def run() -> int:
-        store = SQLiteStore(settings.database_path)
+        store = open_store(settings.database_path)
         semantic = semantic_index(settings)
         try:
             return semantic.catch_up(store, progress)

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sessionbase.store import Store
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.fts import fts_query, highlight_terms, prefix_term
-from sessionbase.store.sqlite import SQLiteStore
 
 TITLE_BOOST = 0.3
 RECENCY_BOOST = 0.2
@@ -57,7 +57,7 @@ class Hit:
 
 
 def search_text(
-    store: SQLiteStore, query: str, flt: SearchFilter, limit: int, now_ms: int | None = None
+    store: Store, query: str, flt: SearchFilter, limit: int, now_ms: int | None = None
 ) -> list[Hit]:
     """The best ``limit`` messages for ``query``; empty when nothing in it is searchable."""
     match = fts_query(query)

@@ -14,14 +14,14 @@ from typing import Any
 from sessionbase.errors import FunctionError
 from sessionbase.search import fulltext, semantic
 from sessionbase.search.fulltext import Hit
+from sessionbase.store import Store
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.sqlite import SQLiteStore
 
 RRF_K = 60
 CANDIDATES = 50
 
 
-def search(store: SQLiteStore, query: str, mode: str, flt: SearchFilter, limit: int) -> list[Hit]:
+def search(store: Store, query: str, mode: str, flt: SearchFilter, limit: int) -> list[Hit]:
     """The best ``limit`` hits for ``query`` in ``mode`` (text | semantic | hybrid)."""
     if mode == "text":
         return fulltext.search_text(store, query, flt, limit)

@@ -20,8 +20,8 @@ from sessionbase.search.embedder import Embedder, LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
 from sessionbase.search.units import build_units
 from sessionbase.search.vectors import VectorStore
+from sessionbase.store import Store
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.sqlite import SQLiteStore
 
 EMBED_BATCH = 512
 OVERSAMPLE = 4
@@ -72,7 +72,7 @@ class SemanticIndex:
 
     def catch_up(
         self,
-        store: SQLiteStore,
+        store: Store,
         progress: Callable[[int, int], None] | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> int:
@@ -140,7 +140,7 @@ class SemanticIndex:
         return done
 
     def _derive_units(
-        self, store: SQLiteStore, thread_id: str
+        self, store: Store, thread_id: str
     ) -> tuple[dict[str, str], tuple[str, list[tuple[int, int, str, str, str]], int] | None]:
         """A thread's units from its last stored one on (earlier units cannot change by an
         append; a rebuilt thread has none left): every unit's hash → text, and the
@@ -186,14 +186,14 @@ def index_for(data_dir: Path) -> SemanticIndex:
     return index if index is not None else configure(data_dir, LocalEmbedder())
 
 
-def available(store: SQLiteStore) -> bool:
+def available(store: Store) -> bool:
     """True once anything has been embedded for this database's data dir."""
-    return index_for(store.path.parent).vectors.count() > 0
+    return index_for(store.data_dir).vectors.count() > 0
 
 
-def search(store: SQLiteStore, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
+def search(store: Store, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
     """Units nearest in meaning to ``query`` that pass the filter, best first."""
-    index = index_for(store.path.parent)
+    index = index_for(store.data_dir)
     if not query.strip():
         return []
     vector = index.embed([query])
@@ -201,14 +201,14 @@ def search(store: SQLiteStore, query: str, flt: SearchFilter, limit: int) -> lis
 
 
 def similar_to(
-    store: SQLiteStore, vector: Vectors, flt: SearchFilter, limit: int, exclude: set[str]
+    store: Store, vector: Vectors, flt: SearchFilter, limit: int, exclude: set[str]
 ) -> list[Hit]:
     """Units nearest to a vector, leaving out units whose hash is in ``exclude``."""
-    return _hits(store, index_for(store.path.parent), vector, flt, limit, exclude)
+    return _hits(store, index_for(store.data_dir), vector, flt, limit, exclude)
 
 
 def _hits(
-    store: SQLiteStore,
+    store: Store,
     index: SemanticIndex,
     vector: Vectors,
     flt: SearchFilter,
@@ -248,21 +248,21 @@ def mean_vector(matrix: Vectors) -> Vectors:
     return result
 
 
-def similar_messages(store: SQLiteStore, thread_id: str, idx: int, limit: int) -> list[Hit]:
+def similar_messages(store: Store, thread_id: str, idx: int, limit: int) -> list[Hit]:
     """Units nearest in meaning to the unit holding message ``idx`` (itself left out)."""
     unit = store.unit_at(thread_id, idx)
     if unit is None:
         return []
-    vector = index_for(store.path.parent).vectors.vector(unit["content_hash"])
+    vector = index_for(store.data_dir).vectors.vector(unit["content_hash"])
     if vector is None:
         return []
     flt = SearchFilter(include_subagents=True)
     return similar_to(store, vector, flt, limit, exclude={unit["content_hash"]})
 
 
-def similar_threads(store: SQLiteStore, thread_id: str, limit: int) -> list[Hit]:
+def similar_threads(store: Store, thread_id: str, limit: int) -> list[Hit]:
     """Hits in other threads nearest to this thread's centroid ("find threads like this")."""
-    vectors = index_for(store.path.parent).vectors
+    vectors = index_for(store.data_dir).vectors
     hashes = [u["content_hash"] for u in store.units_of(thread_id)]
     rows = [v for v in (vectors.vector(h) for h in hashes) if v is not None]
     if not rows:

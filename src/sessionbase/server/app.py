@@ -119,10 +119,10 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
 
 async def _open_database(settings: Settings) -> None:
     """Create and migrate the database before the engine reads it."""
-    from sessionbase.store.sqlite import SQLiteStore
+    from sessionbase.store import open_store
 
     def run() -> None:
-        SQLiteStore(settings.database_path).close()
+        open_store(settings.database_path).close()
 
     await asyncio.to_thread(run)
 
@@ -134,18 +134,18 @@ async def _embed(
     meaning within seconds, and neither ingest nor queries ever wait for the model."""
     await ready.wait()  # before the imports below: they would hold up the catch-up pass
     from sessionbase.search import semantic_index
-    from sessionbase.store.sqlite import SQLiteStore
+    from sessionbase.store import Store, open_store
 
     wake = asyncio.Event()
     engine.add_listener(wake.set)
     index = semantic_index(settings)
-    store: SQLiteStore | None = None
+    store: Store | None = None
     stopping = threading.Event()
 
     def run() -> int:
         nonlocal store
         if store is None:
-            store = SQLiteStore(settings.database_path)
+            store = open_store(settings.database_path)
             store.on_commit = engine.notify_commit
             index.embed(["warm up"])  # load the model now, not on the first query
         return index.catch_up(store, stop=stopping.is_set)

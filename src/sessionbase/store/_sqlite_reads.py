@@ -129,10 +129,6 @@ class SQLiteReads:
     def thread_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT id FROM threads ORDER BY id")]
 
-    def project(self, project_id: str) -> dict[str, Any] | None:
-        rows = [p for p in self.projects(include_hidden=True) if p["id"] == project_id]
-        return rows[0] if rows else None
-
     def messages(self, thread_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset"

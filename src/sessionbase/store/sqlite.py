@@ -14,7 +14,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from sessionbase.errors import StoreError
 from sessionbase.store import _migrations
 from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
 from sessionbase.store._sqlite_search import SQLiteSearch
-from sessionbase.store.base import IngestBatch, SourceRow
+from sessionbase.store.base import IngestBatch, SourceRow, UserChange
 from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.fts import parts as search_parts
 
@@ -99,15 +98,6 @@ SELECT rowid, text, sb_parts(text) FROM messages WHERE rowid > ?
 """
 
 
-@dataclass(frozen=True)
-class UserChange:
-    """User decisions about one thread or project: key → JSON value, or None to clear it."""
-
-    entity: str  # "thread" | "project"
-    id: str
-    values: dict[str, Any]
-
-
 _UPSERT_SOURCE = (
     f"INSERT INTO sources ({', '.join(sql_column(c) for c in SOURCE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in SOURCE_COLUMNS)}) "
@@ -175,6 +165,10 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
         self._unindexed_threads: set[str] = set()
         self._unindexed_rows = 0
         self._background: BackgroundCheckpoints | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path.parent
 
     def __enter__(self) -> SQLiteStore:
         return self

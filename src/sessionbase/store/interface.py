@@ -1,0 +1,258 @@
+"""``Store``: everything the rest of sessionbase asks of a database, whatever the backend.
+
+Ingest, the live engine, search and the CLI see only this protocol; each backend implements
+all of it (``store._contract`` has mypy check that). Open one with ``store.open_store``.
+
+One instance serves one thread at a time. Every method raises ``StoreError`` when the
+database fails; none returns a half-applied write. Versions are commit-log versions:
+monotonic integers, nanoseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+from sessionbase.store.base import (
+    IngestBatch,
+    SearchFilter,
+    SourceRow,
+    ThreadFilter,
+    UserChange,
+)
+
+if TYPE_CHECKING:  # the skills parser (and YAML) loads only where skills are read
+    from sessionbase.codex.skills import Skill, SkillProblem
+
+Unit = tuple[int, int, str, str, str]
+"""One search unit as stored: (start_idx, end_idx, role, content_hash, text)."""
+
+
+class Store(Protocol):
+    """A sessionbase database: ingest's rows and offsets, user decisions, the commit log."""
+
+    on_commit: Callable[[int], None] | None
+    """Called on the writing thread after each commit this instance makes, with its
+    version (the live engine's wake-up)."""
+
+    @property
+    def data_dir(self) -> Path:
+        """The directory for what lives beside the database (the semantic index)."""
+        ...
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (and any helper it started); the store is unusable after."""
+        ...
+
+    def checkpoint_in_background(self) -> None:
+        """From now on, no commit of this instance waits for the database's housekeeping (a
+        client is waiting on it); a backend without such work does nothing."""
+        ...
+
+    # ------------------------------------------------------------------ ingest writes
+
+    def commit(self, batch: IngestBatch) -> int | None:
+        """Apply the batch and its file offset atomically; return its commit version, or None
+        while it waits in a transaction shared by ``grouped_commits``."""
+        ...
+
+    def grouped_commits(self, seconds: float = 0.25) -> AbstractContextManager[None]:
+        """While open, ingest commits may share transactions of up to ``seconds``; each still
+        holds every file's rows together with its offset. Any other write ends the open one."""
+        ...
+
+    def move_source(self, old_path: str, new: SourceRow, archived: bool) -> int:
+        """A tracked file was renamed (e.g. archived): keep its rows, update path and flag;
+        return the commit version."""
+        ...
+
+    def mark_source(self, path: str, status: str, error: str | None = None) -> None:
+        """Record a file-level problem (gone, unreadable, duplicate) without touching rows."""
+        ...
+
+    def insert_source(self, source: SourceRow) -> None:
+        """Record a file that produced no rows (an unusable or duplicate file)."""
+        ...
+
+    def replace_skills(
+        self, skills: list[Skill], problems: list[SkillProblem], project_ids: dict[str, str]
+    ) -> int | None:
+        """Make the skills table equal to ``skills``; return a version if anything changed."""
+        ...
+
+    def set_session_names(self, names: dict[str, tuple[str, str | None]]) -> int | None:
+        """Upsert ``thread_id -> (name, updated_at)`` from session_index.jsonl; return the
+        version, or None when there was nothing to store."""
+        ...
+
+    def replace_units(self, thread_id: str, units: list[Unit], from_idx: int = 0) -> None:
+        """Replace a thread's search units starting at ``from_idx`` with these, in one commit."""
+        ...
+
+    def announce(self, touched: list[str]) -> int:
+        """A commit-log entry with no rows: tells live queries that derived state changed."""
+        ...
+
+    # ------------------------------------------------------------------ user decisions
+
+    def apply_user_changes(
+        self, changes: list[UserChange], result: Any, idempotency: tuple[str, int] | None
+    ) -> tuple[int, Any]:
+        """Store user decisions atomically; return (commit version, result). With an
+        idempotency key ``(session_id, request_id)`` seen before, nothing is written and the
+        first application's version and result are returned."""
+        ...
+
+    def recorded_mutation(self, session_id: str, request_id: int) -> tuple[int, Any] | None:
+        """(version, result) of a mutation already applied under this idempotency key."""
+        ...
+
+    # ------------------------------------------------------------------ settings
+
+    def get_setting(self, key: str) -> str | None:
+        """A value kept in the database by sessionbase itself (read offsets, index versions)."""
+        ...
+
+    def put_setting(self, key: str, value: str) -> None: ...
+
+    # ------------------------------------------------------------------ versions
+
+    def snapshot(self) -> AbstractContextManager[int]:
+        """A read transaction: every read inside sees one state; yields its commit version."""
+        ...
+
+    def last_version(self) -> int:
+        """The newest commit's version (0 for an empty database)."""
+        ...
+
+    def oldest_version(self) -> int:
+        """The oldest version the commit log still holds (older entries are pruned)."""
+        ...
+
+    def commits_since(self, version: int) -> list[tuple[int, list[str]]]:
+        """Commit-log entries after ``version``, oldest first: (version, touched keys such as
+        ``threads:<id>``, ``messages:<id>``, ``skills:*``)."""
+        ...
+
+    # ------------------------------------------------------------------ sources
+
+    def source(self, path: str) -> SourceRow | None:
+        """Where ingest stands in one file, with the normalizer state to read on from."""
+        ...
+
+    def source_head(self, path: str) -> SourceRow | None:
+        """A source without its normalizer state (cheap: enough to see if a file changed)."""
+        ...
+
+    def sources(self) -> list[SourceRow]:
+        """Every tracked file, by path."""
+        ...
+
+    def sources_by_inode(self, dev: int, inode: int) -> list[SourceRow]: ...
+
+    def sources_for_thread(self, thread_id: str) -> list[SourceRow]: ...
+
+    def settled_files(self) -> set[tuple[str, int, int, int]]:
+        """(path, size, mtime_ns, inode) of every file read to its end and in good standing."""
+        ...
+
+    def tracked_paths(self) -> set[str]:
+        """Paths of every source not yet known to be gone."""
+        ...
+
+    # ------------------------------------------------------------------ threads, messages
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        """A thread by id, or by an unambiguous id prefix of at least ``MIN_ID_PREFIX``."""
+        ...
+
+    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+        """Threads passing the filter, most recently updated first."""
+        ...
+
+    def thread_ids(self) -> list[str]: ...
+
+    def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
+        """Ids of the threads whose id starts with ``prefix``, at most ``limit``, in order."""
+        ...
+
+    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+        """A thread's whole transcript in order."""
+        ...
+
+    def messages_page(
+        self, thread_id: str, after: int, until: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages with ``after < idx <= until`` in order, at most ``limit``."""
+        ...
+
+    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+        """The newest ``n`` messages, oldest first."""
+        ...
+
+    # ------------------------------------------------------------------ projects, skills
+
+    def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
+        """Projects with their thread counts, most recently active first."""
+        ...
+
+    def skills(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """Skills visible from a project (its repo skills and every other scope), or all."""
+        ...
+
+    def skill_problems(self) -> list[dict[str, Any]]: ...
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        """Everything `sessionbase status` reports about the mirror."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """A small status for app headers: cheap enough to recompute on every commit."""
+        ...
+
+    def totals(self) -> dict[str, int]:
+        """Thread and message counts (cheap at any size)."""
+        ...
+
+    # ------------------------------------------------------------------ search
+
+    def search_messages(self, match: str, flt: SearchFilter, limit: int) -> list[dict[str, Any]]:
+        """Full-text hits, best first, with message fields, thread title and facts, and
+        ``rank`` (lower is better). Raises StoreError if the query is refused."""
+        ...
+
+    def search_thread_titles(self, match: str, flt: SearchFilter, limit: int) -> dict[str, float]:
+        """Threads whose title matches: id → rank (lower is better)."""
+        ...
+
+    def units_for_hashes(self, hashes: list[str], flt: SearchFilter) -> list[dict[str, Any]]:
+        """Units with these content hashes that pass the filter, with their thread's facts."""
+        ...
+
+    def units_of(self, thread_id: str) -> list[dict[str, Any]]:
+        """A thread's units in order."""
+        ...
+
+    def unit_at(self, thread_id: str, idx: int) -> dict[str, Any] | None:
+        """The unit holding message ``idx``, if any."""
+        ...
+
+    def unit_starts(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """For (thread, idx) pairs, the start of the unit holding each message, where known."""
+        ...
+
+    def unit_hashes(self) -> list[str]:
+        """The content hash of every unit (what the semantic index must hold)."""
+        ...
