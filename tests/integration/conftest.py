@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import browser_unavailable_reason
 from tests.support.codex_cli import (
     CodexHome,
     codex_homes_root,
@@ -97,3 +98,14 @@ def scenario_runner(
         return run_scenario(scenario, codex_workdir, codex_home_parent=codex_home_parent)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Debian's Chromium and the pinned playwright-core are installed, or skip (fail if
+    SESSIONBASE_REQUIRE_INTEGRATION=1); drive it with ``run_browser_script``."""
+    reason = browser_unavailable_reason()
+    if reason is not None:
+        if _integration_required():
+            pytest.fail(f"SESSIONBASE_REQUIRE_INTEGRATION=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
