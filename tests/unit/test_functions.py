@@ -524,7 +524,9 @@ def test_threads_set_archived(api: Api, corpus: Corpus) -> None:
     assert "needs `archived: true|false`" in api.error(
         "mutation", "threads:setArchived", {"id": a}, 400
     )
-    assert "no thread" in api.error("mutation", "threads:setArchived", {"id": "n", "value": 1}, 404)
+    assert "no thread" in api.error(
+        "mutation", "threads:setArchived", {"id": "n", "value": True}, 404
+    )
 
 
 def test_threads_set_pinned(api: Api, corpus: Corpus) -> None:
@@ -594,7 +596,7 @@ def test_error_body_shape(api: Api, corpus: Corpus) -> None:
         "error": {
             "code": "bad_request",
             "message": "threads:recent: invalid arguments: limit: Input should be greater than "
-            "or equal to 1",
+            "or equal to 1 (got 0)",
         }
     }
     response = api.post("/v1/query/nope:fn", json={})
@@ -623,6 +625,51 @@ def test_bad_calls_on_v1(
     api: Api, corpus: Corpus, kind: str, path: str, args: Any, status: int, message: str
 ) -> None:
     assert message in api.error(kind, path, args, status)
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "message"),
+    [
+        ("threads:recent", {"limit": True}, "limit: Input should be a valid integer (got true)"),
+        ("threads:recent", {"limit": "5"}, "limit: Input should be a valid integer (got '5')"),
+        ("threads:recent", {"limit": 5.5}, "limit: Input should be a valid integer (got 5.5)"),
+        ("threads:recent", {"includeArchived": 1}, "includeArchived: Input should be a valid"),
+        ("threads:get", {"id": 5}, "id: Input should be a valid string"),
+        ("messages:tail", {"threadId": "t", "n": "3"}, "n: Input should be a valid integer"),
+        ("search:messages", {"q": "x", "since": 2**63}, "since: Input should be less than"),
+        ("search:messages", {"q": "x", "until": -(2**63)}, "until: Input should be greater"),
+        ("search:messages", {"q": "x", "since": 1e300}, "since: Input should be less than"),
+        ("search:messages", {"q": "x", "kind": "bogus"}, "kind: Input should be 'message'"),
+        ("search:threads", {"q": "x", "limit": "5"}, "limit: Input should be a valid integer"),
+        ("threads:similar", {"threadId": "t", "limit": False}, "limit: Input should be a valid"),
+        ("messages:similar", {"messageId": "t:" + "9" * 30}, "messageId must look like"),
+        ("messages:list", {"threadId": "t", "paginationOpts": {"numItems": 5, "cursor": "9" * 30}},
+         "invalid cursor '999999999999999999999999999999'"),
+        ("messages:list", {"threadId": "t", "paginationOpts": {"numItems": 5, "cursor": "-5"}},
+         "invalid cursor '-5'"),
+        ("messages:list", {"threadId": "t", "paginationOpts": {"numItems": 5,
+                                                               "endCursor": str(2**63)}},
+         "invalid endCursor"),
+        ("messages:list", {"threadId": "t", "paginationOpts": {"numItems": 5, "id": 2**64}},
+         "paginationOpts.id: Input should be less than"),
+    ],
+)  # fmt: skip
+def test_arguments_are_validated_strictly_and_in_range(
+    api: Api, corpus: Corpus, path: str, args: dict[str, Any], message: str
+) -> None:
+    """No coercion (``true`` or ``"5"`` is not a number) and no number SQLite cannot bind:
+    each is a 400 that says which argument, never a 500."""
+    assert message in api.error("query", path, args, 400)
+
+
+def test_whole_floats_count_as_integers(api: Api, corpus: Corpus) -> None:
+    """Convex numbers are float64: its Python client sends ``5.0`` where JavaScript sends 5."""
+    assert ids(api.query("threads:recent", limit=1.0)) == [corpus.v.thread_id]
+    since = float(corpus.v.start.timestamp() * 1000 // 1)
+    assert api.query("search:messages", q="question", mode="text", since=since)
+    page = api.query("messages:list", threadId=corpus.v.thread_id,
+                     paginationOpts={"numItems": 2.0, "cursor": None, "id": 3.0})  # fmt: skip
+    assert len(page["page"]) == 2
 
 
 def test_v1_get_and_raw_bodies(api: Api, corpus: Corpus) -> None:
@@ -676,7 +723,7 @@ def test_convex_http_api(api: Api, corpus: Corpus) -> None:
     assert response.json() == {
         "status": "error",
         "errorMessage": "threads:recent: invalid arguments: limit: Input should be greater than "
-        "or equal to 1",
+        "or equal to 1 (got 0)",
         "logLines": [],
     }
     response = convex(api, "query", "nope:fn", [{}])

@@ -16,7 +16,7 @@ from pydantic import Field
 from sessionbase.errors import FunctionError
 from sessionbase.live import search_functions
 from sessionbase.live.context import MutationContext, QueryContext
-from sessionbase.live.registry import Args, Registry
+from sessionbase.live.registry import MAX_WHOLE, Args, Registry, Whole
 from sessionbase.store.base import ThreadFilter
 
 registry = Registry()
@@ -124,7 +124,7 @@ class RecentArgs(Args):
     source: str | None = None
     include_archived: bool = False
     include_subagents: bool = False
-    limit: int = Field(default=50, ge=1, le=500)
+    limit: Whole = Field(default=50, ge=1, le=500)
 
 
 @registry.query("threads:recent", RecentArgs)
@@ -191,12 +191,12 @@ def threads_set_pinned(ctx: MutationContext, args: FlagArgs) -> None:
 
 
 class PaginationOpts(Args):
-    num_items: int = Field(ge=1, le=MAX_PAGE)
-    cursor: str | None = None
-    end_cursor: str | None = None
-    id: int | None = None
-    maximum_rows_read: int | None = None
-    maximum_bytes_read: int | None = None
+    num_items: Whole = Field(ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=40)
+    end_cursor: str | None = Field(default=None, max_length=40)
+    id: Whole | None = None
+    maximum_rows_read: Whole | None = Field(default=None, ge=0)
+    maximum_bytes_read: Whole | None = Field(default=None, ge=0)
 
 
 class ListArgs(Args):
@@ -205,12 +205,18 @@ class ListArgs(Args):
 
 
 def _cursor(value: str | None, name: str) -> int | None:
+    """A cursor this function handed out: a message position, or -1 before the first."""
     if value is None:
         return None
     try:
-        return int(value)
+        position = int(value)
     except ValueError:
-        raise FunctionError(f"messages:list: invalid {name} {value!r}") from None
+        position = None
+    if position is None or not -1 <= position <= MAX_WHOLE:
+        raise FunctionError(
+            f"messages:list: invalid {name} {value!r}: pass back a cursor this function returned"
+        )
+    return position
 
 
 @registry.query("messages:list", ListArgs)
@@ -238,7 +244,7 @@ def messages_list(ctx: QueryContext, args: ListArgs) -> dict[str, Any]:
 
 class TailArgs(Args):
     thread_id: str = Field(min_length=1, max_length=200)
-    n: int = Field(default=50, ge=1, le=MAX_PAGE)
+    n: Whole = Field(default=50, ge=1, le=MAX_PAGE)
 
 
 @registry.query("messages:tail", TailArgs)

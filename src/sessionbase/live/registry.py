@@ -1,28 +1,49 @@
 """Function registry: queries and mutations under Convex paths, with validated arguments.
 
-Arguments are pydantic models that accept camelCase names (as Convex clients send them) and
-refuse unknown fields; a bad argument becomes a FunctionError with a readable message.
+Arguments are pydantic models that accept camelCase names (as Convex clients send them),
+refuse unknown fields and validate strictly: ``limit: true`` or ``limit: "5"`` is refused,
+not coerced. A bad argument becomes a FunctionError with a readable message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from sessionbase.errors import FunctionError
 
 Kind = Literal["query", "mutation", "action"]
+MAX_WHOLE = 2**53
+"""The largest integer any argument takes: every whole number a JavaScript client can send
+exactly, and far inside SQLite's 64 bits."""
+
+
+def _whole_float(value: Any) -> Any:
+    """A float without a fraction is a whole number: Convex's JavaScript clients have only
+    float64 numbers, and its Python client sends floats for Convex numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole_float), Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
+"""An integer argument: a JSON integer, ``$integer`` or a float without a fraction; never a
+boolean, a string or a number beyond ``MAX_WHOLE``."""
 
 
 class Args(BaseModel):
-    """Base of every argument model: camelCase on the wire, nothing unexpected."""
+    """Base of every argument model: camelCase on the wire, nothing unexpected, no coercion."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,
     )
 
 
@@ -43,11 +64,19 @@ class Function:
         try:
             return self.args.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = "; ".join(_problem(err) for err in exc.errors())
             raise FunctionError(f"{self.path}: invalid arguments: {problems}") from None
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(to_camel(p) if isinstance(p, str) else str(p) for p in err["loc"])
+    given = "" if err["type"] == "missing" else f" (got {_shown(err.get('input'))})"
+    return f"{where or 'arguments'}: {err['msg']}{given}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if not isinstance(value, bool) else str(value).lower()
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 class Registry:

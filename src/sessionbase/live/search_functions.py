@@ -8,8 +8,9 @@ from pydantic import Field
 
 from sessionbase.errors import FunctionError, StoreError
 from sessionbase.live.context import QueryContext
-from sessionbase.live.registry import Args, Registry
+from sessionbase.live.registry import MAX_WHOLE, Args, Registry, Whole
 from sessionbase.store.base import SearchFilter
+from sessionbase.store.rows import MessageKind, Role
 
 Mode = Literal["text", "semantic", "hybrid"]
 
@@ -19,13 +20,13 @@ class SearchArgs(Args):
     mode: Mode = "hybrid"
     project_id: str | None = None
     thread_id: str | None = None
-    role: Literal["user", "assistant", "system"] | None = None
-    kind: str | None = None
+    role: Role | None = None
+    kind: MessageKind | None = None
     source: str | None = None
-    since: int | None = Field(default=None, description="ms since the epoch, inclusive")
-    until: int | None = Field(default=None, description="ms since the epoch, exclusive")
+    since: Whole | None = Field(default=None, description="ms since the epoch, inclusive")
+    until: Whole | None = Field(default=None, description="ms since the epoch, exclusive")
     include_subagents: bool = False
-    limit: int = Field(default=20, ge=1, le=100)
+    limit: Whole = Field(default=20, ge=1, le=100)
 
     def search_filter(self) -> SearchFilter:
         return SearchFilter(
@@ -42,12 +43,12 @@ class SearchArgs(Args):
 
 class SimilarMessageArgs(Args):
     message_id: str = Field(min_length=3, max_length=300, description="<threadId>:<idx>")
-    limit: int = Field(default=10, ge=1, le=100)
+    limit: Whole = Field(default=10, ge=1, le=100)
 
 
 class SimilarThreadArgs(Args):
     thread_id: str = Field(min_length=1, max_length=200)
-    limit: int = Field(default=10, ge=1, le=100)
+    limit: Whole = Field(default=10, ge=1, le=100)
 
 
 def register(registry: Registry) -> None:
@@ -85,7 +86,7 @@ def register(registry: Registry) -> None:
         from sessionbase.search import semantic
 
         thread_id, _, idx = args.message_id.rpartition(":")
-        if not thread_id or not idx.isdigit():
+        if not thread_id or not idx.isdigit() or int(idx) > MAX_WHOLE:
             raise FunctionError("messageId must look like <threadId>:<idx>")
         hits = semantic.similar_messages(ctx.searched(), thread_id, int(idx), args.limit)
         return [h.to_json() for h in hits]

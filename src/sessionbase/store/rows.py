@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
-MESSAGE_KINDS = ("message", "reason", "cmd", "patch", "tool", "search", "plan", "error")
-ROLES = ("user", "assistant", "system")
+MessageKind = Literal["message", "reason", "cmd", "patch", "tool", "search", "plan", "error"]
+Role = Literal["user", "assistant", "system"]
+MESSAGE_KINDS: tuple[str, ...] = get_args(MessageKind)
+ROLES: tuple[str, ...] = get_args(Role)
 
 MessageValues = tuple[str, int, str | None, int | None, str, str, str, str, str | None, int | None]
 """(thread_id, idx, turn_id, ts, role, kind, text, data, item_id, source_offset). Ingest hands
