@@ -59,8 +59,8 @@ from _common import (
     verdict,
 )
 
-from sessionbase.store.fts import parts as search_parts
 from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store.tokens import parts as search_parts
 
 READY = re.compile(r"ready in ([0-9.]+) s")
 

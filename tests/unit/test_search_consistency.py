@@ -27,9 +27,11 @@ from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror, SyncReport
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store import open_store, sqlite as sqlite_store
+from sessionbase.store._sqlite_fts import fts5_match
 from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow
-from sessionbase.store.fts import fts_query, parts
 from sessionbase.store.rows import MessageRow
+from sessionbase.store.textquery import parse_query
+from sessionbase.store.tokens import parts
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 from tests.unit.test_functions import Api
@@ -131,7 +133,8 @@ def mismatches(database: Path, probes: list[str]) -> list[Mismatch]:
         title_words = {rowid: words_of(title or "") for rowid, _, title in titles}
         out = []
         for probe in probes:
-            match = fts_query(probe, prefix_last=False)
+            query = parse_query(probe, prefix_last=False)
+            match = fts5_match(query) if query is not None else None
             assert match is not None, probe
             for what, table, words in (
                 ("messages", "message_search", message_words),
@@ -168,9 +171,9 @@ def store_hits(database: Path, probe: str) -> set[tuple[str, int]]:
     """(thread id, idx) of the messages ``search_messages`` returns for a probe word."""
     store = open_store(database, readonly=True)
     try:
-        match = fts_query(probe, prefix_last=False)
-        assert match is not None
-        rows = store.search_messages(match, SearchFilter(include_subagents=True), 100_000)
+        query = parse_query(probe, prefix_last=False)
+        assert query is not None
+        rows = store.search_messages(query, SearchFilter(include_subagents=True), 100_000)
         return {(r["thread_id"], r["idx"]) for r in rows}
     finally:
         store.close()
@@ -356,9 +359,9 @@ def test_thread_rebuilt_from_a_truncated_file_leaves_no_stale_hits(
 def _title_hits(database: Path, word: str) -> set[str]:
     store = open_store(database, readonly=True)
     try:
-        match = fts_query(word, prefix_last=False)
-        assert match is not None
-        return set(store.search_thread_titles(match, SearchFilter(include_subagents=True), 1000))
+        query = parse_query(word, prefix_last=False)
+        assert query is not None
+        return set(store.search_thread_titles(query, SearchFilter(include_subagents=True), 1000))
     finally:
         store.close()
 

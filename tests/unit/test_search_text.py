@@ -33,9 +33,10 @@ from hypothesis import given, settings, strategies as st
 
 from sessionbase import config
 from sessionbase.config import Settings
-from sessionbase.store import fts, open_store
+from sessionbase.store import open_store, tokens
+from sessionbase.store._sqlite_fts import fts5_match
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.fts import fts_query, prefix_term
+from sessionbase.store.textquery import Term, TextQuery, parse_query, prefix_term
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli
 from tests.unit.test_functions import Api
@@ -593,14 +594,31 @@ def test_limit_keeps_the_best(corpus: Corpus, api: Api) -> None:
 
 
 def test_a_short_last_term_is_not_a_prefix() -> None:
-    assert fts_query("both one o") == '"both" AND "one" AND "o"'
-    assert fts_query("git di") == '"git" AND "di"'
-    assert fts_query("git dif") == '"git" AND "dif"*'
+    assert parse_query("both one o") == TextQuery((Term("both"), Term("one"), Term("o")))
+    assert parse_query("git di") == TextQuery((Term("git"), Term("di")))
+    assert parse_query("git dif") == TextQuery((Term("git"), Term("dif", prefix=True)))
+    assert fts5_match(TextQuery((Term("git"), Term("dif", prefix=True)))) == '"git" AND "dif"*'
     assert prefix_term("git dif") == "dif"
     assert prefix_term("git di") is None
     assert prefix_term('git "dif"') is None  # a phrase is never a prefix
-    assert fts_query("数")
-    assert (fts_query("数") or "").endswith("*")  # a lone CJK character starts bigrams
+    # a lone CJK character is found as the start of its bigrams
+    assert parse_query("数") == TextQuery((Term("数", prefix=True),))
+
+
+def test_a_query_is_read_into_terms_and_sqlite_quotes_every_one() -> None:
+    query = parse_query('fix "connection refused" !!! getUserName')
+    assert query == TextQuery(
+        (Term("fix"), Term("connection refused", phrase=True), Term("getUserName", prefix=True))
+    )
+    assert fts5_match(query) == (
+        '"fix" AND "connection refused" AND ("getUserName"* OR parts : "get user name"*)'
+    )
+    # a last term with nothing searchable in it is dropped, and makes no other term a prefix
+    assert parse_query("okay !!!") == TextQuery((Term("okay"),))
+    assert parse_query('!!! ""') is None
+    near = parse_query("NEAR(a b) OR c*")
+    assert near is not None
+    assert fts5_match(near) == '"NEAR a" AND "b" AND "OR" AND "c"'
 
 
 def test_ranking_first_then_filtering_keeps_the_best_rows(tmp_path: Path) -> None:
@@ -634,7 +652,7 @@ def test_ranking_first_then_filtering_keeps_the_best_rows(tmp_path: Path) -> Non
                    "home": tmp_path / "user-home", "machine": "test-machine"},
     )  # fmt: skip
     assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["errors"] == []
-    match = fts_query("wombat", prefix_last=False)
+    match = parse_query("wombat", prefix_last=False)
     assert match is not None
     store = open_store(settings.database_path, readonly=True)
     try:
@@ -663,11 +681,11 @@ _ASCII_TEXT = st.text(
 @given(_ASCII_TEXT)
 def test_ascii_parts_equal_the_general_tokenizer(text: str) -> None:
     """The byte-level path for ASCII text indexes exactly what the regex path would."""
-    assert fts._ascii_parts(text) == fts._unicode_parts(text)
+    assert tokens._ascii_parts(text) == tokens._unicode_parts(text)
 
 
 def test_ascii_parts_of_code() -> None:
     text = "Run getUserName in src/app/cli.py --verbose; flaky_websocket_test failed. HTTPServer"
-    assert fts.parts(text) == (
+    assert tokens.parts(text) == (
         "get user name src app cli py cli.py verbose flaky websocket test failed http server"
     )

@@ -1,4 +1,4 @@
-"""Full-text search: BM25 from FTS5, nudged toward recent threads and matching titles.
+"""Full-text search: the store's BM25 ranking, nudged toward recent threads and matching titles.
 
 BM25 decides; the boosts only reorder near-ties: a hit in a thread whose title also matches
 gains ``TITLE_BOOST``, and recent hits gain up to ``RECENCY_BOOST`` (half-life
@@ -18,7 +18,7 @@ from typing import Any
 
 from sessionbase.store import Store
 from sessionbase.store.base import SearchFilter
-from sessionbase.store.fts import fts_query, highlight_terms, prefix_term
+from sessionbase.store.textquery import highlight_terms, parse_query, prefix_term
 
 TITLE_BOOST = 0.3
 RECENCY_BOOST = 0.2
@@ -60,11 +60,11 @@ def search_text(
     store: Store, query: str, flt: SearchFilter, limit: int, now_ms: int | None = None
 ) -> list[Hit]:
     """The best ``limit`` messages for ``query``; empty when nothing in it is searchable."""
-    match = fts_query(query)
-    if match is None:
+    parsed = parse_query(query)
+    if parsed is None:
         return []
-    rows = store.search_messages(match, flt, limit * OVERFETCH)
-    titled = store.search_thread_titles(match, flt, 200) if rows else {}
+    rows = store.search_messages(parsed, flt, limit * OVERFETCH)
+    titled = store.search_thread_titles(parsed, flt, 200) if rows else {}
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     scored = sorted(
         ((_score(row, titled, now), row) for row in rows),
@@ -74,7 +74,7 @@ def search_text(
     return [_hit(row, score, marker) for score, row in scored[:limit]]
 
 
-# Where a token or one of its parts (``store.fts``) starts or ends: not inside a run of
+# Where a token or one of its parts (``store.tokens``) starts or ends: not inside a run of
 # letters and digits, or at a camelCase or letter/digit step. Matched case-sensitively around
 # a term matched without case, so ``user`` is marked in ``getUserName`` but not in ``username``.
 _STEP = r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"

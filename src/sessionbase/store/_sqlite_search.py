@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 
 from sessionbase.errors import StoreError
+from sessionbase.store._sqlite_fts import fts5_match
 from sessionbase.store.base import SearchFilter
+from sessionbase.store.textquery import TextQuery
 
 
 def _search_where(
@@ -44,12 +46,12 @@ class SQLiteSearch:
 
     _db: sqlite3.Connection
 
-    def search_messages(self, match: str, flt: SearchFilter, limit: int) -> list[dict[str, Any]]:
+    def search_messages(
+        self, query: TextQuery, flt: SearchFilter, limit: int
+    ) -> list[dict[str, Any]]:
         """Full-text hits, best BM25 first: message fields, thread title and facts, rank
         (FTS5's bm25, lower is better). No snippet: the caller makes one for what it keeps.
-
-        ``match`` is an FTS5 expression built by ``store.fts.fts_query``. Raises StoreError
-        if the expression is refused.
+        Raises StoreError if FTS5 refuses the query.
 
         Ranking happens before any join: SQLite computes every result column of every row
         that enters the top-N sorter, so joining ``messages`` and ``threads`` (and making
@@ -57,6 +59,9 @@ class SQLiteSearch:
         Without a filter (subagents aside: few) the top rows come from FTS5 alone and are
         then checked; with one, the filter joins in but only rowid and rank are sorted.
         """
+        match = fts5_match(query)
+        if match is None:
+            return []
         where, args = _search_where(flt)
         try:
             ranked: list[tuple[int, float]] = []
@@ -104,8 +109,13 @@ class SQLiteSearch:
             del row["message_rowid"]
         return found
 
-    def search_thread_titles(self, match: str, flt: SearchFilter, limit: int) -> dict[str, float]:
+    def search_thread_titles(
+        self, query: TextQuery, flt: SearchFilter, limit: int
+    ) -> dict[str, float]:
         """Threads whose title matches: id → BM25 rank (lower is better)."""
+        match = fts5_match(query)
+        if match is None:
+            return {}
         where, args = _search_where(flt, thread_alias="t", message_alias=None)
         sql = (
             "SELECT t.id, bm25(thread_search, 1.0, 0.6) AS rank"

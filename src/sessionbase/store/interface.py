@@ -22,6 +22,7 @@ from sessionbase.store.base import (
     ThreadFilter,
     UserChange,
 )
+from sessionbase.store.textquery import TextQuery
 
 if TYPE_CHECKING:  # the skills parser (and YAML) loads only where skills are read
     from sessionbase.codex.skills import Skill, SkillProblem
@@ -228,13 +229,18 @@ class Store(Protocol):
 
     # ------------------------------------------------------------------ search
 
-    def search_messages(self, match: str, flt: SearchFilter, limit: int) -> list[dict[str, Any]]:
-        """Full-text hits, best first, with message fields, thread title and facts, and
-        ``rank`` (lower is better). Raises StoreError if the query is refused."""
+    def search_messages(
+        self, query: TextQuery, flt: SearchFilter, limit: int
+    ) -> list[dict[str, Any]]:
+        """Full-text hits for every term of ``query``, best first, at most ``limit``: message
+        fields, thread title and facts, and ``rank``, a BM25-like relevance negated (below
+        zero, lower is better). Raises StoreError if the backend refuses the query."""
         ...
 
-    def search_thread_titles(self, match: str, flt: SearchFilter, limit: int) -> dict[str, float]:
-        """Threads whose title matches: id → rank (lower is better)."""
+    def search_thread_titles(
+        self, query: TextQuery, flt: SearchFilter, limit: int
+    ) -> dict[str, float]:
+        """Threads whose title matches every term: id → rank (as ``search_messages``)."""
         ...
 
     def units_for_hashes(self, hashes: list[str], flt: SearchFilter) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteRe
 from sessionbase.store._sqlite_search import SQLiteSearch
 from sessionbase.store.base import IngestBatch, SourceRow, UserChange
 from sessionbase.store.checkpoints import BackgroundCheckpoints
-from sessionbase.store.fts import parts as search_parts
+from sessionbase.store.tokens import parts as search_parts
 
 _THREAD_COLUMNS = (
     "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
