@@ -37,7 +37,6 @@ from sessionbase.protocol.messages import (
     ModifyQuerySet,
     Mutation,
     RemoveQuery,
-    StateVersion,
     canonical_path,
     parse_client_message,
 )
@@ -431,31 +430,29 @@ def test_bare_args_object_is_refused() -> None:
 # ------------------------------------------------------------------ server messages
 
 
-def test_state_version_json() -> None:
-    assert StateVersion(0, 0, 0).to_json() == {"querySet": 0, "identity": 0, "ts": "AAAAAAAAAAA="}
-    assert StateVersion(3, 1, 256).to_json() == {"querySet": 3, "identity": 1, "ts": "AAEAAAAAAAA="}
-
-
-def test_server_message_shapes() -> None:
-    start, end = StateVersion(0, 0, 0), StateVersion(1, 0, 2)
-    mods = [
-        m.query_updated(1, [1, 2]),
-        m.query_failed(2, "no query named 'x:y'"),
-        m.query_removed(3),
-    ]
-    message = orjson.loads(m.dumps(m.transition(start, end, mods)))
-    assert message == {
+def test_transition_text() -> None:
+    # results arrive as JSON text, encoded once for every connection that receives them
+    text = m.transition(
+        (0, 0, 0), (1, 0, 2), (3,), ((1, None, "[1, 2]"), (2, "no query named 'x:y'", "null"))
+    )
+    assert orjson.loads(text) == {
         "type": "Transition",
         "startVersion": {"querySet": 0, "identity": 0, "ts": "AAAAAAAAAAA="},
         "endVersion": {"querySet": 1, "identity": 0, "ts": "AgAAAAAAAAA="},
         "modifications": [
+            {"type": "QueryRemoved", "queryId": 3},
             {"type": "QueryUpdated", "queryId": 1, "value": [1, 2], "logLines": [],
              "journal": None},
             {"type": "QueryFailed", "queryId": 2, "errorMessage": "no query named 'x:y'",
              "logLines": [], "journal": None},
-            {"type": "QueryRemoved", "queryId": 3},
         ],
     }  # fmt: skip
+    later = orjson.loads(m.transition((3, 1, 256), (3, 1, 256), (), ()))
+    assert later["endVersion"] == {"querySet": 3, "identity": 1, "ts": "AAEAAAAAAAA="}
+    assert later["modifications"] == []
+
+
+def test_server_message_shapes() -> None:
     assert m.mutation_response(4, True, "id1", 256) == {
         "type": "MutationResponse", "requestId": 4, "success": True, "result": "id1",
         "logLines": [], "ts": "AAEAAAAAAAA=",
@@ -472,7 +469,6 @@ def test_server_message_shapes() -> None:
     assert m.auth_error("nope", 2) == {
         "type": "AuthError", "error": "nope", "baseVersion": 2, "authUpdateAttempted": True,
     }  # fmt: skip
-    assert m.fatal_error("boom") == {"type": "FatalError", "error": "boom"}
     assert m.PING == {"type": "Ping"}
 
 

@@ -16,7 +16,8 @@ from hypothesis import given, settings, strategies as st
 
 from sessionbase.live.engine import Engine
 from sessionbase.protocol.codec import decode_u64
-from sessionbase.server.sync import Changes, TransitionCache, Version
+from sessionbase.protocol.messages import Changes, Version
+from sessionbase.server.sync import TransitionCache
 
 
 @pytest.fixture(scope="module")

@@ -43,11 +43,6 @@ class Record:
     offset: int
 
 
-KNOWN_TYPES = frozenset(
-    {"session_meta", "response_item", "event_msg", "turn_context", "compacted", "exec"}
-)
-
-
 def detect_generation(path: Path | str, first: dict[str, Any] | None) -> Generation:
     """Which generation wrote this file, from its name and its first JSON object."""
     name = str(path)

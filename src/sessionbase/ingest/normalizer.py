@@ -129,7 +129,6 @@ class Normalizer:
         self._rows: dict[int, MessageRow] = {}
         self._patches: list[tuple[int, dict[str, Any]]] = []
         self._extras: list[ExtraRow] = []
-        self._offset = 0
 
     # ---------------------------------------------------------------- public
 
@@ -139,7 +138,6 @@ class Normalizer:
 
     def feed(self, record: Record) -> None:
         """Apply one record. Never raises on odd content: unknowns are counted and kept raw."""
-        self._offset = record.offset
         state = self.state
         if record.timestamp:
             if state.first_ts is None:

@@ -6,6 +6,7 @@ raises ``MessageError``; the server answers it by closing that one connection.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +19,6 @@ MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 class MessageError(ValueError):
     """A client frame that breaks the protocol."""
-
-
-@dataclass(frozen=True)
-class StateVersion:
-    query_set: int
-    identity: int
-    ts: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"querySet": self.query_set, "identity": self.identity, "ts": encode_u64(self.ts)}
 
 
 @dataclass(frozen=True)
@@ -181,11 +172,6 @@ def dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
-def query_updated(query_id: int, value: Any, journal: str | None = None) -> dict[str, Any]:
-    return {"type": "QueryUpdated", "queryId": query_id, "value": value, "logLines": [],
-            "journal": journal}  # fmt: skip
-
-
 def query_failed(query_id: int, message: str, journal: str | None = None) -> dict[str, Any]:
     return {"type": "QueryFailed", "queryId": query_id, "errorMessage": message, "logLines": [],
             "journal": journal}  # fmt: skip
@@ -195,15 +181,34 @@ def query_removed(query_id: int) -> dict[str, Any]:
     return {"type": "QueryRemoved", "queryId": query_id}
 
 
-def transition(
-    start: StateVersion, end: StateVersion, modifications: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "type": "Transition",
-        "startVersion": start.to_json(),
-        "endVersion": end.to_json(),
-        "modifications": modifications,
-    }
+Version = tuple[int, int, int]
+"""A client's state version: (query set, identity, ts), plain so that it hashes in C."""
+Changes = tuple[tuple[int, str | None, str], ...]
+"""(query id, error or None, result JSON) for each query that moves in a Transition."""
+
+
+def transition(start: Version, end: Version, removed: tuple[int, ...], changes: Changes) -> str:
+    """A Transition's text. Each result arrives as JSON text, encoded once however many
+    connections receive it, so the frame is assembled around it instead of re-encoding it."""
+    parts = [dumps(query_removed(qid)) for qid in removed]
+    for qid, error, value_json in changes:
+        if error is not None:
+            parts.append(dumps(query_failed(qid, error)))
+        else:
+            parts.append(
+                f'{{"type":"QueryUpdated","queryId":{qid},"value":{value_json},'
+                '"logLines":[],"journal":null}'
+            )
+    return (
+        f'{{"type":"Transition","startVersion":{_version(start)},'
+        f'"endVersion":{_version(end)},"modifications":[{",".join(parts)}]}}'
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _version(v: Version) -> str:
+    """A version's JSON; cached because a fan-out encodes the same few versions many times."""
+    return f'{{"querySet":{v[0]},"identity":{v[1]},"ts":"{encode_u64(v[2])}"}}'
 
 
 def mutation_response(request_id: int, ok: bool, result: Any, ts: int | None) -> dict[str, Any]:
@@ -222,10 +227,6 @@ def action_response(request_id: int, ok: bool, result: Any) -> dict[str, Any]:
 def auth_error(error: str, base_version: int) -> dict[str, Any]:
     return {"type": "AuthError", "error": error, "baseVersion": base_version,
             "authUpdateAttempted": True}  # fmt: skip
-
-
-def fatal_error(error: str) -> dict[str, Any]:
-    return {"type": "FatalError", "error": error}
 
 
 PING = {"type": "Ping"}

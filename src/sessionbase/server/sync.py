@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections import deque
 
@@ -25,7 +24,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from sessionbase.errors import AuthError, FunctionError, ProtocolError, SessionbaseError
 from sessionbase.live.engine import Engine, Subscription
 from sessionbase.protocol import messages as m
-from sessionbase.protocol.codec import encode_u64, to_convex
+from sessionbase.protocol.codec import to_convex
+from sessionbase.protocol.messages import Changes, Version
 from sessionbase.server.auth import Authenticator
 
 log = logging.getLogger("sessionbase.sync")
@@ -306,32 +306,8 @@ class SyncSession:
         self.version = end
         removed, self.removed = tuple(self.removed), []
         if self._cache is None:
-            return _transition_text(start, end, removed, changes)
+            return m.transition(start, end, removed, changes)
         return self._cache.get(start, end, removed, changes)
-
-
-# A client's state version: (query set, identity, ts), plain so that it hashes in C.
-Version = tuple[int, int, int]
-# (query id, error or None, result JSON) for each query that moves in a Transition.
-Changes = tuple[tuple[int, str | None, str], ...]
-
-
-def _transition_text(
-    start: Version, end: Version, removed: tuple[int, ...], changes: Changes
-) -> str:
-    parts = [m.dumps(m.query_removed(qid)) for qid in removed]
-    for qid, error, value_json in changes:
-        if error is not None:
-            parts.append(m.dumps(m.query_failed(qid, error)))
-        else:
-            parts.append(
-                f'{{"type":"QueryUpdated","queryId":{qid},"value":{value_json},'
-                '"logLines":[],"journal":null}'
-            )
-    return (
-        f'{{"type":"Transition","startVersion":{_version(start)},'
-        f'"endVersion":{_version(end)},"modifications":[{",".join(parts)}]}}'
-    )
 
 
 class TransitionCache:
@@ -358,18 +334,12 @@ class TransitionCache:
         key = (start, end, removed, changes)
         text = self.texts.get(key)
         if text is None:
-            text = _transition_text(start, end, removed, changes)
+            text = m.transition(start, end, removed, changes)
             if len(self.texts) < self.MAX_ENTRIES:
                 self.texts[key] = text
         else:
             self.hits += 1
         return text
-
-
-@functools.lru_cache(maxsize=4096)
-def _version(v: Version) -> str:
-    """A version's JSON; cached because a fan-out encodes the same few versions many times."""
-    return f'{{"querySet":{v[0]},"identity":{v[1]},"ts":"{encode_u64(v[2])}"}}'
 
 
 class Hub:
