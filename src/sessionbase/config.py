@@ -122,7 +122,8 @@ def load(
 ) -> Settings:
     """Build Settings from defaults, an optional TOML file, the environment and flags.
 
-    Raises ConfigError for an unreadable file, an unknown key or a value of the wrong type.
+    Raises ConfigError for an unreadable file, an unknown key, a value of the wrong type, or
+    a data dir that is not a directory.
     """
     names = {f.name for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
@@ -154,4 +155,10 @@ def load(
         codex_home = environ.get("CODEX_HOME")
         home = values.get("home") or Path(environ.get("HOME") or Path.home())
         values["codex_homes"] = (Path(codex_home) if codex_home else Path(home) / ".codex",)
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        raise ConfigError(
+            f"data dir {settings.data_dir} is a file, not a directory: point --data-dir "
+            "(or SESSIONBASE_DATA_DIR, or data_dir in the config file) at a directory"
+        )
+    return settings

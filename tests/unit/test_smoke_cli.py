@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sessionbase.cli import cli
@@ -193,3 +194,35 @@ def test_a_project_is_named_by_id_name_or_working_dir(codex_home: Path, run_cli:
     assert result.exit_code == 2
     assert "no thread matches 'zzzz'" in result.output
     assert "no threads match these filters" in run_cli("threads", "--source", "nosuch")
+
+
+def test_global_options_go_before_or_after_the_command(
+    codex_home: Path, tmp_path: Path, run_cli: Cli
+) -> None:
+    """`sessionbase serve --data-dir D` is `sessionbase --data-dir D serve` (so scripts/serve,
+    which passes its arguments on to `serve`, takes them too). Given in both places, the one
+    after the command wins; every --codex-home counts."""
+    first = Rollout()
+    first.user("from the first home")
+    first.write(codex_home)
+    other_home = tmp_path / "other-home"
+    second = Rollout()
+    second.user("from the second home")
+    second.write(other_home)
+    data = str(run_cli.settings.data_dir)
+    runner = run_cli.runner
+
+    result = runner.invoke(
+        cli,
+        ["--codex-home", str(codex_home), "backfill", "--no-embed", "-v",
+         "--data-dir", data, "--codex-home", str(other_home)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        cli, ["--data-dir", str(tmp_path / "elsewhere"), "threads", "--json", "--data-dir", data]
+    )
+    assert result.exit_code == 0, result.output
+    assert {t["id"] for t in orjson.loads(result.output)} == {first.thread_id, second.thread_id}
+    help_text = runner.invoke(cli, ["serve", "--help"]).output
+    assert "--data-dir" in help_text
+    assert "--codex-home" in help_text

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
+import logging
 import os
+import socket
 from typing import Any
 
 import click
@@ -19,11 +22,13 @@ from sessionbase.cli._output import (
 )
 from sessionbase.codex.paths import find_rollouts, no_rollouts_hint
 from sessionbase.config import Settings
-from sessionbase.errors import SessionbaseError
+from sessionbase.errors import ConfigError, SessionbaseError
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store import Store
 from sessionbase.wording import counted
+
+log = logging.getLogger("sessionbase")
 
 
 class BarProgress:
@@ -149,7 +154,8 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
       /healthz, /readyz, /version    health
 
     Files Codex appends to are picked up within milliseconds (inotify), with a cheap
-    rescan every `rescan_interval` seconds as a safety net.
+    rescan every `rescan_interval` seconds as a safety net. It logs the data dir and Codex
+    homes it uses; -v also logs each request.
     """
     import uvicorn
 
@@ -160,13 +166,16 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         require_loopback(host)
         if not no_ingest:
             check_homes(settings)
+        listener = _listen(host, port)
+        app = create_app(settings, ingest=not no_ingest)
     except SessionbaseError as exc:
         raise fail(exc) from exc
+    debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     config = uvicorn.Config(
-        create_app(settings, ingest=not no_ingest),
-        host=host,
-        port=port,
+        app,
+        log_config=None,  # uvicorn's lines in the same format as ours
         log_level=settings.log_level,
+        access_log=debug,  # a line per request only when asked for (-v)
         lifespan="on",
         ws="websockets-sansio",
         ws_max_size=8 * 1024 * 1024,
@@ -177,17 +186,49 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )
+    bound = listener.getsockname()
+    homes = ", ".join(str(h) for h in settings.codex_homes)
+    log.info("data dir %s", settings.data_dir)
+    log.info("Codex homes %s", "(not followed: --no-ingest)" if no_ingest else homes)
+    log.info("listening on http://%s:%d (Ctrl-C stops)", _url_host(bound[0]), bound[1])
     # A server holds many small long-lived objects: collect young garbage less often, and
     # keep everything imported so far out of the collector's way.
     gc.set_threshold(10_000, 50, 100)
     gc.freeze()
     server = uvicorn.Server(config)
     try:
-        server.run()
+        server.run(sockets=[listener])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it has already shut down for: that is a clean exit
     if not server.started:
         raise click.ClickException("the server did not start (see the log above)")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: a port in use is a clear error,
+    never a server that imports and reports ready and then exits."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}: {exc.strerror}") from None
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use (another sessionbase serve?):"
+                " stop that one, or choose another port with --port"
+            ) from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
 
 
 @cli.command()

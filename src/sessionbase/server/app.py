@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 
 from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
-from sessionbase.ingest.mirror import SyncReport
+from sessionbase.ingest.mirror import IngestLock, SyncReport
 from sessionbase.ingest.watcher import Follower
 from sessionbase.live.engine import Engine
 from sessionbase.server.auth import LOOPBACK_HOSTS, LoopbackOnly
@@ -39,7 +39,13 @@ EMBED_SETTLE = 0.5  # seconds: let a burst of commits settle into one embedding 
 
 
 def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
-    """The whole server. ``ingest=False`` serves an existing database without following files."""
+    """The whole server. ``ingest=False`` serves an existing database without following files.
+
+    Raises SessionbaseError at once, before anything runs, when the database cannot be opened
+    or another process already ingests into the data dir: a server that cannot start says so
+    in one line instead of failing in its lifespan.
+    """
+    _check_can_serve(settings, ingest)
     auth = LoopbackOnly()
     started = time.monotonic()
 
@@ -51,7 +57,6 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         app.state.ready = asyncio.Event()
         stop = asyncio.Event()
         follower = Follower(settings, on_commit=engine.notify_commit) if ingest else None
-        await _open_database(settings)
         if follower is not None:
             await follower.open()
         await engine.start()
@@ -117,14 +122,14 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
-async def _open_database(settings: Settings) -> None:
-    """Create and migrate the database before the engine reads it."""
+def _check_can_serve(settings: Settings, ingest: bool) -> None:
+    """Create and migrate the database before the engine reads it, and make sure no other
+    process ingests into the data dir (its lock is taken for good when ingest starts)."""
     from sessionbase.store import open_store
 
-    def run() -> None:
-        open_store(settings.database_path).close()
-
-    await asyncio.to_thread(run)
+    open_store(settings.database_path).close()
+    if ingest:
+        IngestLock(settings.data_dir).close()
 
 
 async def _embed(
