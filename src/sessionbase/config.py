@@ -6,15 +6,17 @@ Nothing below this module reads ``os.environ``: load once, pass ``settings`` dow
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_type_hints
 
 import platformdirs
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from sessionbase.errors import ConfigError
 
@@ -23,6 +25,18 @@ APP_NAME = "sessionbase"
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def _path_list(raw: Any) -> Any:
+    """A list from TOML, or one string from the environment split at ``os.pathsep``; empty
+    entries dropped."""
+    parts = raw if isinstance(raw, list | tuple) else str(raw).split(os.pathsep)
+    return [p for p in parts if str(p)]
+
+
+UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
+"""A path as a user writes it: ``~`` is their home."""
+UserPaths = Annotated[tuple[UserPath, ...], BeforeValidator(_path_list)]
 
 
 def _default_read_workers(cpus: int) -> int:
@@ -35,15 +49,15 @@ def _default_read_workers(cpus: int) -> int:
 class Settings:
     """Everything sessionbase can be told. Each field's ``help`` is the documentation."""
 
-    data_dir: Path = field(
+    data_dir: UserPath = field(
         default_factory=_default_data_dir,
         metadata={"help": "Where the database and secrets live (default: the user data dir)."},
     )
-    codex_homes: tuple[Path, ...] = field(
+    codex_homes: UserPaths = field(
         default=(),
         metadata={"help": "Codex home directories to mirror (default: $CODEX_HOME or ~/.codex)."},
     )
-    home: Path = field(
+    home: UserPath = field(
         default_factory=Path.home,
         metadata={"help": "The user's home, for ~/.agents/skills (default: the current user's)."},
     )
@@ -96,22 +110,20 @@ class Settings:
 ENV_PREFIX = "SESSIONBASE_"
 
 
+@functools.cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    """Validates one setting against its field's type (numbers pass for text)."""
+    kind = get_type_hints(Settings, include_extras=True)[name]
+    return TypeAdapter(kind, config=ConfigDict(coerce_numbers_to_str=True))
+
+
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a TOML or environment value into the field's type, or raise ConfigError."""
-    kind = {f.name: f for f in dataclasses.fields(Settings)}[name].type
     try:
-        if kind == "Path":
-            return Path(str(raw)).expanduser()
-        if kind == "tuple[Path, ...]":
-            parts = raw if isinstance(raw, list | tuple) else str(raw).split(os.pathsep)
-            return tuple(Path(str(p)).expanduser() for p in parts if str(p))
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from exc
+        return _adapter(name).validate_python(raw)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({reason})") from None
 
 
 def load(

@@ -18,6 +18,7 @@ rather than a queue of old ones.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+from pydantic.alias_generators import to_camel
 
 from sessionbase.errors import FunctionError, SessionbaseError
 from sessionbase.live.context import MutationContext, QueryContext
@@ -57,11 +59,8 @@ def camel(value: Any) -> Any:
     return value
 
 
-def _camel_key(key: str) -> str:
-    if "_" not in key or key.startswith("_"):
-        return key
-    head, *rest = key.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+# Result shapes use a few dozen keys, renamed for every row of every result: each once.
+_camel_key = functools.lru_cache(maxsize=1024)(to_camel)
 
 
 @dataclass(eq=False)
