@@ -32,6 +32,7 @@ from sessionbase.live.engine import Engine
 from sessionbase.server.auth import LOOPBACK_HOSTS, LoopbackOnly
 from sessionbase.server.http import convex_routes, json_routes
 from sessionbase.server.sync import Hub, SyncSession
+from sessionbase.server.webapp import web_routes
 
 log = logging.getLogger("sessionbase")
 EMBED_INTERVAL = 30.0  # seconds: a safety net; commits wake the embedder
@@ -117,6 +118,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         WebSocketRoute("/api/sync", sync),  # the PyPI client's path (no version)
         *convex_routes(),
         *json_routes(),
+        *web_routes(),  # last: the app answers every other GET
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -1,0 +1,94 @@
+import { useQuery } from "convex/react";
+import { useEffect, useRef, useState } from "react";
+import { api, type Status } from "../api";
+import { bytes, compact, count, plural } from "../lib/format";
+
+const MIRROR_LABEL: Record<NonNullable<Status["mirror"]>, string> = {
+  live: "Live",
+  catching_up: "Catching up",
+  stopped: "Stopped",
+  off: "Not following",
+};
+
+/** The header's live view of `status:get`: a compact pill, details on click. */
+export function StatusPill() {
+  const status = useQuery(api.status, {});
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (!open) return;
+    const close = (event: Event) => {
+      if (event instanceof KeyboardEvent && event.key !== "Escape") return;
+      if (event instanceof MouseEvent && box.current?.contains(event.target as Node)) return;
+      setOpen(false);
+    };
+    document.addEventListener("mousedown", close);
+    document.addEventListener("keydown", close);
+    return () => {
+      document.removeEventListener("mousedown", close);
+      document.removeEventListener("keydown", close);
+    };
+  }, [open]);
+
+  if (status === undefined) {
+    return <div className="status-pill status-pill--loading" aria-hidden />;
+  }
+  const mirror = status.mirror ?? "live";
+  const lag = status.lagBytes ?? 0;
+  return (
+    <div className="status" ref={box}>
+      <button
+        type="button"
+        className="status-pill"
+        data-mirror={mirror}
+        aria-expanded={open}
+        aria-controls="status-details"
+        title={`${plural(status.threads, "thread")}, ${plural(status.messages, "message")}: show the mirror's status`}
+        onClick={() => setOpen((value) => !value)}
+      >
+        <span className="status-dot" aria-hidden />
+        <span className="status-state">{MIRROR_LABEL[mirror]}</span>
+        <span className="status-counts">
+          {compact(status.threads)} threads · {compact(status.messages)} msgs
+        </span>
+      </button>
+      {open ? (
+        <div id="status-details" className="popover status-details" role="dialog" aria-label="Mirror status">
+          <dl>
+            <dt>Mirror</dt>
+            <dd data-testid="status-mirror">{MIRROR_LABEL[mirror]}</dd>
+            <dt>Threads</dt>
+            <dd>{count(status.threads)}</dd>
+            <dt>Messages</dt>
+            <dd>{count(status.messages)}</dd>
+            <dt>Rollout files</dt>
+            <dd>{count(status.files)}</dd>
+            <dt>Not yet read</dt>
+            <dd>{lag ? bytes(lag) : "nothing"}</dd>
+            <dt>File errors</dt>
+            <dd>{count(status.errors)}</dd>
+            {status.skillProblems?.length ? (
+              <>
+                <dt>Skill problems</dt>
+                <dd>{count(status.skillProblems.length)}</dd>
+              </>
+            ) : null}
+          </dl>
+          {status.codexHomes?.length ? (
+            <div className="status-homes">
+              <div className="label">Codex homes</div>
+              <ul>
+                {status.codexHomes.map((home) => (
+                  <li key={home}>
+                    <code>{home}</code>
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ) : null}
+        </div>
+      ) : null}
+    </div>
+  );
+}
