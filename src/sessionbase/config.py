@@ -39,6 +39,14 @@ UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
 UserPaths = Annotated[tuple[UserPath, ...], BeforeValidator(_path_list)]
 
 
+def _expand_file(raw: str) -> str:
+    """A database as a user writes it: a file path's ``~`` is their home; a URL stays."""
+    return raw if not raw or "://" in raw else str(Path(raw).expanduser())
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_expand_file)]
+
+
 def _default_read_workers(cpus: int) -> int:
     """As many as CPUs (the ingesting thread itself waits on them much of the time), at most
     4; none on a single CPU, where handing rows between processes would only add work."""
@@ -52,6 +60,13 @@ class Settings:
     data_dir: UserPath = field(
         default_factory=_default_data_dir,
         metadata={"help": "Where the database and secrets live (default: the user data dir)."},
+    )
+    database: DatabaseUrl = field(
+        default="",
+        metadata={
+            "help": "The database: a file path, sqlite:///PATH or postgresql://USER@HOST/DB "
+            "(default: sessionbase.db in the data dir)."
+        },
     )
     codex_homes: UserPaths = field(
         default=(),
@@ -101,13 +116,21 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
+        """The default database: a SQLite file in the data dir."""
         return self.data_dir / "sessionbase.db"
+
+    @property
+    def database_url(self) -> str:
+        """The database to open: the one configured, else ``database_path``."""
+        return self.database or str(self.database_path)
 
     def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
 ENV_PREFIX = "SESSIONBASE_"
+# Settings whose environment variable is not their name in upper case.
+ENV_NAMES = {"codex_homes": "CODEX_HOME", "database": "DATABASE_URL"}
 
 
 @functools.cache
@@ -153,11 +176,13 @@ def load(
             name = key.replace("-", "_")
             if name == "codex_home":
                 name = "codex_homes"
+            elif name == "database_url":
+                name = "database"
             if name not in names:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
             values[name] = _coerce(name, raw)
     for name in names:
-        env_name = ENV_PREFIX + ("CODEX_HOME" if name == "codex_homes" else name.upper())
+        env_name = ENV_PREFIX + ENV_NAMES.get(name, name.upper())
         if environ.get(env_name):
             values[name] = _coerce(name, environ[env_name])
     for name, raw in (overrides or {}).items():

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import sessionbase
 from sessionbase.cli import cli
-from sessionbase.config import Settings, load
+from sessionbase.config import ENV_NAMES, ENV_PREFIX, Settings, load
 from sessionbase.live.functions import registry
 from tests.conftest import REPO
 
@@ -31,9 +31,7 @@ def test_every_command_has_help_and_a_readme_entry() -> None:
 def test_every_setting_has_help_and_is_documented() -> None:
     for f in dataclasses.fields(Settings):
         assert f.metadata.get("help"), f"setting {f.name} has no help"
-        env = (
-            "SESSIONBASE_CODEX_HOME" if f.name == "codex_homes" else f"SESSIONBASE_{f.name.upper()}"
-        )
+        env = ENV_PREFIX + ENV_NAMES.get(f.name, f.name.upper())
         assert env in README, f"README does not document {env}"
         key = "codex_home" if f.name == "codex_homes" else f.name
         assert f"`{key}`" in README, f"README does not list the config file key {key}"

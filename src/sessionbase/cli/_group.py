@@ -1,6 +1,6 @@
 """The ``sessionbase`` command group: global options, settings and logging for every command.
 
-The global options (``--data-dir``, ``--codex-home``, ``--config``, ``-v``) are accepted before
+The global options (``--data-dir``, ``--database``, ``--codex-home``, ``--config``, ``-v``) are accepted before
 the command and after it, as if written in one place: ``sessionbase --data-dir D serve`` and
 ``sessionbase serve --data-dir D`` are the same command, so ``scripts/serve --data-dir D``
 works. A single-valued option given in both places takes the one after the command;
@@ -35,6 +35,12 @@ def _global_options() -> list[click.Option]:
             " Env: SESSIONBASE_DATA_DIR.",
         ),
         click.Option(
+            ["--database"],
+            metavar="URL",
+            help="The database: a file path, sqlite:///PATH or postgresql://USER@HOST/DB"
+            " (default: sessionbase.db in the data dir). Env: SESSIONBASE_DATABASE_URL.",
+        ),
+        click.Option(
             ["--codex-home", "codex_homes"],
             multiple=True,
             type=click.Path(file_okay=False, path_type=Path),
@@ -65,6 +71,7 @@ class _Command(click.Command):
         after = {name: ctx.params.pop(name) for name in _NAMES}
         ctx.obj = _load(
             data_dir=after["data_dir"] or before.get("data_dir"),
+            database=after["database"] or before.get("database"),
             codex_homes=(*before.get("codex_homes", ()), *after["codex_homes"]),
             config_file=after["config_file"] or before.get("config_file"),
             verbose=after["verbose"] or before.get("verbose", False),
@@ -77,13 +84,18 @@ class _Group(click.Group):
 
 
 def _load(
-    *, data_dir: Path | None, codex_homes: tuple[Path, ...], config_file: Path | None, verbose: bool
+    *,
+    data_dir: Path | None,
+    database: str | None,
+    codex_homes: tuple[Path, ...],
+    config_file: Path | None,
+    verbose: bool,
 ) -> config.Settings:
     try:
         settings = config.load(
             environ=os.environ,
             config_file=config_file,
-            overrides={"data_dir": data_dir, "codex_homes": codex_homes},
+            overrides={"data_dir": data_dir, "database": database, "codex_homes": codex_homes},
         )
     except SessionbaseError as exc:
         raise fail(exc) from exc
@@ -101,7 +113,8 @@ def cli(ctx: click.Context, /, **given: Any) -> None:
     """sessionbase mirrors your Codex sessions into a live, queryable database.
 
     It reads the rollout files Codex writes under CODEX_HOME (never writing them) and keeps
-    projects, threads, messages and skills in SQLite in the data dir.
+    projects, threads, messages and skills in SQLite in the data dir, or in the database
+    --database names (a SQLite file or PostgreSQL).
 
     \b
     Start here:

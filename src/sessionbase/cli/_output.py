@@ -46,7 +46,7 @@ def fail(exc: SessionbaseError) -> click.ClickException:
 
 def open_reader(settings: Settings) -> Store:
     try:
-        return open_store(settings.database_path, readonly=True)
+        return open_store(settings.database_url, readonly=True)
     except SessionbaseError as exc:
         raise fail(exc) from exc
 

@@ -248,7 +248,7 @@ def status(settings: Settings, as_json: bool) -> None:
         except SessionbaseError as exc:
             report["embedding_error"] = str(exc)
         report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
-    report["database"] = str(settings.database_path)
+    report["database"] = settings.database_url
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
     if as_json:
         emit_json(report)

@@ -148,7 +148,7 @@ class Mirror:
         self.settings = settings
         self.lock = IngestLock(settings.data_dir)
         try:
-            self.store = open_store(settings.database_path, cache_mb=32)
+            self.store = open_store(settings.database_url, cache_mb=32)
         except BaseException:
             self.lock.close()
             raise

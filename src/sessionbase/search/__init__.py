@@ -34,7 +34,7 @@ async def index(settings: Settings, progress: Callable[[int, int], None] | None 
     """Embed every unit not embedded yet (after a backfill); returns how many were embedded."""
 
     def run() -> int:
-        store = open_store(settings.database_path)
+        store = open_store(settings.database_url)
         semantic = semantic_index(settings)
         try:
             return semantic.catch_up(store, progress)

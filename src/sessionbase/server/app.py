@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = Engine(settings.database_path)
+        engine = Engine(settings.database_url)
         app.state.engine = engine
         app.state.hub = hub = Hub(engine)
         app.state.ready = asyncio.Event()
@@ -129,7 +129,7 @@ def _check_can_serve(settings: Settings, ingest: bool) -> None:
     process ingests into the data dir (its lock is taken for good when ingest starts)."""
     from sessionbase.store import open_store
 
-    open_store(settings.database_path).close()
+    open_store(settings.database_url).close()
     if ingest:
         IngestLock(settings.data_dir).close()
 
@@ -152,7 +152,7 @@ async def _embed(
     def run() -> int:
         nonlocal store
         if store is None:
-            store = open_store(settings.database_path)
+            store = open_store(settings.database_url)
             store.on_commit = engine.notify_commit
             index.embed(["warm up"])  # load the model now, not on the first query
         return index.catch_up(store, stop=stopping.is_set)
