@@ -1,12 +1,12 @@
 """The ``sessionbase`` command group: global options, settings and logging for every command.
 
-The global options (``--data-dir``, ``--database``, ``--codex-home``, ``--config``, ``-v``) are accepted before
-the command and after it, as if written in one place: ``sessionbase --data-dir D serve`` and
-``sessionbase serve --data-dir D`` are the same command, so ``scripts/serve --data-dir D``
-works. A single-valued option given in both places takes the one after the command;
-``--codex-home`` collects every one given. Every command of the group gets them (through
-``command_class``), so a new command cannot forget them; each finds the loaded ``Settings`` as
-its context object.
+The global options (``--data-dir``, ``--database``, ``--codex-home``, ``--config``, ``-v``)
+are accepted before the command and after it, as if written in one place: ``sessionbase
+--data-dir D serve`` and ``sessionbase serve --data-dir D`` are the same command, so
+``scripts/serve --data-dir D`` works. A single-valued option given in both places takes the
+one after the command; ``--codex-home`` collects every one given. Every command of the group
+gets them (through ``command_class``), so a new command cannot forget them; each finds the
+loaded ``Settings`` as its context object.
 """
 
 from __future__ import annotations
