@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +24,7 @@ from sessionbase.config import Settings
 from sessionbase.search import hybrid, semantic
 from sessionbase.search.ann import AnnIndex
 from sessionbase.search.embedder import LocalEmbedder, Vectors
+from sessionbase.search.fulltext import Hit
 from sessionbase.search.semantic import SemanticIndex
 from sessionbase.search.units import build_units
 from sessionbase.search.vectors import VectorStore
@@ -279,6 +279,43 @@ def test_semantic_search_finds_by_meaning(corpus: Corpus, query: str, topic: str
     assert fused[0]["thread_id"] == corpus.tid(topic)
 
 
+def _hit(thread: str, idx: int, score: float, end: int | None = None) -> Hit:
+    return Hit(thread, idx, score, "", "assistant", "message", None, None, None, None, end)
+
+
+def _keys(hits: list[Hit]) -> list[tuple[str, int]]:
+    return [(h.thread_id, h.idx) for h in hits]
+
+
+def test_fusion_ranks_full_text_with_semantic_hits_over_the_floor() -> None:
+    k = hybrid.RRF_K
+    text = [_hit("a", 7, 9.0), _hit("a", 3, 8.0), _hit("b", 1, 7.0)]
+    meaning = [
+        _hit("c", 0, 0.9, 4),  # strong, found by meaning alone
+        _hit("a", 2, 0.6, 8),  # strong, the run holding a:7 and a:3
+        _hit("d", 0, 0.3, 0),  # weak
+        _hit("b", 0, 0.2, 5),  # weak, but full-text found b:1 in its run
+        _hit("e", 5, 0.1, 9),  # weak
+    ]
+    fused = hybrid.fuse(text, meaning, 0.5, 10)
+    # a:7 gains the run's rank (agreement is rewarded), a:3 stays listed on its own, the run
+    # is not listed again, and the weak hits follow everything else, b's run left out.
+    assert _keys(fused) == [("a", 7), ("c", 0), ("a", 3), ("b", 1), ("d", 0), ("e", 5)]
+    assert [h.score for h in fused[:4]] == pytest.approx(
+        [1 / (k + 1) + 1 / (k + 2), 1 / (k + 1), 1 / (k + 2), 1 / (k + 3)]
+    )
+    assert [h.score for h in fused] == sorted((h.score for h in fused), reverse=True)
+    assert fused[0].snippet == text[0].snippet  # full-text's hit, with its marks
+    assert _keys(hybrid.fuse(text, meaning, 0.5, 3)) == _keys(fused[:3])
+
+
+def test_fusion_without_a_floor_lists_full_text_first() -> None:
+    text = [_hit("a", 7, 9.0)]
+    meaning = [_hit("c", 0, 0.9, 4), _hit("a", 2, 0.6, 8), _hit("d", 0, 0.3, 0)]
+    assert _keys(hybrid.fuse(text, meaning, None, 10)) == [("a", 7), ("c", 0), ("d", 0)]
+    assert _keys(hybrid.fuse([], meaning, 0.5, 10)) == _keys(meaning)  # as semantic ranks
+
+
 @pytest.mark.parametrize(
     ("query", "topic"),
     [
@@ -288,43 +325,25 @@ def test_semantic_search_finds_by_meaning(corpus: Corpus, query: str, topic: str
         ("NOT NULL", "pg"),
     ],
 )
-def test_hybrid_is_reciprocal_rank_fusion_of_text_and_semantic(
+def test_hybrid_search_is_the_fusion_of_its_two_legs(
     corpus: Corpus, query: str, topic: str
 ) -> None:
     store = corpus.store()
     try:
-        lists = [
+        text, meaning = (
             hybrid.search(store, query, mode, SearchFilter(), hybrid.CANDIDATES)
             for mode in ("text", "semantic")
-        ]
-        # Results are units: a text hit counts for the unit (user message or assistant run)
-        # that holds its message, as a semantic hit does.
-        starts = store.unit_starts([(h.thread_id, h.idx) for h in lists[0]])
+        )
     finally:
         store.close()
-    assert lists[1], "semantic search always has candidates"
-    expected: dict[tuple[str, int], float] = defaultdict(float)
-    shown: dict[tuple[str, int], tuple[str, int]] = {}
-    for hits in lists:
-        seen = set()
-        for rank, hit in enumerate(hits, 1):
-            unit = (hit.thread_id, starts.get((hit.thread_id, hit.idx), hit.idx))
-            if unit in seen:
-                continue
-            seen.add(unit)
-            expected[unit] += 1 / (hybrid.RRF_K + rank)
-            shown.setdefault(unit, (hit.thread_id, hit.idx))
-    order = sorted(expected, key=lambda key: (-expected[key], key))[:10]
-
+    assert meaning, "semantic search always has candidates"
+    floor = hybrid.SIMILARITY_FLOORS[LocalEmbedder().name]
+    expected = hybrid.fuse(text, meaning, floor, 10)
     fused = cli_search(corpus, query, "hybrid", "--limit", "10")
-    assert [(h["thread_id"], h["idx"]) for h in fused] == [shown[k] for k in order]
-    assert [h["score"] for h in fused] == pytest.approx([expected[k] for k in order], abs=1e-6)
+    assert [(h["thread_id"], h["idx"]) for h in fused] == _keys(expected)
+    assert [h["score"] for h in fused] == pytest.approx([h.score for h in expected], abs=1e-6)
     assert fused[0]["thread_id"] == corpus.tid(topic)
-    text_snippets = {(h.thread_id, h.idx): h.snippet for h in lists[0]}
-    for hit in fused:  # a key full-text found keeps full-text's snippet (with its marks)
-        key = (hit["thread_id"], hit["idx"])
-        if key in text_snippets:
-            assert hit["snippet"] == text_snippets[key]
+    assert {(h.thread_id, h.idx) for h in text} <= {(h["thread_id"], h["idx"]) for h in fused}
 
 
 def test_semantic_filters_that_live_on_threads_and_units(corpus: Corpus) -> None:
@@ -372,18 +391,23 @@ def test_semantic_and_hybrid_apply_time_and_kind_filters(
         store.close()
 
 
-def test_hybrid_does_not_list_one_assistant_run_twice(corpus: Corpus) -> None:
-    hits = cli_search(corpus, "exponential backoff reconnect loop", "hybrid", "--limit", "50")
+def test_hybrid_does_not_list_an_assistant_run_that_full_text_found(corpus: Corpus) -> None:
+    query = "exponential backoff reconnect loop"
+    hits = cli_search(corpus, query, "hybrid", "--limit", "50")
+    found = {(h["thread_id"], h["idx"]) for h in cli_search(corpus, query, "text")}
+    assert found
     store = corpus.store()
     try:
-        runs = []
         for h in hits:
-            unit = store.unit_at(h["thread_id"], h["idx"])
+            if (h["thread_id"], h["idx"]) in found:
+                continue
+            unit = store.unit_at(h["thread_id"], h["idx"])  # a semantic hit: a whole unit
             assert unit is not None
-            runs.append((unit["thread_id"], unit["start_idx"]))
+            run = range(unit["start_idx"], unit["end_idx"] + 1)
+            assert not {(h["thread_id"], idx) for idx in run} & found, h
     finally:
         store.close()
-    assert len(runs) == len(set(runs)), hits
+    assert found <= {(h["thread_id"], h["idx"]) for h in hits}
 
 
 # ------------------------------------------------------------------ search:threads

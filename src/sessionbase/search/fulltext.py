@@ -39,6 +39,7 @@ class Hit:
     thread_title: str | None
     project_id: str | None
     source: str | None
+    end_idx: int | None = None  # a semantic hit's unit ends here; None: one message
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,14 +1,25 @@
-"""One entry point for every search mode, and reciprocal-rank fusion for ``hybrid``.
+"""One entry point for every search mode, and the fusion behind ``hybrid``.
 
-Hybrid ranks each hit by ``sum(1 / (RRF_K + rank))`` over the full-text and semantic result
-lists (Cormack et al.'s reciprocal-rank fusion), so neither score scale dominates. When no
-embeddings exist yet, hybrid is simply full-text.
+Hybrid fuses the full-text hits with the semantic hits that clear the similarity floor of the
+model in use (``SIMILARITY_FLOORS``) by reciprocal-rank fusion: each scores
+``sum(1 / (RRF_K + rank))`` over the two lists (Cormack et al.), so neither score scale
+dominates. The semantic hits under the floor come after all of them, most similar first. So:
+
+- full-text hits, which match every query term, are never pushed down by a weak semantic hit:
+  under the floor lie 99.98 % of the (query, unrelated unit) pairs of the evaluation set's
+  tuning queries (``bench/bench_search_quality.py`` measures it), and from there they only
+  fill the list;
+- a semantic hit is a unit (a user message or a run of assistant output, ``search.units``): when
+  full-text found messages inside it, it adds to the best-ranked of them instead of being listed
+  again, and the others stay listed on their own;
+- when full-text finds nothing (a question in other words), hybrid ranks as semantic does.
+
+A model without a measured floor has every semantic hit treated as weak: full-text hits first,
+then semantic ones. When nothing is embedded yet, hybrid is simply full-text.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 from sessionbase.errors import FunctionError
@@ -19,6 +30,13 @@ from sessionbase.store.base import SearchFilter
 
 RRF_K = 60
 CANDIDATES = 50
+
+# Similarity (after the ANN index's projection, see ``search.ann``) a semantic hit needs to be
+# fused, per embedder name. Measured with ``bench/bench_search_quality.py`` on the tuning
+# queries of ``tests/data/search_eval_corpus.json``: the lowest floor at which hybrid's
+# recall@5 and MRR peak; 1 in 6,000 unrelated (query, unit) pairs and 11 % of related ones
+# clear it.
+SIMILARITY_FLOORS = {"minilm-m2v-256-c800": 0.45}
 
 
 def search(store: Store, query: str, mode: str, flt: SearchFilter, limit: int) -> list[Hit]:
@@ -35,35 +53,47 @@ def search(store: Store, query: str, mode: str, flt: SearchFilter, limit: int) -
     if not semantic.available(store):
         return text_hits[:limit]
     meaning_hits = semantic.search(store, query, flt, max(limit, CANDIDATES))
-    # A semantic hit is a whole unit (a user message, or an assistant run): a text hit on a
-    # message inside that run is the same result, found twice.
-    starts = store.unit_starts([(h.thread_id, h.idx) for h in text_hits])
-    return fuse(
-        [text_hits, meaning_hits],
-        limit,
-        key=lambda h: (h.thread_id, starts.get((h.thread_id, h.idx), h.idx)),
-    )
+    model = semantic.index_for(store.data_dir).embedder.name
+    return fuse(text_hits, meaning_hits, SIMILARITY_FLOORS.get(model), limit)
 
 
 def fuse(
-    rankings: list[list[Hit]],
-    limit: int,
-    key: Callable[[Hit], tuple[str, int]] = lambda h: (h.thread_id, h.idx),
+    text_hits: list[Hit], meaning_hits: list[Hit], floor: float | None, limit: int
 ) -> list[Hit]:
-    """Reciprocal-rank fusion; the first list's hit supplies the snippet of a shared key."""
-    scores: dict[tuple[str, int], float] = defaultdict(float)
-    best: dict[tuple[str, int], Hit] = {}
-    for hits in rankings:
-        seen: set[tuple[str, int]] = set()
-        for rank, hit in enumerate(hits):
-            k = key(hit)
-            if k in seen:
-                continue  # one list may not count a result twice
-            seen.add(k)
-            scores[k] += 1.0 / (RRF_K + rank + 1)
-            best.setdefault(k, hit)
+    """Full-text hits and semantic hits at or above ``floor`` (None: no hit is) by
+    reciprocal-rank fusion, then the semantic hits under it that full-text did not find.
+    Every hit's score is its fused score; the weak ones score as if ranked after both lists,
+    so scores fall along the list."""
+    scores: dict[tuple[str, int], float] = {}
+    shown: dict[tuple[str, int], Hit] = {}
+    for rank, hit in enumerate(text_hits, 1):
+        key = (hit.thread_id, hit.idx)
+        if key not in scores:
+            scores[key] = 1.0 / (RRF_K + rank)
+            shown[key] = hit
+    weak: list[Hit] = []
+    for rank, hit in enumerate(meaning_hits, 1):
+        within = _first_within(text_hits, hit)
+        if floor is not None and hit.score >= floor:
+            key = (within.thread_id, within.idx) if within else (hit.thread_id, hit.idx)
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            shown.setdefault(key, hit)
+        elif within is None:
+            weak.append(hit)
     order = sorted(scores, key=lambda k: (-scores[k], k))
-    return [_with_score(best[k], scores[k]) for k in order[:limit]]
+    fused = [_with_score(shown[k], scores[k]) for k in order]
+    after = RRF_K + max(len(text_hits), len(meaning_hits))
+    fused += [_with_score(hit, 1.0 / (after + n)) for n, hit in enumerate(weak, 1)]
+    return fused[:limit]
+
+
+def _first_within(text_hits: list[Hit], unit: Hit) -> Hit | None:
+    """The best-ranked full-text hit on a message of a semantic hit's unit."""
+    end = unit.idx if unit.end_idx is None else unit.end_idx
+    return next(
+        (h for h in text_hits if h.thread_id == unit.thread_id and unit.idx <= h.idx <= end),
+        None,
+    )
 
 
 def _with_score(hit: Hit, score: float) -> Hit:

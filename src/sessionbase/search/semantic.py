@@ -235,6 +235,7 @@ def _hits(
             thread_title=r["thread_title"],
             project_id=r["project_id"],
             source=r["source"],
+            end_idx=r["end_idx"],
         )
         for r in rows[:limit]
     ]

@@ -151,19 +151,6 @@ class SQLiteSearch:
         )
         return [dict(r) for r in rows]
 
-    def unit_starts(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """For (thread, idx) pairs, the start of the unit holding each message, where known."""
-        out: dict[tuple[str, int], int] = {}
-        for thread_id, idx in pairs:
-            row = self._db.execute(
-                "SELECT start_idx FROM units WHERE thread_id = ? AND start_idx <= ?"
-                " AND end_idx >= ? ORDER BY start_idx DESC LIMIT 1",
-                (thread_id, idx, idx),
-            ).fetchone()
-            if row is not None:
-                out[(thread_id, idx)] = int(row[0])
-        return out
-
     def unit_at(self, thread_id: str, idx: int) -> dict[str, Any] | None:
         row = self._db.execute(
             "SELECT * FROM units WHERE thread_id = ? AND start_idx <= ? AND end_idx >= ?"

@@ -255,10 +255,6 @@ class Store(Protocol):
         """The unit holding message ``idx``, if any."""
         ...
 
-    def unit_starts(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """For (thread, idx) pairs, the start of the unit holding each message, where known."""
-        ...
-
     def unit_hashes(self) -> list[str]:
         """The content hash of every unit (what the semantic index must hold)."""
         ...
