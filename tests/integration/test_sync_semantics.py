@@ -563,6 +563,38 @@ def test_mutations_are_idempotent_per_session_and_request(live: Live) -> None:
     assert len(named) == 3
 
 
+def test_a_reused_request_id_for_another_call_is_refused(live: Live) -> None:
+    """A retry repeats its path and arguments; the same (sessionId, requestId) with another
+    path or other arguments is a client bug, refused with a clear error, never answered with
+    the first call's result (and never applied)."""
+    name = f"reused-{uuid.uuid4().hex[:8]}"
+    thread = live.new_thread("reused request id")
+    session = str(uuid.uuid4())
+
+    async def body() -> None:
+        conn = await Conn.open(live.ws_url, session_id=session)
+        await conn.mutation("projects:save", {"name": name}, request_id=7)
+        first = await conn.next("MutationResponse")
+        assert first["success"] is True
+        for path, args in (
+            ("projects:save", {"name": name + " two"}),
+            ("threads:rename", {"id": thread.id, "title": "Should not apply"}),
+        ):
+            again = await Conn.open(live.ws_url, session_id=session)
+            await again.mutation(path, args, request_id=7)
+            refused = await again.next("MutationResponse")
+            assert refused["success"] is False, refused
+            assert "request 7 of this session already ran another mutation" in refused["result"]
+            assert "new requestId" in refused["result"]
+        same = await Conn.open(live.ws_url, session_id=session)
+        await same.mutation("projects:save", {"name": name}, request_id=7)
+        assert (await same.next("MutationResponse"))["result"] == first["result"]
+
+    run(body())
+    assert [p["name"] for p in live.query("projects:list") if p["name"].startswith(name)] == [name]
+    assert live.query("threads:get", id=thread.id)["title"] != "Should not apply"
+
+
 def test_mutation_response_then_a_transition_at_its_ts(live: Live) -> None:
     thread = live.new_thread("read your writes")
 

@@ -509,6 +509,18 @@ def test_a_mutation_never_waits_on_a_checkpoint(
     assert not [s for s in statements if "wal_checkpoint" in s]
 
 
+def test_functions_take_whole_thread_ids(api: Api, corpus: Corpus) -> None:
+    """The API's rule (README): whole ids only; a prefix names no thread, and a mutation
+    given one says which whole id it may have meant."""
+    a = corpus.a.thread_id
+    assert api.query("threads:get", id=a[:-4]) is None
+    message = api.error("mutation", "threads:rename", {"id": a[:-4], "title": "x"}, 404)
+    assert (
+        message == f"no thread with id {a[:-4]!r} (functions take whole ids: did you mean {a!r}?)"
+    )
+    assert api.query("threads:get", id=a)["title"] != "x"
+
+
 def test_threads_set_archived(api: Api, corpus: Corpus) -> None:
     a, x = corpus.a.thread_id, corpus.x.thread_id
     api.mutation("threads:setArchived", id=a, archived=True)

@@ -4,6 +4,7 @@ when there is nothing to list or search for."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import orjson
@@ -226,3 +227,55 @@ def test_global_options_go_before_or_after_the_command(
     help_text = runner.invoke(cli, ["serve", "--help"]).output
     assert "--data-dir" in help_text
     assert "--codex-home" in help_text
+
+
+def test_thread_id_prefixes_in_the_cli(codex_home: Path, run_cli: Cli) -> None:
+    """The command line takes a whole id or a prefix of at least 4 characters that starts one
+    thread id; a shorter one is too short, whatever it matches."""
+    r = Rollout()
+    r.user("the only thread")
+    r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    assert run_cli.json("show", r.thread_id[:4])["thread"]["id"] == r.thread_id
+    assert run_cli.json("show", r.thread_id.upper())["thread"]["id"] == r.thread_id
+    data = str(run_cli.settings.data_dir)
+    for args, code in ((["show", r.thread_id[:3]], 1),
+                       (["search", "thread", "--thread", r.thread_id[:2]], 2),
+                       (["similar", r.thread_id[:3]], 1)):  # fmt: skip
+        result = run_cli.runner.invoke(cli, ["--data-dir", data, *args])
+        assert result.exit_code == code, result.output
+        assert "is too short: give at least 4 characters of the thread id" in result.output
+        assert "no thread matches" not in result.output
+
+
+def test_search_kind_and_role_are_checked_alike(codex_home: Path, run_cli: Cli) -> None:
+    r = Rollout()
+    r.user("pytest keeps failing")
+    r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    data = str(run_cli.settings.data_dir)
+    for option in ("--kind", "--role"):
+        result = run_cli.runner.invoke(
+            cli, ["--data-dir", data, "search", "pytest", option, "bogus"]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for '{option}': 'bogus' is not one of" in result.output
+    hits = run_cli.json("search", "pytest", "--mode", "text", "--kind", "message")
+    assert [h["thread_id"] for h in hits] == [r.thread_id]
+
+
+def test_search_and_similar_json_times_are_rfc3339(codex_home: Path, run_cli: Cli) -> None:
+    """Like every time in the JSON output (README: JSON output)."""
+    for text in ("the websocket test is flaky", "the websocket test flakes again"):
+        r = Rollout()
+        r.user(text)
+        r.assistant("It races the server start.")
+        r.write(codex_home)
+    run_cli("backfill")
+    rfc3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    hits = run_cli.json("search", "websocket")
+    assert hits
+    assert all(rfc3339.match(h["ts"]) for h in hits), hits
+    groups = run_cli.json("similar", r.thread_id)
+    assert groups
+    assert all(rfc3339.match(h["ts"]) for g in groups for h in g["hits"]), groups

@@ -16,7 +16,6 @@ import orjson
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
 from sessionbase.store import Store, open_store
-from sessionbase.store.base import MIN_ID_PREFIX
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,14 +96,28 @@ def local_time(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000)) if ms else "-"
 
 
+MIN_ID_PREFIX = 4
+"""The shortest start of a thread id the commands take for the whole id: a shorter one would
+name too many threads to be of use."""
+
+
 def resolve_thread(store: Store, given: str, option: str | None = None) -> str:
-    """The id of the thread a user named by its id or an unambiguous prefix of it."""
+    """The id of the thread a user named by its whole id or by a prefix of at least
+    ``MIN_ID_PREFIX`` characters that starts exactly one thread id."""
     thread = store.thread(given)
     if thread is not None:
         return str(thread["id"])
     shown = 3
-    candidates = store.thread_ids_starting(given, shown + 1) if len(given) >= MIN_ID_PREFIX else []
-    if len(candidates) > 1:
+    too_short = len(given) < MIN_ID_PREFIX
+    candidates = [] if too_short else store.thread_ids_starting(given, shown + 1)
+    if too_short:
+        message = (
+            f"{given!r} is too short: give at least {MIN_ID_PREFIX} characters of the thread id"
+            " (see `sessionbase threads`)"
+        )
+    elif len(candidates) == 1:
+        return candidates[0]
+    elif candidates:
         more = ", …" if len(candidates) > shown else ""
         message = (
             f"{given!r} starts several thread ids ({', '.join(candidates[:shown])}{more}):"

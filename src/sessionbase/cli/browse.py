@@ -93,7 +93,8 @@ def _message_json(m: dict[str, Any]) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print {thread, messages} as JSON.")
 @click.pass_obj
 def show(settings: Settings, thread_id: str, as_json: bool) -> None:
-    """One thread and its messages in order (an unambiguous id prefix is enough)."""
+    """One thread and its messages in order (an id prefix of 4+ characters that starts one
+    thread id is enough)."""
     with open_reader(settings) as store:
         thread = store.thread(resolve_thread(store, thread_id))
         assert thread is not None

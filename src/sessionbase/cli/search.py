@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -19,6 +20,8 @@ from sessionbase.cli._output import (
 )
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
+from sessionbase.ingest.timestamps import iso
+from sessionbase.store.rows import MESSAGE_KINDS, ROLES
 
 
 @cli.command()
@@ -27,8 +30,8 @@ from sessionbase.errors import SessionbaseError
               show_default=True, help="Exact words, meaning, or both fused.")  # fmt: skip
 @click.option("--project", help="Only this project: its id, name or working dir.")
 @click.option("--thread", "thread_id", help="Only this thread (an unambiguous id prefix will do).")
-@click.option("--role", type=click.Choice(["user", "assistant", "system"]))
-@click.option("--kind", help="Only this kind: message, reason, cmd, patch, tool, search, plan…")
+@click.option("--role", type=click.Choice(ROLES), help="Only messages of this role.")
+@click.option("--kind", type=click.Choice(MESSAGE_KINDS), help="Only messages of this kind.")
 @click.option("--source", help="Only threads from this source (cli, vscode, exec…).")
 @click.option("--since", help="Only after: 2026-05-01, 2026-05-01T10:00, or 7d / 12h ago.")
 @click.option("--until", help="Only before (same forms as --since).")
@@ -82,7 +85,7 @@ def search(
         except SessionbaseError as exc:
             raise fail(exc) from exc
     if as_json:
-        emit_json([h.to_json() for h in hits])
+        emit_json([_hit_json(h.to_json()) for h in hits])
         return
     if not hits:
         console_err().print("no matches" if query.strip() else "nothing to search for: give a word")
@@ -110,7 +113,7 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
         found = resolve_thread(store, thread_id)
         groups = hybrid.group_by_thread(semantic.similar_threads(store, found, limit), limit)
     if as_json:
-        emit_json(groups)
+        emit_json([{**g, "hits": [_hit_json(h) for h in g["hits"]]} for g in groups])
         return
     if not groups:
         console_err().print("nothing similar yet (are embeddings built? see `sessionbase status`)")
@@ -118,6 +121,11 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
         title = (g["title"] or "(untitled)")[:80]
         console_out().print(f"[bold]{title}[/bold]  [dim]{g['score']:.3f}[/dim]")
         console_out().print(f"  [dim]codex resume {g['thread_id']}[/dim]")
+
+
+def _hit_json(hit: dict[str, Any]) -> dict[str, Any]:
+    """A hit as the JSON contract has it: its time as an RFC 3339 string, like every time."""
+    return {**hit, "ts": iso(hit["ts"])}
 
 
 def _when(value: str | None) -> int | None:

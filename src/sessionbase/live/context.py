@@ -19,8 +19,7 @@ class QueryContext:
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         self.reads.add("threads", thread_id)
-        thread = self.store.thread(thread_id)
-        return thread if thread is not None and thread["id"] == thread_id else None
+        return self.store.thread(thread_id)
 
     def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
         self.reads.add("threads")
@@ -66,9 +65,18 @@ class MutationContext:
         self.changes: list[UserChange] = []
 
     def require_thread(self, thread_id: str) -> dict[str, Any]:
+        """The thread with exactly this id: functions take whole ids, never prefixes (one
+        that names a single thread today may name two tomorrow, and a mutation must never
+        change the wrong one). A 404 otherwise, naming the thread a prefix would have meant."""
         thread = self.store.thread(thread_id)
-        if thread is None or thread["id"] != thread_id:
-            raise FunctionError(f"no thread with id {thread_id!r}", status=404)
+        if thread is None:
+            starting = self.store.thread_ids_starting(thread_id, 2) if thread_id else []
+            hint = (
+                f" (functions take whole ids: did you mean {starting[0]!r}?)"
+                if len(starting) == 1
+                else ""
+            )
+            raise FunctionError(f"no thread with id {thread_id!r}{hint}", status=404)
         return thread
 
     def change(self, entity: str, entity_id: str, **values: Any) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -280,16 +281,25 @@ class Engine:
         function = self.functions.get(path, "mutation")
         args = function.parse(raw_args)
 
+        call = _call_digest(path, raw_args)
+
         def run() -> tuple[Any, int]:
             store = self._store()
             store.checkpoint_in_background()  # a client waits on this commit: never on a checkpoint
             if idempotency is not None:
                 seen = store.recorded_mutation(*idempotency)
                 if seen is not None:
-                    return seen[1], seen[0]
+                    version, stored, seen_call = seen
+                    if seen_call is not None and seen_call != call:
+                        raise FunctionError(
+                            f"request {idempotency[1]} of this session already ran another"
+                            f" mutation (not {path} with these arguments): a retry must repeat"
+                            " its path and arguments, and a new mutation needs a new requestId"
+                        )
+                    return stored, version
             ctx = MutationContext(store)
             result = camel(function.handler(ctx, args))
-            version, stored = store.apply_user_changes(ctx.changes, result, idempotency)
+            version, stored = store.apply_user_changes(ctx.changes, result, idempotency, call)
             return stored, version
 
         began = time.monotonic()
@@ -297,6 +307,12 @@ class Engine:
         took = (time.monotonic() - began) * 1e3
         log.debug("mutation %s committed %d in %.1f ms", path, version, took)
         return result, version
+
+
+def _call_digest(path: str, raw_args: Any) -> str:
+    """What a mutation call was, in a few bytes: its path and its arguments, keys sorted."""
+    canonical = orjson.dumps([path, raw_args], option=orjson.OPT_SORT_KEYS, default=repr)
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def _cheap(subs: list[Subscription]) -> bool:

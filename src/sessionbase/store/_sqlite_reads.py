@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from sessionbase.store.base import MIN_ID_PREFIX, SourceRow, ThreadFilter
+from sessionbase.store.base import SourceRow, ThreadFilter
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 
@@ -90,10 +90,6 @@ class SQLiteReads:
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
-        if row is None and len(thread_id) >= MIN_ID_PREFIX:
-            matches = self.thread_ids_starting(thread_id, 2)
-            if len(matches) == 1:
-                row = self._db.execute("SELECT * FROM threads WHERE id = ?", matches).fetchone()
         return None if row is None else _thread(row)
 
     def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:

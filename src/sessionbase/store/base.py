@@ -12,8 +12,6 @@ from typing import Any
 
 from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
 
-MIN_ID_PREFIX = 4  # a shorter start of a thread id names no thread: it would match too many
-
 
 @dataclass
 class SourceRow:

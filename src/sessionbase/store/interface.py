@@ -107,15 +107,23 @@ class Store(Protocol):
     # ------------------------------------------------------------------ user decisions
 
     def apply_user_changes(
-        self, changes: list[UserChange], result: Any, idempotency: tuple[str, int] | None
+        self,
+        changes: list[UserChange],
+        result: Any,
+        idempotency: tuple[str, int] | None,
+        call: str | None = None,
     ) -> tuple[int, Any]:
         """Store user decisions atomically; return (commit version, result). With an
         idempotency key ``(session_id, request_id)`` seen before, nothing is written and the
-        first application's version and result are returned."""
+        first application's version and result are returned. ``call`` (what was called, as
+        a digest) is logged with the key."""
         ...
 
-    def recorded_mutation(self, session_id: str, request_id: int) -> tuple[int, Any] | None:
-        """(version, result) of a mutation already applied under this idempotency key."""
+    def recorded_mutation(
+        self, session_id: str, request_id: int
+    ) -> tuple[int, Any, str | None] | None:
+        """(version, result, call) of a mutation already applied under this idempotency key;
+        ``call`` is None for one logged before calls were recorded."""
         ...
 
     # ------------------------------------------------------------------ settings
@@ -174,7 +182,7 @@ class Store(Protocol):
     # ------------------------------------------------------------------ threads, messages
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
-        """A thread by id, or by an unambiguous id prefix of at least ``MIN_ID_PREFIX``."""
+        """The thread with exactly this id, or None (``thread_ids_starting`` finds prefixes)."""
         ...
 
     def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:

@@ -459,7 +459,11 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             raise StoreError(f"cannot store session names: {exc}") from exc
 
     def apply_user_changes(
-        self, changes: list[UserChange], result: Any, idempotency: tuple[str, int] | None
+        self,
+        changes: list[UserChange],
+        result: Any,
+        idempotency: tuple[str, int] | None,
+        call: str | None = None,
     ) -> tuple[int, Any]:
         """Store user decisions atomically; return (commit version, result).
 
@@ -482,9 +486,9 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             version = self._log_commit(touched or ["user_metadata:*"])
             if idempotency is not None:
                 self._db.execute(
-                    "INSERT INTO mutation_log (session_id, request_id, result, version, ts)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (*idempotency, orjson.dumps(result).decode(), version, now),
+                    "INSERT INTO mutation_log (session_id, request_id, result, version, ts, call)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (*idempotency, orjson.dumps(result).decode(), version, now, call),
                 )
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -533,13 +537,16 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             )
         return f"projects:{change.id}"
 
-    def recorded_mutation(self, session_id: str, request_id: int) -> tuple[int, Any] | None:
-        """(version, result) of a mutation already applied under this idempotency key."""
+    def recorded_mutation(
+        self, session_id: str, request_id: int
+    ) -> tuple[int, Any, str | None] | None:
+        """(version, result, call) of a mutation already applied under this idempotency key."""
         row = self._db.execute(
-            "SELECT version, result FROM mutation_log WHERE session_id = ? AND request_id = ?",
+            "SELECT version, result, call FROM mutation_log"
+            " WHERE session_id = ? AND request_id = ?",
             (session_id, request_id),
         ).fetchone()
-        return None if row is None else (int(row[0]), orjson.loads(row[1]))
+        return None if row is None else (int(row[0]), orjson.loads(row[1]), row[2])
 
     @contextmanager
     def snapshot(self) -> Iterator[int]:
