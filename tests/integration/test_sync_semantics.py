@@ -437,7 +437,9 @@ def test_failed_queries_fail_alone(live: Live) -> None:
                          3: "QueryFailed", 4: "QueryUpdated"}  # fmt: skip
         assert conn.failures[0] == "no query named 'nope:fn'"
         assert "limit: Input should be greater than or equal to 1" in conn.failures[2]
-        assert conn.failures[3] == "messages:list: invalid cursor 'x'"
+        assert conn.failures[3] == (
+            "messages:list: invalid cursor 'x': pass back a cursor this function returned"
+        )
         assert conn.results[1]["id"] == thread.id
         page = conn.results[4]
         assert ([m["text"] for m in page["page"]], page["isDone"], page["continueCursor"]) == (
