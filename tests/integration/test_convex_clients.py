@@ -589,6 +589,56 @@ def test_paginated_query_walks_every_page_and_stays_live(
     assert not client.errors()
 
 
+def test_paginated_thread_list_stays_gapless_as_threads_move(
+    tmp_path: Path, npm_client: Callable[[str], NodeClient]
+) -> None:
+    # Threads move to the top of a newest-first list: each page keeps the end it first had
+    # (the query journal), so no thread falls between two pages.
+    codex = Codex(tmp_path / "moving")
+    codex.server.start()
+    try:
+        threads = [codex.thread(1) for _ in range(6)]
+        client = npm_client(codex.server.url)
+
+        def listed(value: Any) -> list[str]:
+            return [t["id"] for t in value["results"]]
+
+        def everything() -> list[str]:
+            return [t["id"] for t in codex.query("threads:recent", {"limit": 100})]
+
+        client.paginate("list", "threads:list", {}, 2)
+        _, live = client.update("list", lambda v: v["status"] == "CanLoadMore")
+        for loaded in (4, 6):
+            since = client.mark()
+            client.send(cmd="loadMore", name="list", numItems=2)
+            _, live = client.update(
+                "list",
+                lambda v, n=loaded: len(v["results"]) == n and v["status"] != "LoadingMore",
+                since=since,
+            )
+        assert listed(live) == everything()
+        assert len(set(listed(live))) == 6
+
+        # The thread at the bottom (on the last page) gets a message: it moves to the top.
+        bottom = next(t for t in threads if t.id == listed(live)[-1])
+        since = client.mark()
+        bottom.append_user("moved to the top")
+        bottom.wait_ingested(bottom.count)
+        _, live = client.update("list", lambda v: listed(v)[:1] == [bottom.id], since=since)
+        assert listed(live) == everything()
+
+        # A new thread appears; the lists still agree, thread for thread.
+        since = client.mark()
+        extra = codex.thread(1)
+        _, live = client.update("list", lambda v: extra.id in listed(v), since=since)
+        assert listed(live) == everything()
+        assert live["status"] == "Exhausted"
+        assert not client.errors()
+        client.close()
+    finally:
+        codex.server.stop()
+
+
 # ------------------------------------------------------------------ 4. restart
 
 

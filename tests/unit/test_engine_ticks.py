@@ -61,3 +61,35 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
             await engine.close()
 
     asyncio.run(body())
+
+
+def test_queries_reading_server_facts_rerun_when_they_change(tmp_path: Path) -> None:
+    database = tmp_path / "sessionbase.db"
+    open_store(database).close()
+    engine = Engine(database)
+
+    async def body() -> None:
+        engine._loop = asyncio.get_running_loop()
+        try:
+            engine.set_facts(mirror="catching_up", codex_homes=["/h"])
+            status = engine.subscribe("status:get", {})
+            projects = engine.subscribe("projects:list", {})
+            await engine.tick()
+            assert '"mirror":"catching_up"' in status.value_json
+            assert '"codexHomes":["/h"]' in status.value_json
+            seen = (status.changed_at, projects.changed_at, engine.executions)
+
+            engine.set_facts(mirror="catching_up")  # no change: nothing to re-run
+            await engine.tick()
+            assert engine.executions == seen[2]
+
+            engine.set_facts(mirror="live")
+            assert status.stale  # only the query that read the facts
+            assert not projects.stale
+            await engine.tick()
+            assert '"mirror":"live"' in status.value_json
+            assert engine.executions == seen[2] + 1
+        finally:
+            await engine.close()
+
+    asyncio.run(body())

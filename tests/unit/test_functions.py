@@ -43,6 +43,7 @@ FUNCTIONS = {
     "projects:save": "mutation",
     "projects:remove": "mutation",
     "threads:recent": "query",
+    "threads:list": "query",
     "threads:get": "query",
     "threads:rename": "mutation",
     "threads:setArchived": "mutation",
@@ -232,6 +233,63 @@ def test_threads_recent_filters(api: Api, corpus: Corpus) -> None:
     assert ids(api.query("threads:recent", source="subagent", includeSubagents=True)) == [s]
 
 
+def _walk(api: Api, size: int, **args: Any) -> list[list[str]]:
+    """Every page of threads:list, by hand: each page starts at the last one's cursor."""
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        page = api.query(
+            "threads:list", paginationOpts={"numItems": size, "cursor": cursor}, **args
+        )
+        pages.append(ids(page["page"]))
+        if page["isDone"]:
+            return pages
+        cursor = page["continueCursor"]
+
+
+def test_threads_list_pages_through_the_same_order(api: Api, corpus: Corpus) -> None:
+    a, f, s, v, x = (r.thread_id for r in (corpus.a, corpus.f, corpus.s, corpus.v, corpus.x))
+    assert _walk(api, 2) == [[v, f], [a]]
+    assert _walk(api, 1) == [[v], [f], [a]]
+    assert _walk(api, 10, includeArchived=True) == [[x, v, f, a]]
+    assert _walk(api, 3, includeArchived=True, includeSubagents=True) == [[x, v, s], [f, a]]
+    proj1 = api.query("threads:get", id=a)["projectId"]
+    assert _walk(api, 5, projectId=proj1) == [[f, a]]
+    assert _walk(api, 5, source="vscode") == [[v]]
+    assert _walk(api, 5, parentId=a) == [[s]]
+    assert _walk(api, 5, parentId=v) == [[]]
+    # The end of a page is inclusive: the page between two cursors is stable.
+    first = api.query("threads:list", paginationOpts={"numItems": 1})
+    between = api.query(
+        "threads:list",
+        paginationOpts={"numItems": 1, "cursor": None, "endCursor": first["continueCursor"]},
+    )
+    assert ids(between["page"]) == [v]
+    assert between["isDone"] is False
+
+
+def test_threads_list_counts_subagents_and_filters_pins(api: Api, corpus: Corpus) -> None:
+    a, f, v = corpus.a.thread_id, corpus.f.thread_id, corpus.v.thread_id
+    page = api.query("threads:list", paginationOpts={"numItems": 10})["page"]
+    assert {t["id"]: t["subagentCount"] for t in page} == {v: 0, f: 0, a: 1}
+    children = api.query("threads:list", parentId=a, paginationOpts={"numItems": 10})["page"]
+    assert "subagentCount" not in children[0]
+    assert children[0]["agentNickname"] == "Ada"
+    api.mutation("threads:setPinned", id=f, pinned=True)
+    pinned = api.query("threads:list", pinned=True, paginationOpts={"numItems": 10})
+    assert ids(pinned["page"]) == [f]
+    unpinned = api.query("threads:list", pinned=False, paginationOpts={"numItems": 10})
+    assert ids(unpinned["page"]) == [v, a]
+
+
+@pytest.mark.parametrize("cursor", ["nope", "12|", "x|abc", "|"])
+def test_threads_list_refuses_a_malformed_cursor(api: Api, corpus: Corpus, cursor: str) -> None:
+    message = api.error(
+        "query", "threads:list", {"paginationOpts": {"numItems": 2, "cursor": cursor}}, 400
+    )
+    assert "InvalidCursor" in message
+
+
 def test_threads_recent_summary_fields(api: Api, corpus: Corpus) -> None:
     by_id = {
         t["id"]: t for t in api.query("threads:recent", includeArchived=True, includeSubagents=True)
@@ -276,6 +334,10 @@ def test_threads_get_detail(api: Api, corpus: Corpus) -> None:
     assert a["model"] == "gpt-5.5"
     assert a["git"]["branch"] == "main"
     assert (a["parentThreadId"], a["forkedFromId"]) == (None, None)
+    # user message, reasoning, command, answer: every row of the transcript, not only messages
+    assert (a["messageCount"], a["itemCount"]) == (2, 4)
+    rows = api.query("messages:list", threadId=a["id"], paginationOpts={"numItems": 100})
+    assert [m["idx"] for m in rows["page"]] == list(range(a["itemCount"]))
 
     fork = api.query("threads:get", id=corpus.f.thread_id)
     assert fork["forkedFromId"] == corpus.a.thread_id
@@ -463,6 +525,10 @@ def test_status_get(api: Api, corpus: Corpus) -> None:
     assert status["filesByStatus"] == {"ok": 5}
     assert status["errors"] == 0
     assert status["skippedLines"] == {}
+    assert status["lagBytes"] == 0
+    assert status["mirror"] == "off"  # this app serves without following files
+    assert status["codexHomes"] == [str(corpus.codex_home)]
+    assert status["skillProblems"] == []
     ready = api.get("/readyz").json()
     assert status["lastVersion"] == ready["version"] > 0
 

@@ -433,7 +433,14 @@ def test_bare_args_object_is_refused() -> None:
 def test_transition_text() -> None:
     # results arrive as JSON text, encoded once for every connection that receives them
     text = m.transition(
-        (0, 0, 0), (1, 0, 2), (3,), ((1, None, "[1, 2]"), (2, "no query named 'x:y'", "null"))
+        (0, 0, 0),
+        (1, 0, 2),
+        (3,),
+        (
+            (1, None, "[1, 2]", None),
+            (2, "no query named 'x:y'", "null", None),
+            (4, None, '{"page":[]}', '5|"end'),
+        ),
     )
     assert orjson.loads(text) == {
         "type": "Transition",
@@ -445,6 +452,8 @@ def test_transition_text() -> None:
              "journal": None},
             {"type": "QueryFailed", "queryId": 2, "errorMessage": "no query named 'x:y'",
              "logLines": [], "journal": None},
+            {"type": "QueryUpdated", "queryId": 4, "value": {"page": []}, "logLines": [],
+             "journal": '5|"end'},
         ],
     }  # fmt: skip
     later = orjson.loads(m.transition((3, 1, 256), (3, 1, 256), (), ()))

@@ -41,10 +41,11 @@ def decoded(text: str) -> tuple[Version, Version, tuple[int, ...], Changes]:
         if mod["type"] == "QueryRemoved":
             removed.append(mod["queryId"])
         elif mod["type"] == "QueryFailed":
-            changes.append((mod["queryId"], mod["errorMessage"], "null"))
+            changes.append((mod["queryId"], mod["errorMessage"], "null", mod["journal"]))
         else:
             assert mod["type"] == "QueryUpdated"
-            changes.append((mod["queryId"], None, orjson.dumps(mod["value"]).decode()))
+            value = orjson.dumps(mod["value"]).decode()
+            changes.append((mod["queryId"], None, value, mod["journal"]))
     return version(t["startVersion"]), version(t["endVersion"]), tuple(removed), tuple(changes)
 
 
@@ -52,7 +53,7 @@ RESULTS = ["null", '{"a":1}', '[{"text":"one"}]', '[{"text":"two"}]']
 versions = st.tuples(st.integers(0, 2), st.integers(0, 1), st.sampled_from([0, 1, 2**62]))
 change = st.tuples(
     st.integers(0, 5), st.one_of(st.none(), st.sampled_from(["boom", "bad args"])),
-    st.sampled_from(RESULTS),
+    st.sampled_from(RESULTS), st.one_of(st.none(), st.sampled_from(["17", '1|"x'])),
 )  # fmt: skip
 inputs = st.tuples(
     versions,
@@ -65,7 +66,7 @@ inputs = st.tuples(
 def normal(args: tuple[Version, Version, tuple[int, ...], Changes]) -> tuple[Any, ...]:
     """What a text can say about its inputs: a failed query carries no result."""
     start, end, removed, changes = args
-    return start, end, removed, tuple((q, e, "null" if e else v) for q, e, v in changes)
+    return start, end, removed, tuple((q, e, "null" if e else v, j) for q, e, v, j in changes)
 
 
 @settings(max_examples=300, deadline=None)
@@ -80,20 +81,21 @@ def test_identical_transitions_share_one_string(engine: Engine) -> None:
     engine.version = 7
     cache = TransitionCache(engine)
     result = orjson.dumps([{"text": "x" * 100}]).decode()
-    args = ((1, 0, 5), (1, 0, 7), (), ((0, None, result),))
+    args = ((1, 0, 5), (1, 0, 7), (), ((0, None, result, None),))
     first = cache.get(*args)
     equal = orjson.dumps([{"text": "x" * 100}]).decode()  # another string, same contents
-    again = cache.get((1, 0, 5), (1, 0, 7), (), ((0, None, equal),))
+    again = cache.get((1, 0, 5), (1, 0, 7), (), ((0, None, equal, None),))
     assert again is first
     assert cache.hits == 1
     # one field apart: another text, never the shared one
     for other in [
-        ((1, 0, 5), (1, 0, 7), (), ((3, None, result),)),  # another query id
-        ((1, 0, 4), (1, 0, 7), (), ((0, None, result),)),  # from another version
-        ((1, 0, 5), (2, 0, 7), (), ((0, None, result),)),  # to another query set
-        ((1, 0, 5), (1, 1, 7), (), ((0, None, result),)),  # another identity
-        ((1, 0, 5), (1, 0, 7), (2,), ((0, None, result),)),  # with a removal
-        ((1, 0, 5), (1, 0, 7), (), ((0, "failed", result),)),  # failed instead
+        ((1, 0, 5), (1, 0, 7), (), ((3, None, result, None),)),  # another query id
+        ((1, 0, 4), (1, 0, 7), (), ((0, None, result, None),)),  # from another version
+        ((1, 0, 5), (2, 0, 7), (), ((0, None, result, None),)),  # to another query set
+        ((1, 0, 5), (1, 1, 7), (), ((0, None, result, None),)),  # another identity
+        ((1, 0, 5), (1, 0, 7), (2,), ((0, None, result, None),)),  # with a removal
+        ((1, 0, 5), (1, 0, 7), (), ((0, "failed", result, None),)),  # failed instead
+        ((1, 0, 5), (1, 0, 7), (), ((0, None, result, "41"),)),  # with a journal
     ]:
         text = cache.get(*other)
         assert text != first

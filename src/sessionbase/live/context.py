@@ -11,11 +11,21 @@ from sessionbase.store.base import ThreadFilter, UserChange
 
 
 class QueryContext:
-    """Read access for one query run; every read is recorded in ``reads``."""
+    """Read access for one query run; every read is recorded in ``reads``.
 
-    def __init__(self, store: Store) -> None:
+    ``journal`` is what the previous run of the same subscription left for this one (Convex's
+    query journal: a paginated page keeps the end it first had, so pages stay gapless as rows
+    arrive); a query may replace it. ``facts`` are the server's own state (is ingest live,
+    which Codex homes), read through :meth:`server_facts`.
+    """
+
+    def __init__(
+        self, store: Store, journal: str | None = None, facts: dict[str, Any] | None = None
+    ) -> None:
         self.store = store
         self.reads = ReadSet()
+        self.journal = journal
+        self._facts = facts or {}
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         self.reads.add("threads", thread_id)
@@ -24,6 +34,14 @@ class QueryContext:
     def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
         self.reads.add("threads")
         return self.store.threads(flt)
+
+    def subagent_counts(self, thread_ids: list[str]) -> dict[str, int]:
+        self.reads.add("threads")
+        return self.store.subagent_counts(thread_ids)
+
+    def transcript_length(self, thread_id: str) -> int:
+        self.reads.add("messages", thread_id)
+        return self.store.transcript_length(thread_id)
 
     def messages_page(
         self, thread_id: str, after: int, until: int | None, limit: int
@@ -48,6 +66,15 @@ class QueryContext:
         self.reads.add("sources")
         self.reads.add("threads")
         return self.store.summary()
+
+    def skill_problems(self) -> list[dict[str, Any]]:
+        self.reads.add("skills")
+        return self.store.skill_problems()
+
+    def server_facts(self) -> dict[str, Any]:
+        """The server's own state; queries reading it re-run when it changes."""
+        self.reads.add("server")
+        return dict(self._facts)
 
     def searched(self) -> Store:
         """The store, for search: its results can change with any message or title."""

@@ -79,6 +79,7 @@ class Subscription:
     stale: bool = True
     watchers: int = 0
     seconds: float | None = None  # how long its last execution took
+    journal: str | None = None  # what its last run left for the next (see QueryContext)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Engine:
         self.functions = functions
         self.version = 0
         self.executions = 0
+        self.facts: dict[str, Any] = {}
         self._subs: dict[tuple[str, str], Subscription] = {}
         self._listeners: set[Callable[[], None]] = set()
         self._wake = asyncio.Event()
@@ -158,9 +160,26 @@ class Engine:
 
     # ------------------------------------------------------------ subscriptions
 
-    def subscribe(self, path: str, raw_args: dict[str, Any]) -> Subscription:
-        """Get (or create) the shared subscription; the caller must ``unsubscribe`` later."""
+    def set_facts(self, **facts: Any) -> None:
+        """Update the server's own state (see ``QueryContext.server_facts``); the queries that
+        read it re-run on the next tick. Call on the event loop."""
+        if all(self.facts.get(k) == v for k, v in facts.items()):
+            return
+        self.facts = {**self.facts, **facts}
+        for sub in self._subs.values():
+            if "server" in sub.reads.tables:
+                sub.stale = True
+        self._wake.set()
+
+    def subscribe(
+        self, path: str, raw_args: dict[str, Any], journal: str | None = None
+    ) -> Subscription:
+        """Get (or create) the shared subscription; the caller must ``unsubscribe`` later.
+        ``journal`` is one a client kept from an earlier connection (Convex re-sends it), so
+        a paginated page resumes with the end it had."""
         key = (path, orjson.dumps(raw_args, option=orjson.OPT_SORT_KEYS).decode())
+        if journal is not None:
+            key = (key[0], f"{key[1]}\n{journal}")
         sub = self._subs.get(key)
         if sub is None:
             function: Function | None = None
@@ -171,7 +190,7 @@ class Engine:
                 args = function.parse(raw_args)
             except FunctionError as exc:
                 function, error = None, str(exc)
-            sub = Subscription(key, function, args, error)
+            sub = Subscription(key, function, args, error, journal=journal)
             self._subs[key] = sub
             self._wake.set()
         sub.watchers += 1
@@ -244,11 +263,12 @@ class Engine:
         if sub.function is None:
             sub.seconds = 0.0  # its arguments were refused: nothing runs
             return QueryResult(None, sub.error, ReadSet())
-        ctx = QueryContext(store)
+        ctx = QueryContext(store, sub.journal, self.facts)
         self.executions += 1
         began, sub.seconds = time.perf_counter(), None
         try:
             value = sub.function.handler(ctx, sub.args)
+            sub.journal = ctx.journal
         except FunctionError as exc:
             return QueryResult(None, str(exc), ctx.reads)
         except SessionbaseError as exc:
@@ -269,7 +289,7 @@ class Engine:
         args = function.parse(raw_args)
 
         def run() -> Any:
-            ctx = QueryContext(self._store())
+            ctx = QueryContext(self._store(), facts=self.facts)
             return camel(function.handler(ctx, args))
 
         return await self._in(self._http_readers, run)

@@ -17,6 +17,7 @@ from sessionbase.errors import FunctionError
 from sessionbase.live import search_functions
 from sessionbase.live.context import MutationContext, QueryContext
 from sessionbase.live.registry import MAX_WHOLE, Args, Registry, Whole
+from sessionbase.live.thread_pages import thread_page
 from sessionbase.store.base import ThreadFilter
 
 registry = Registry()
@@ -142,9 +143,12 @@ def threads_recent(ctx: QueryContext, args: RecentArgs) -> list[dict[str, Any]]:
 
 @registry.query("threads:get", IdArgs)
 def threads_get(ctx: QueryContext, args: IdArgs) -> dict[str, Any] | None:
-    """One thread with lineage, token usage, rollout path and the command that resumes it."""
+    """One thread with lineage, token usage, rollout path, the command that resumes it, and
+    ``itemCount``: how many rows its transcript has (messages, reasoning, tool activity)."""
     thread = ctx.thread(args.id)
-    return None if thread is None else thread_detail(thread)
+    if thread is None:
+        return None
+    return {**thread_detail(thread), "item_count": ctx.transcript_length(thread["id"])}
 
 
 class RenameArgs(Args):
@@ -197,6 +201,45 @@ class PaginationOpts(Args):
     id: Whole | None = None
     maximum_rows_read: Whole | None = Field(default=None, ge=0)
     maximum_bytes_read: Whole | None = Field(default=None, ge=0)
+
+
+class ThreadPaginationOpts(PaginationOpts):
+    cursor: str | None = Field(default=None, max_length=300)
+    end_cursor: str | None = Field(default=None, max_length=300)
+
+
+class ThreadListArgs(Args):
+    project_id: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=200)
+    include_archived: bool = False
+    include_subagents: bool = False
+    pinned: bool | None = None
+    parent_id: str | None = Field(default=None, min_length=1, max_length=200)
+    pagination_opts: ThreadPaginationOpts
+
+
+@registry.query("threads:list", ThreadListArgs)
+def threads_list(ctx: QueryContext, args: ThreadListArgs) -> dict[str, Any]:
+    """Threads newest first, a page at a time with Convex cursors (``usePaginatedQuery``
+    works, and pages stay gapless as threads move: each keeps the end it first had). Top-level
+    threads by default, each with ``subagentCount``; ``parentId`` lists one thread's
+    sub-agents; ``pinned`` keeps only pinned (or unpinned) threads."""
+    opts = args.pagination_opts
+    flt = ThreadFilter(
+        project_id=args.project_id,
+        source=args.source,
+        include_archived=args.include_archived,
+        include_subagents=args.include_subagents,
+        pinned=args.pinned,
+        parent_id=args.parent_id,
+    )
+    result = thread_page(ctx, flt, opts.cursor, opts.end_cursor, opts.num_items)
+    page = [thread_summary(t) for t in result["page"]]
+    if args.parent_id is None and not args.include_subagents:
+        counts = ctx.subagent_counts([t["id"] for t in page])
+        for t in page:
+            t["subagent_count"] = counts.get(t["id"], 0)
+    return {**result, "page": page}
 
 
 class ListArgs(Args):
@@ -268,8 +311,10 @@ def skills_list(ctx: QueryContext, args: SkillArgs) -> list[dict[str, Any]]:
 
 @registry.query("status:get", NoArgs)
 def status_get(ctx: QueryContext, args: NoArgs) -> dict[str, Any]:
-    """Ingest state for an app header: files, threads, messages, skipped lines, errors."""
-    return ctx.status()
+    """Ingest state for an app header: ``mirror`` (``live``, ``catching_up``, ``stopped`` or
+    ``off``), ``codexHomes``, counts, files, ``lagBytes``, skipped lines, errors and the
+    invalid SKILL.md files (``skillProblems``)."""
+    return {**ctx.status(), **ctx.server_facts(), "skill_problems": ctx.skill_problems()}
 
 
 search_functions.register(registry)

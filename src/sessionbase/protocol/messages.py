@@ -183,21 +183,22 @@ def query_removed(query_id: int) -> dict[str, Any]:
 
 Version = tuple[int, int, int]
 """A client's state version: (query set, identity, ts), plain so that it hashes in C."""
-Changes = tuple[tuple[int, str | None, str], ...]
-"""(query id, error or None, result JSON) for each query that moves in a Transition."""
+Changes = tuple[tuple[int, str | None, str, str | None], ...]
+"""(query id, error or None, result JSON, journal or None) for each query that moves in a
+Transition."""
 
 
 def transition(start: Version, end: Version, removed: tuple[int, ...], changes: Changes) -> str:
     """A Transition's text. Each result arrives as JSON text, encoded once however many
     connections receive it, so the frame is assembled around it instead of re-encoding it."""
     parts = [dumps(query_removed(qid)) for qid in removed]
-    for qid, error, value_json in changes:
+    for qid, error, value_json, journal in changes:
         if error is not None:
-            parts.append(dumps(query_failed(qid, error)))
+            parts.append(dumps(query_failed(qid, error, journal)))
         else:
             parts.append(
                 f'{{"type":"QueryUpdated","queryId":{qid},"value":{value_json},'
-                '"logLines":[],"journal":null}'
+                f'"logLines":[],"journal":{orjson.dumps(journal).decode()}}}'
             )
     return (
         f'{{"type":"Transition","startVersion":{_version(start)},'

@@ -61,10 +61,14 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         if follower is not None:
             await follower.open()
         await engine.start()
+        engine.set_facts(
+            mirror="catching_up" if ingest else "off",
+            codex_homes=[str(home) for home in settings.codex_homes],
+        )
         hub.start()
         task = None
         if follower is not None:
-            task = asyncio.create_task(_follow(follower, app.state.ready, stop, started))
+            task = asyncio.create_task(_follow(follower, engine, app.state.ready, stop, started))
         else:
             app.state.ready.set()
         app.state.semantic = asyncio.Event()
@@ -187,10 +191,11 @@ async def _embed(
 
 
 async def _follow(
-    follower: Follower, ready: asyncio.Event, stop: asyncio.Event, started: float
+    follower: Follower, engine: Engine, ready: asyncio.Event, stop: asyncio.Event, started: float
 ) -> None:
     def on_ready(report: SyncReport) -> None:
         ready.set()
+        engine.set_facts(mirror="live")
         log.info(
             "ready in %.3f s: %d threads, %d messages",
             time.monotonic() - started,
@@ -207,4 +212,5 @@ async def _follow(
         raise
     except Exception:
         log.exception("ingest stopped")
+        engine.set_facts(mirror="stopped")
         raise

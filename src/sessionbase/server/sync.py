@@ -173,7 +173,9 @@ class SyncSession:
                     raise ProtocolError(f"query {mod.query_id} added twice")
                 if len(self.queries) >= MAX_QUERIES:
                     raise ProtocolError(f"more than {MAX_QUERIES} queries on one connection")
-                self.queries[mod.query_id] = self.engine.subscribe(mod.udf_path, mod.args)
+                self.queries[mod.query_id] = self.engine.subscribe(
+                    mod.udf_path, mod.args, mod.journal
+                )
             else:
                 sub = self.queries.pop(mod.query_id, None)
                 if sub is None:
@@ -299,7 +301,9 @@ class SyncSession:
             and not self.transition_owed
         ):
             return None
-        changes: Changes = tuple([(qid, sub.error, sub.value_json) for qid, sub in moved])
+        changes: Changes = tuple(
+            [(qid, sub.error, sub.value_json, sub.journal) for qid, sub in moved]
+        )
         for qid, sub in moved:
             sent[qid] = sub.changed_at
         self.transition_owed = False

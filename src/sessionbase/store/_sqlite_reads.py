@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from sessionbase.store.base import SourceRow, ThreadFilter
+from sessionbase.store.base import SourceRow, ThreadFilter, ThreadKey
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 
@@ -79,14 +79,42 @@ class SQLiteReads:
             args.append(flt.source)
         if not flt.include_archived:
             where.append("coalesce(archived_by_user, archived) = 0")
-        if not flt.include_subagents:
+        if flt.parent_id is not None:
+            where.append("parent_thread_id = ?")
+            args.append(flt.parent_id)
+        elif not flt.include_subagents:
             where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
+        if flt.pinned is not None:
+            where.append("pinned != 0" if flt.pinned else "pinned = 0")
+        if flt.after is not None:
+            where.append(_after(flt.after, args))
+        if flt.until is not None:
+            where.append(_until(flt.until, args))
         sql = "SELECT * FROM threads"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY updated_at DESC, id LIMIT ?"
         args.append(max(0, flt.limit))
         return [_thread(r) for r in self._db.execute(sql, args)]
+
+    def subagent_counts(self, thread_ids: list[str]) -> dict[str, int]:
+        """How many sub-agent threads each of these threads spawned (absent: none)."""
+        if not thread_ids:
+            return {}
+        marks = ",".join("?" * len(thread_ids))
+        rows = self._db.execute(
+            "SELECT parent_thread_id, count(*) FROM threads"
+            f" WHERE parent_thread_id IN ({marks}) GROUP BY parent_thread_id",
+            thread_ids,
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def transcript_length(self, thread_id: str) -> int:
+        """How many rows a thread's transcript has (its messages are numbered 0 to n - 1)."""
+        row = self._db.execute(
+            "SELECT coalesce(max(idx) + 1, 0) FROM messages WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+        return int(row[0])
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
@@ -214,12 +242,17 @@ class SQLiteReads:
             for reason, count in orjson.loads(raw).items():
                 skipped[reason] = skipped.get(reason, 0) + count
         errors = db.execute("SELECT count(*) FROM sources WHERE error IS NOT NULL").fetchone()[0]
+        lag = db.execute(
+            'SELECT coalesce(sum(max(size - "offset", 0)), 0) FROM sources'
+            " WHERE status = 'ok' AND path NOT LIKE '%.zst'"
+        ).fetchone()[0]
         return {
             **self.totals(),
             "files": sum(by_status.values()),
             "files_by_status": by_status,
             "skipped_lines": skipped,
             "errors": int(errors),
+            "lag_bytes": int(lag),
             "last_version": self.last_version(),
         }
 
@@ -246,6 +279,26 @@ class SQLiteReads:
         return int(
             self._db.execute("SELECT coalesce(max(version), 0) FROM commit_log").fetchone()[0]
         )
+
+
+def _after(key: ThreadKey, args: list[Any]) -> str:
+    """Threads after ``key`` in the order ``updated_at DESC`` (no time last), then ``id``."""
+    updated, thread_id = key
+    if updated is None:
+        args.append(thread_id)
+        return "(updated_at IS NULL AND id > ?)"
+    args.extend((updated, updated, thread_id))
+    return "(updated_at IS NULL OR updated_at < ? OR (updated_at = ? AND id > ?))"
+
+
+def _until(key: ThreadKey, args: list[Any]) -> str:
+    """Threads up to and including ``key`` in the same order."""
+    updated, thread_id = key
+    if updated is None:
+        args.append(thread_id)
+        return "(updated_at IS NOT NULL OR id <= ?)"
+    args.extend((updated, updated, thread_id))
+    return "(updated_at > ? OR (updated_at = ? AND id <= ?))"
 
 
 def _source(row: sqlite3.Row) -> SourceRow:

@@ -63,6 +63,10 @@ class IngestBatch:
     """Delete this thread's messages and extras first (the file was truncated or replaced)."""
 
 
+ThreadKey = tuple[int | None, str]
+"""A thread's place in the newest-first order: (updated_at, id); ties go by id."""
+
+
 @dataclass(frozen=True)
 class ThreadFilter:
     project_id: str | None = None
@@ -70,6 +74,14 @@ class ThreadFilter:
     include_archived: bool = True
     include_subagents: bool = True
     limit: int = 50
+    pinned: bool | None = None
+    """Only pinned threads (True), only unpinned ones (False), or both (None)."""
+    parent_id: str | None = None
+    """Only the sub-agent threads this thread spawned."""
+    after: ThreadKey | None = None
+    """Start after this place in the order (exclusive)."""
+    until: ThreadKey | None = None
+    """End at this place in the order (inclusive)."""
 
 
 @dataclass(frozen=True)

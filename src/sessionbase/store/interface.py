@@ -189,6 +189,14 @@ class Store(Protocol):
         """Threads passing the filter, most recently updated first."""
         ...
 
+    def subagent_counts(self, thread_ids: list[str]) -> dict[str, int]:
+        """How many sub-agent threads each of these threads spawned (absent: none)."""
+        ...
+
+    def transcript_length(self, thread_id: str) -> int:
+        """How many rows a thread's transcript has (its messages are numbered 0 to n - 1)."""
+        ...
+
     def thread_ids(self) -> list[str]: ...
 
     def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
@@ -228,7 +236,8 @@ class Store(Protocol):
         ...
 
     def summary(self) -> dict[str, Any]:
-        """A small status for app headers: cheap enough to recompute on every commit."""
+        """A small status for app headers: cheap enough to recompute on every commit (counts,
+        files by status, skipped lines, errors, ``lag_bytes`` seen on disk but not yet read)."""
         ...
 
     def totals(self) -> dict[str, int]:
