@@ -309,6 +309,12 @@ def test_fusion_ranks_full_text_with_semantic_hits_over_the_floor() -> None:
     assert _keys(hybrid.fuse(text, meaning, 0.5, 3)) == _keys(fused[:3])
 
 
+def test_fusion_breaks_a_tie_for_the_full_text_hit() -> None:
+    text = [_hit("b", 1, 9.0)]
+    meaning = [_hit("a", 0, 0.9, 0)]  # as strong by rank, and first by key
+    assert _keys(hybrid.fuse(text, meaning, 0.5, 10)) == [("b", 1), ("a", 0)]
+
+
 def test_fusion_without_a_floor_lists_full_text_first() -> None:
     text = [_hit("a", 7, 9.0)]
     meaning = [_hit("c", 0, 0.9, 4), _hit("a", 2, 0.6, 8), _hit("d", 0, 0.3, 0)]

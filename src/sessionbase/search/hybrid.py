@@ -80,7 +80,9 @@ def fuse(
             shown.setdefault(key, hit)
         elif within is None:
             weak.append(hit)
-    order = sorted(scores, key=lambda k: (-scores[k], k))
+    # On a tie (full-text and semantic hits of the same rank), the full-text hit goes first.
+    lexical = {(h.thread_id, h.idx) for h in text_hits}
+    order = sorted(scores, key=lambda k: (-scores[k], k not in lexical, k))
     fused = [_with_score(shown[k], scores[k]) for k in order]
     after = RRF_K + max(len(text_hits), len(meaning_hits))
     fused += [_with_score(hit, 1.0 / (after + n)) for n, hit in enumerate(weak, 1)]
