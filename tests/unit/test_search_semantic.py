@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,14 +379,13 @@ def test_semantic_and_hybrid_apply_time_and_kind_filters(
     }[option]
     hits = cli_search(corpus, "database migration", mode, *args, "--limit", "100")
     assert hits
-    cut_ms = int(cut.timestamp() * 1000)
     store = corpus.store()
     try:
         for hit in hits:
             if option == "since":
-                assert hit["ts"] >= cut_ms, hit
+                assert datetime.fromisoformat(hit["ts"]) >= cut, hit
             elif option == "until":
-                assert hit["ts"] < cut_ms, hit
+                assert datetime.fromisoformat(hit["ts"]) < cut, hit
             elif hit["kind"] != "cmd":  # a unit passes if it holds a command
                 unit = store.unit_at(hit["thread_id"], hit["idx"])
                 assert unit is not None
