@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
@@ -45,6 +46,32 @@ def _expand_file(raw: str) -> str:
 
 
 DatabaseUrl = Annotated[str, AfterValidator(_expand_file)]
+
+
+def _url_list(raw: Any) -> Any:
+    """A list from TOML, or one string from the environment split at commas and spaces."""
+    parts = raw if isinstance(raw, list | tuple) else str(raw).replace(",", " ").split()
+    return [p for p in parts if str(p)]
+
+
+def _origin(url: str) -> str:
+    """``https://Host.example:443/path`` → ``https://host.example``: the origin a browser
+    sends for pages at that URL (scheme, host, and the port unless it is the default)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        raise ValueError("expected an http:// or https:// URL with a host name")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+PublicUrls = Annotated[
+    tuple[Annotated[str, AfterValidator(_origin)], ...], BeforeValidator(_url_list)
+]
 
 
 def _default_read_workers(cpus: int) -> int:
@@ -98,6 +125,13 @@ class Settings:
     max_line_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata={"help": "Longer rollout lines are skipped and counted as oversized."},
+    )
+    public_urls: PublicUrls = field(
+        default=(),
+        metadata={
+            "help": "URLs this server is also reached at, e.g. through a reverse proxy: pages "
+            "from these origins may use it (besides its own loopback addresses)."
+        },
     )
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning."})
     embedding_provider: str = field(

@@ -8,12 +8,9 @@ at once if one does not start where the previous one ended, or if ``ts`` runs ba
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -34,6 +31,7 @@ from sessionbase.client import Client
 from sessionbase.errors import FunctionError
 from sessionbase.protocol.codec import decode_u64
 from tests.builders.codex import DEFAULT_START, Rollout
+from tests.support.raw_ws import SilentSocket, handshake
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -860,58 +858,14 @@ def test_hostile_client_is_closed_and_others_carry_on(live: Live, case: str) -> 
     live.wait_subscriptions(0)  # the closed client left no subscription behind
 
 
-def ws_handshake(port: int, host: str) -> tuple[socket.socket, bytes]:
-    """Open a TCP connection, ask for the sync WebSocket, return it and the response head."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        f"GET /api/{CLIENT_VERSION}/sync HTTP/1.1\r\nHost: {host}\r\n"
-        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        byte = sock.recv(1)  # byte by byte: read nothing past the handshake
-        if not byte:
-            break
-        head += byte
-    return sock, head
-
-
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:7788", "10.0.0.8"])
 def test_sync_socket_refuses_a_foreign_host(live: Live, host: str) -> None:
-    sock, head = ws_handshake(live.server.port, host)
+    sock, head = handshake(live.server.port, host=host)
     sock.close()
     assert head.startswith(b"HTTP/1.1 400 "), head
-    sock, head = ws_handshake(live.server.port, f"localhost:{live.server.port}")
+    sock, head = handshake(live.server.port, host=f"localhost:{live.server.port}")
     sock.close()
     assert head.startswith(b"HTTP/1.1 101 "), head
-
-
-class SilentSocket:
-    """A WebSocket client at the TCP level that sends frames and never reads a byte."""
-
-    def __init__(self, port: int) -> None:
-        self.sock, head = ws_handshake(port, f"127.0.0.1:{port}")
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send(self, message: dict[str, Any]) -> None:
-        payload = orjson.dumps(message)
-        mask = os.urandom(4)
-        size = len(payload)
-        if size < 126:
-            header = struct.pack("!BB", 0x81, 0x80 | size)
-        elif size < 65536:
-            header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.mark.slow

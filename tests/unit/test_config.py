@@ -66,3 +66,23 @@ def test_an_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     toml.write_text("batch_size = 5\n")
     with pytest.raises(ConfigError, match="unknown setting 'batch_size'"):
         config.load(environ={}, config_file=toml)
+
+
+def test_public_urls_are_kept_as_the_origins_browsers_send() -> None:
+    settings = config.load(
+        environ={
+            "SESSIONBASE_PUBLIC_URLS": "https://SB.example.ts.net/app/, http://[::1]:8080 "
+            "http://box.lan:80"
+        }
+    )
+    assert settings.public_urls == (
+        "https://sb.example.ts.net",
+        "http://[::1]:8080",
+        "http://box.lan",
+    )
+
+
+@pytest.mark.parametrize("url", ["sb.example", "ftp://sb.example", "https://", "http://x:99999"])
+def test_a_public_url_that_is_no_url_is_one_clear_line(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"^setting 'public_urls': cannot use "):
+        config.load(environ={"SESSIONBASE_PUBLIC_URLS": url})

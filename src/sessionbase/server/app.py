@@ -18,7 +18,6 @@ from importlib.metadata import version as package_version
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -29,7 +28,8 @@ from sessionbase.config import Settings
 from sessionbase.ingest.mirror import IngestLock, SyncReport
 from sessionbase.ingest.watcher import Follower
 from sessionbase.live.engine import Engine
-from sessionbase.server.auth import LOOPBACK_HOSTS, LoopbackOnly
+from sessionbase.server.auth import LoopbackOnly
+from sessionbase.server.guards import RequestGuard
 from sessionbase.server.http import convex_routes, json_routes
 from sessionbase.server.sync import Hub, SyncSession
 from sessionbase.server.webapp import web_routes
@@ -124,7 +124,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
         *json_routes(),
         *web_routes(),  # last: the app answers every other GET
     ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)]
+    middleware = [Middleware(RequestGuard, public_origins=settings.public_urls)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 

@@ -39,6 +39,3 @@ def require_loopback(host: str) -> None:
             f"refusing to listen on {host}: sessionbase has no device authentication yet, so it "
             "only binds loopback addresses (127.0.0.1, ::1, localhost)"
         )
-
-
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]

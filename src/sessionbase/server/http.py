@@ -24,8 +24,6 @@ from sessionbase.protocol.codec import CodecError, from_convex, to_convex
 from sessionbase.protocol.messages import MessageError, canonical_path
 from sessionbase.server.errors import http_error
 
-MAX_BODY = 1024 * 1024
-
 
 class OrjsonResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
@@ -33,9 +31,8 @@ class OrjsonResponse(JSONResponse):
 
 
 async def _json_body(request: Request) -> Any:
+    """The request's JSON; its size and content type were checked by ``RequestGuard``."""
     body = await request.body()
-    if len(body) > MAX_BODY:
-        raise FunctionError(f"request body larger than {MAX_BODY} bytes", status=413)
     if not body:
         return {}
     try:
