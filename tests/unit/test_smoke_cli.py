@@ -279,3 +279,24 @@ def test_search_and_similar_json_times_are_rfc3339(codex_home: Path, run_cli: Cl
     groups = run_cli.json("similar", r.thread_id)
     assert groups
     assert all(rfc3339.match(h["ts"]) for g in groups for h in g["hits"]), groups
+
+
+def test_after_backfill_no_embed_status_and_similar_say_what_to_do(
+    codex_home: Path, run_cli: Cli
+) -> None:
+    r = Rollout()
+    r.user("why does the deploy time out?")
+    r.assistant("A lock is never released.")
+    r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    assert run_cli.json("status")["threads_to_embed"] == 1
+    status = run_cli("status")
+    assert "semantic     none embedded yet, 1 thread to embed: run `sessionbase backfill`" in status
+    assert "0/0" not in status
+    similar = run_cli("similar", r.thread_id)
+    assert "this thread is not embedded yet: run `sessionbase backfill`" in similar
+
+    run_cli("backfill")
+    assert run_cli.json("status")["threads_to_embed"] == 0
+    assert "semantic     2/2 units embedded (" in run_cli("status")
+    assert "no other thread is like this one yet" in run_cli("similar", r.thread_id)

@@ -8,7 +8,8 @@ import gc
 import logging
 import os
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +28,9 @@ from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store import Store
 from sessionbase.wording import counted
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 log = logging.getLogger("sessionbase")
 
@@ -59,6 +63,8 @@ class BarProgress:
 
     def start(self, files: int, total_bytes: int) -> None:
         self._total_files = files
+        if files == 0:
+            return  # nothing new to read: no bar of 0 out of 0
         self._bar.update(self._task, total=max(total_bytes, 1), description=self._label())
         self._bar.start()
 
@@ -115,23 +121,28 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
             click.echo(no_rollouts_hint(settings.codex_homes))
 
 
-def _embed_bar() -> Any:
+def _embed_bar() -> Callable[[int, int], None]:
+    """Progress of embedding, drawn once there is something to embed: its total is known from
+    the first call on, so the bar never shows a count out of nothing."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
         TextColumn("[bold]embedding"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} units"),
+        TextColumn("{task.completed:,}/{task.total:,.0f} units"),
         TimeRemainingColumn(),
         console=console_err(),
         transient=True,
     )
-    task = bar.add_task("embed", total=None)
+    task: list[TaskID] = []
 
     def update(done: int, total: int) -> None:
-        if not bar.live.is_started:
+        if total <= 0:
+            return
+        if not task:
+            task.append(bar.add_task("embed", total=total))
             bar.start()
-        bar.update(task, completed=done, total=max(total, 1))
+        bar.update(task[0], completed=done, total=total)
         if done >= total:
             bar.stop()
 
@@ -245,6 +256,7 @@ def status(settings: Settings, as_json: bool) -> None:
             missing = index.vectors.missing(store.unit_hashes())
             report["embedding_model"] = index.embedder.name
             report["units_embedded"] = report["units"] - len(missing)
+            report["threads_to_embed"] = len(index.threads_to_index(store))
         except SessionbaseError as exc:
             report["embedding_error"] = str(exc)
         report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
@@ -265,10 +277,7 @@ def status(settings: Settings, as_json: bool) -> None:
     new_files = f" ({counted(new, 'new file')})" if new else ""
     console_out().print(f"lag          {report['lag_bytes']} bytes not yet ingested{new_files}")
     if "units_embedded" in report:
-        console_out().print(
-            f"semantic     {report['units_embedded']}/{report['units']} units embedded"
-            f" ({report['embedding_model']})"
-        )
+        console_out().print(f"semantic     {_semantic_state(report)}", markup=False)
     if report["skipped_lines"]:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report["skipped_lines"].items()))
         console_out().print(f"skipped      {reasons}")
@@ -281,6 +290,19 @@ def status(settings: Settings, as_json: bool) -> None:
         console_out().print(f"[yellow]skill[/yellow]        {p['path']}: {p['reason']}")
     if on_disk == 0:
         console_out().print(no_rollouts_hint(settings.codex_homes))
+
+
+def _semantic_state(report: dict[str, Any]) -> str:
+    """How far semantic search is: embedded units, and threads still to split into units
+    and embed (all of them after `backfill --no-embed`), with what to run."""
+    model, waiting = report["embedding_model"], report["threads_to_embed"]
+    todo = (
+        f"{counted(waiting, 'thread')} to embed: run `sessionbase backfill` or `sessionbase serve`"
+    )
+    if waiting and not report["units"]:
+        return f"none embedded yet, {todo}"
+    done = f"{report['units_embedded']:,}/{counted(report['units'], 'unit')} embedded ({model})"
+    return f"{done}; {todo}" if waiting else done
 
 
 def _lag(store: Store, settings: Settings) -> tuple[int, int, int]:

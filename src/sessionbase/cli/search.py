@@ -108,15 +108,25 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
     """Threads like this one, by meaning (needs embeddings: run backfill or serve)."""
     from sessionbase.search import hybrid, semantic, semantic_index
 
-    semantic_index(settings)
+    try:
+        index = semantic_index(settings)
+    except SessionbaseError as exc:
+        raise fail(exc) from exc
     with open_reader(settings) as store:
         found = resolve_thread(store, thread_id)
         groups = hybrid.group_by_thread(semantic.similar_threads(store, found, limit), limit)
+        embedded = not groups and found not in index.threads_to_index(store)
     if as_json:
         emit_json([{**g, "hits": [_hit_json(h) for h in g["hits"]]} for g in groups])
         return
-    if not groups:
-        console_err().print("nothing similar yet (are embeddings built? see `sessionbase status`)")
+    if not groups and not embedded:
+        console_err().print(
+            "this thread is not embedded yet: run `sessionbase backfill` (without --no-embed),"
+            " or `sessionbase serve`, which embeds in the background",
+            markup=False,
+        )
+    elif not groups:
+        console_err().print("no other thread is like this one yet")
     for g in groups:
         title = (g["title"] or "(untitled)")[:80]
         console_out().print(f"[bold]{title}[/bold]  [dim]{g['score']:.3f}[/dim]")

@@ -82,19 +82,8 @@ class SemanticIndex:
         without committing units (the vectors made so far are kept and never made again).
         """
         stopped = stop or (lambda: False)
-        last = int(store.get_setting(self.version_key) or 0)
         target = store.last_version()
-        if last == 0 or last < store.oldest_version():
-            threads = store.thread_ids()
-        else:
-            threads = sorted(
-                {
-                    key.split(":", 1)[1]
-                    for _, keys in store.commits_since(last)
-                    for key in keys
-                    if key.startswith("messages:")
-                }
-            )
+        threads = self.threads_to_index(store)
         texts: dict[str, str] = {}
         replacements = []
         for thread_id in threads:
@@ -138,6 +127,21 @@ class SemanticIndex:
             store.announce(["units:*"])
         store.put_setting(self.version_key, str(target))
         return done
+
+    def threads_to_index(self, store: Store) -> list[str]:
+        """Threads whose messages changed since their units were last derived and embedded:
+        what the next ``catch_up`` works on (every thread, before the first one ran)."""
+        last = int(store.get_setting(self.version_key) or 0)
+        if last == 0 or last < store.oldest_version():
+            return store.thread_ids()
+        return sorted(
+            {
+                key.split(":", 1)[1]
+                for _, keys in store.commits_since(last)
+                for key in keys
+                if key.startswith("messages:")
+            }
+        )
 
     def _derive_units(
         self, store: Store, thread_id: str
