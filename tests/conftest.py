@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from click.testing import CliRunner
 from sessionbase import config
 from sessionbase.cli import cli
 from sessionbase.config import Settings
+from sessionbase.store import Store, open_store
+from tests.support.postgres import TestDatabases, find_user
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus" / "codex"
@@ -25,6 +28,61 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             continue
         if name.startswith("SESSIONBASE_") or name == "CODEX_HOME":
             monkeypatch.delenv(name, raising=False)
+
+
+def integration_required() -> bool:
+    return os.environ.get("SESSIONBASE_REQUIRE_INTEGRATION") == "1"
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[TestDatabases]:
+    """This run's databases on the shared PostgreSQL (skip, or fail under
+    SESSIONBASE_REQUIRE_INTEGRATION=1, when it is not reachable)."""
+    user, reason = find_user()
+    if user is None:
+        if integration_required():
+            pytest.fail(f"SESSIONBASE_REQUIRE_INTEGRATION=1 but {reason}", pytrace=False)
+        pytest.skip(str(reason))
+    databases = TestDatabases(user)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
+def _pg_run_database(pg_databases: TestDatabases) -> str:
+    return pg_databases.create()
+
+
+@pytest.fixture
+def pg_url(pg_databases: TestDatabases, _pg_run_database: str) -> str:
+    """The run's PostgreSQL database, emptied for this test."""
+    from sessionbase.search import semantic
+
+    pg_databases.empty(_pg_run_database)
+    semantic.forget(_pg_run_database)  # its in-memory ANN index described the old rows
+    return _pg_run_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: a test taking it runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh database of the backend under test."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "data" / "sessionbase.db")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A writable store on each backend (the same contract for both)."""
+    opened = open_store(database_url, machine="test-machine")
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

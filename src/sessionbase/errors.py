@@ -4,6 +4,7 @@ SessionbaseError
 ├── ConfigError       bad settings: a missing CODEX_HOME, an unreadable config file
 ├── FormatError       one bad input line, fully located (returned, not raised, by parsers)
 ├── StoreError        the database failed or is not ours to open (e.g. a newer schema)
+│   └── StoreUnavailable  the database server cannot be reached right now (try again later)
 ├── ProtocolError     a client broke the wire protocol; closes that one connection
 ├── FunctionError     a query or mutation refused its input (unknown function, bad argument,
 │                     missing thread): the caller's fault, never a 500
@@ -36,6 +37,11 @@ class FormatError(SessionbaseError):
 
 class StoreError(SessionbaseError):
     """The database refused an operation or cannot be opened."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server did not answer (down, restarting, unreachable): nothing was
+    written, and the same call may succeed later."""
 
 
 class ProtocolError(SessionbaseError):

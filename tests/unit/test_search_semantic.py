@@ -27,9 +27,9 @@ from sessionbase.search.embedder import LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
 from sessionbase.search.semantic import SemanticIndex
 from sessionbase.search.units import build_units
-from sessionbase.search.vectors import VectorStore
-from sessionbase.store import Store, open_store
+from sessionbase.store import Store, open_store, open_vectors
 from sessionbase.store.base import SearchFilter
+from sessionbase.store.vectors import VectorTable
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli
 from tests.unit.test_functions import Api
@@ -170,7 +170,7 @@ def all_units(store: Store) -> list[dict[str, Any]]:
 
 
 def vector_count(settings: Settings) -> int:
-    store = VectorStore(settings.data_dir, LocalEmbedder.name)
+    store = open_vectors(str(settings.data_dir), LocalEmbedder.name)
     try:
         return store.count()
     finally:
@@ -705,7 +705,7 @@ def test_ann_recall_at_10_on_vectors_in_a_narrow_cone(tmp_path: Path) -> None:
     pairs = data[:500] @ data[500:1000].T
     assert float(pairs.mean()) > 0.85  # the premise: a narrow cone
     queries = _unit_rows(rng, 200, dim) * 0.8 + axis  # short texts land off the cone's axis
-    vectors = VectorStore(tmp_path, "cone-test")
+    vectors = open_vectors(str(tmp_path), "cone-test")
     try:
         for start in range(0, n, 5_000):
             hashes = [f"h{i}" for i in range(start, start + 5_000)]
@@ -734,7 +734,7 @@ def test_the_ann_mean_is_saved_and_an_index_of_raw_vectors_is_rebuilt(tmp_path: 
     dim = 16
     axis = _unit_rows(rng, 1, dim)
     data = _cone_rows(rng, 300, dim, axis)
-    vectors = VectorStore(tmp_path, "m")
+    vectors = open_vectors(str(tmp_path), "m")
     try:
         vectors.add([f"h{i}" for i in range(300)], data)
         first = AnnIndex(tmp_path, "m", dim)
@@ -765,7 +765,7 @@ def test_a_few_new_vectors_are_not_saved_and_survive_a_crash(
     rng = np.random.default_rng(9)
     dim = 16
     data = _unit_rows(rng, 330, dim)
-    vectors = VectorStore(tmp_path, "m")
+    vectors = open_vectors(str(tmp_path), "m")
     try:
         vectors.add([f"h{i}" for i in range(300)], data[:300])
         live = AnnIndex(tmp_path, "m", dim)
@@ -782,7 +782,7 @@ def test_a_few_new_vectors_are_not_saved_and_survive_a_crash(
         rebuilds: list[int] = []
         original = AnnIndex.rebuild
 
-        def counted(self: AnnIndex, store: VectorStore) -> None:
+        def counted(self: AnnIndex, store: VectorTable) -> None:
             rebuilds.append(1)
             original(self, store)
 
@@ -806,7 +806,7 @@ def test_the_ann_mean_is_retaken_once_the_vectors_double(tmp_path: Path) -> None
     dim = 16
     index = AnnIndex(tmp_path, "m", dim)
     assert not index.due_for_rebuild(10)  # too few vectors for a mean direction
-    vectors = VectorStore(tmp_path, "m")
+    vectors = open_vectors(str(tmp_path), "m")
     try:
         vectors.add([f"h{i}" for i in range(100)], _unit_rows(rng, 100, dim))
         index.open(vectors)

@@ -9,7 +9,7 @@ from sessionbase.config import Settings
 from sessionbase.errors import ConfigError
 from sessionbase.search.embedder import Embedder, LocalEmbedder, OpenAIEmbedder
 from sessionbase.search.semantic import SemanticIndex, configure
-from sessionbase.store import open_store
+from sessionbase.store import open_store, vector_location
 
 
 def embedder_for(settings: Settings) -> Embedder:
@@ -26,8 +26,8 @@ def embedder_for(settings: Settings) -> Embedder:
 
 
 def semantic_index(settings: Settings) -> SemanticIndex:
-    """The semantic index of the settings' data dir, with the configured embedder."""
-    return configure(settings.data_dir, embedder_for(settings))
+    """The semantic index of the settings' database, with the configured embedder."""
+    return configure(vector_location(settings.database_url), embedder_for(settings))
 
 
 async def index(settings: Settings, progress: Callable[[int, int], None] | None = None) -> int:

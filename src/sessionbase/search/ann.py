@@ -43,7 +43,7 @@ import numpy as np
 from usearch.index import Index
 
 from sessionbase.search.embedder import Vectors
-from sessionbase.search.vectors import VectorStore, model_file_stem
+from sessionbase.store.vectors import VectorTable, model_file_stem
 
 log = logging.getLogger("sessionbase.search")
 
@@ -83,9 +83,12 @@ class AnnIndex:
     """HNSW over the vector store's labels (cosine distance once the common direction is
     removed)."""
 
-    def __init__(self, data_dir: Path, model: str, dim: int) -> None:
-        self.path = data_dir / f"ann-{model_file_stem(model)}.usearch"
+    def __init__(self, data_dir: Path | None, model: str, dim: int) -> None:
+        """An index saved in ``data_dir``, or (None) kept in memory only: where every process
+        of a shared database builds its own at start."""
+        self.path = (data_dir or Path(".")) / f"ann-{model_file_stem(model)}.usearch"
         self.params_path = self.path.with_suffix(".params")
+        self.in_memory = data_dir is None
         self.dim = dim
         self._lock = threading.RLock()
         self._index = self._new()
@@ -123,11 +126,11 @@ class AnnIndex:
         docstring): the first time there are ``MIN_PROJECTED``, then each time they double."""
         return count >= max(MIN_PROJECTED, 2 * self.mean_count)
 
-    def open(self, vectors: VectorStore) -> None:
+    def open(self, vectors: VectorTable) -> None:
         """Load the saved index, or rebuild it from the vectors if it is missing or stale
         (written by older code, built with other parameters, or behind the vector store)."""
         with self._lock:
-            saved = self._read_params()
+            saved = None if self.in_memory else self._read_params()
             if saved is not None and self.path.exists():
                 try:
                     self._index.load(str(self.path))
@@ -160,7 +163,7 @@ class AnnIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # e.g. the plain-text sidecar of an index of raw vectors
 
-    def rebuild(self, vectors: VectorStore) -> None:
+    def rebuild(self, vectors: VectorTable) -> None:
         """A new index from every stored vector, projected with their mean. Searches keep
         using the old index until the new one is complete."""
         total = np.zeros(self.dim, dtype=np.float64)
@@ -180,6 +183,14 @@ class AnnIndex:
             for labels, matrix in vectors.batches(after=last):  # added meanwhile
                 self.add(labels, matrix)
             self._rebuilt = True
+
+    def catch_up(self, vectors: VectorTable) -> None:
+        """Add the vectors stored since the newest one the index holds (another process of a
+        shared database embedded them)."""
+        with self._lock:
+            newest = int(np.asarray(self._index.keys).max()) if len(self._index) else -1
+            for labels, matrix in vectors.batches(after=newest):
+                self.add(labels, matrix)
 
     def add(self, labels: list[int], matrix: Vectors) -> None:
         with self._lock:
@@ -222,7 +233,7 @@ class AnnIndex:
         old sidecar goes first: a crash in between leaves no sidecar, so the next open
         rebuilds instead of pairing the new index with the old mean."""
         with self._lock:
-            if not self.dirty:
+            if not self.dirty or self.in_memory:
                 return
             params = json.dumps(
                 {

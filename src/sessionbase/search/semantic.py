@@ -19,8 +19,7 @@ from sessionbase.search.ann import MIN_PROJECTED, AnnIndex
 from sessionbase.search.embedder import Embedder, LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
 from sessionbase.search.units import build_units
-from sessionbase.search.vectors import VectorStore
-from sessionbase.store import Store
+from sessionbase.store import Store, is_postgres, open_vectors
 from sessionbase.store.base import SearchFilter
 
 EMBED_BATCH = 512
@@ -28,17 +27,20 @@ OVERSAMPLE = 4
 FILTERED_OVERSAMPLE = 20
 MAX_CANDIDATES = 2000
 
-_indexes: dict[Path, SemanticIndex] = {}
+_indexes: dict[str, SemanticIndex] = {}
 _indexes_lock = threading.Lock()
 
 
 class SemanticIndex:
     """Embedder + vector store + ANN index for one data dir. Thread-safe."""
 
-    def __init__(self, data_dir: Path, embedder: Embedder) -> None:
-        self.data_dir = data_dir
+    def __init__(self, location: str, embedder: Embedder) -> None:
+        self.location = location
         self.embedder = embedder
-        self.vectors = VectorStore(data_dir, embedder.name)
+        self.vectors = open_vectors(location, embedder.name)
+        # Beside a SQLite file the index is saved for the next start; every process of a
+        # shared database keeps its own in memory, built from the vectors table at start.
+        self.ann_dir = None if is_postgres(location) else Path(location)
         self._ann: AnnIndex | None = None
         self._lock = threading.Lock()
 
@@ -56,7 +58,7 @@ class SemanticIndex:
                     if first is None:
                         return None
                     dim = int(first[1].shape[1])
-                self._ann = AnnIndex(self.data_dir, self.embedder.name, dim)
+                self._ann = AnnIndex(self.ann_dir, self.embedder.name, dim)
                 self._ann.open(self.vectors)
             return self._ann
 
@@ -170,34 +172,46 @@ class SemanticIndex:
         ann = self.ann()
         if ann is None:
             return []
+        if ann.in_memory:
+            ann.catch_up(self.vectors)
         pairs = ann.search(vector, k)
         hashes = self.vectors.hashes_for(label for label, _ in pairs)
         return [(hashes[label], score) for label, score in pairs if label in hashes]
 
 
-def configure(data_dir: Path, embedder: Embedder) -> SemanticIndex:
-    """Choose the embedder for a data dir (serve and the CLI call this once at start)."""
+def configure(location: str | Path, embedder: Embedder) -> SemanticIndex:
+    """Choose the embedder for a database's vectors (``Store.vector_location``, the data dir
+    of a SQLite file); serve and the CLI call this once at start."""
+    key = str(location)
     with _indexes_lock:
-        index = _indexes.get(data_dir)
+        index = _indexes.get(key)
         if index is None or index.embedder.name != embedder.name:
-            index = _indexes[data_dir] = SemanticIndex(data_dir, embedder)
+            index = _indexes[key] = SemanticIndex(key, embedder)
         return index
 
 
-def index_for(data_dir: Path) -> SemanticIndex:
+def forget(location: str | Path) -> None:
+    """Drop what this process holds for a database's vectors (it was emptied or replaced)."""
     with _indexes_lock:
-        index = _indexes.get(data_dir)
-    return index if index is not None else configure(data_dir, LocalEmbedder())
+        index = _indexes.pop(str(location), None)
+    if index is not None:
+        index.vectors.close()
+
+
+def index_for(location: str | Path) -> SemanticIndex:
+    with _indexes_lock:
+        index = _indexes.get(str(location))
+    return index if index is not None else configure(location, LocalEmbedder())
 
 
 def available(store: Store) -> bool:
-    """True once anything has been embedded for this database's data dir."""
-    return index_for(store.data_dir).vectors.count() > 0
+    """True once anything has been embedded for this database."""
+    return index_for(store.vector_location).vectors.count() > 0
 
 
 def search(store: Store, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
     """Units nearest in meaning to ``query`` that pass the filter, best first."""
-    index = index_for(store.data_dir)
+    index = index_for(store.vector_location)
     if not query.strip():
         return []
     vector = index.embed([query])
@@ -208,7 +222,7 @@ def similar_to(
     store: Store, vector: Vectors, flt: SearchFilter, limit: int, exclude: set[str]
 ) -> list[Hit]:
     """Units nearest to a vector, leaving out units whose hash is in ``exclude``."""
-    return _hits(store, index_for(store.data_dir), vector, flt, limit, exclude)
+    return _hits(store, index_for(store.vector_location), vector, flt, limit, exclude)
 
 
 def _hits(
@@ -258,7 +272,7 @@ def similar_messages(store: Store, thread_id: str, idx: int, limit: int) -> list
     unit = store.unit_at(thread_id, idx)
     if unit is None:
         return []
-    vector = index_for(store.data_dir).vectors.vector(unit["content_hash"])
+    vector = index_for(store.vector_location).vectors.vector(unit["content_hash"])
     if vector is None:
         return []
     flt = SearchFilter(include_subagents=True)
@@ -267,7 +281,7 @@ def similar_messages(store: Store, thread_id: str, idx: int, limit: int) -> list
 
 def similar_threads(store: Store, thread_id: str, limit: int) -> list[Hit]:
     """Hits in other threads nearest to this thread's centroid ("find threads like this")."""
-    vectors = index_for(store.data_dir).vectors
+    vectors = index_for(store.vector_location).vectors
     hashes = [u["content_hash"] for u in store.units_of(thread_id)]
     rows = [v for v in (vectors.vector(h) for h in hashes) if v is not None]
     if not rows:

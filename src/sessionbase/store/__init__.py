@@ -7,27 +7,69 @@ import-linter contract in pyproject.toml keeps it so).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from sessionbase.errors import ConfigError
 from sessionbase.store.interface import Store
 
-__all__ = ["Store", "open_store"]
+if TYPE_CHECKING:
+    from sessionbase.store.vectors import VectorTable
+
+__all__ = ["Store", "is_postgres", "open_store", "open_vectors", "vector_location"]
 
 SQLITE_SCHEME = "sqlite"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-def open_store(database: str | Path, *, readonly: bool = False, cache_mb: int = 8) -> Store:
+def is_postgres(database: str | Path) -> bool:
+    """Whether ``database`` names a PostgreSQL database (a ``postgresql://`` URL)."""
+    return isinstance(database, str) and urlsplit(database).scheme in POSTGRES_SCHEMES
+
+
+def open_store(
+    database: str | Path,
+    *,
+    readonly: bool = False,
+    cache_mb: int = 8,
+    machine: str | None = None,
+) -> Store:
     """Open the database that ``database`` names, creating and migrating it unless
-    ``readonly``: a file path, or a URL, ``sqlite:///absolute/path/to/file.db``.
+    ``readonly``: a file path, ``sqlite:///absolute/path/to/file.db``, or
+    ``postgresql://user@host:port/dbname`` (any libpq URL).
 
     ``cache_mb`` sizes this connection's page cache where the backend keeps one (the ingest
-    writer asks for more than readers). Raises ConfigError for a URL it cannot use and
-    StoreError when the database cannot be opened; the caller closes the store.
+    writer asks for more than readers). ``machine`` scopes what the store says about files
+    where several machines share the database (default: this host's name). Raises
+    ConfigError for a URL it cannot use and StoreError when the database cannot be opened
+    (StoreUnavailable when its server does not answer); the caller closes the store.
     """
+    if is_postgres(database):
+        from sessionbase.store.postgres import PostgresStore
+
+        return PostgresStore(str(database), readonly=readonly, machine=machine)
     from sessionbase.store.sqlite import SQLiteStore
 
     return SQLiteStore(sqlite_path(database), readonly=readonly, cache_mb=cache_mb)
+
+
+def vector_location(database: str | Path) -> str:
+    """Where the embeddings of ``database`` live (``Store.vector_location`` without opening
+    it): the directory of a SQLite file, or the PostgreSQL URL."""
+    if is_postgres(database):
+        return str(database)
+    return str(sqlite_path(database).parent)
+
+
+def open_vectors(location: str, model: str) -> VectorTable:
+    """The vectors of one embedding model at a ``vector_location``; thread-safe."""
+    if is_postgres(location):
+        from sessionbase.store._pg_vectors import PgVectors
+
+        return PgVectors(location, model)
+    from sessionbase.store._sqlite_vectors import SQLiteVectors
+
+    return SQLiteVectors(Path(location), model)
 
 
 def sqlite_path(database: str | Path) -> Path:
@@ -37,7 +79,8 @@ def sqlite_path(database: str | Path) -> Path:
     url = urlsplit(database)
     if url.scheme != SQLITE_SCHEME:
         raise ConfigError(
-            f"unsupported database URL {database!r}: give a file path or sqlite:///PATH"
+            f"unsupported database URL {database!r}: give a file path, sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB"
         )
     if url.netloc or not url.path or url.query or url.fragment:
         raise ConfigError(

@@ -5,10 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sessionbase.store._pg_vectors import PgVectors
+from sessionbase.store._sqlite_vectors import SQLiteVectors
 from sessionbase.store.interface import Store
+from sessionbase.store.postgres import PostgresStore
 from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store.vectors import VectorTable
 
 
 def _sqlite(path: Path) -> Store:
     store: Store = SQLiteStore(path)
     return store
+
+
+def _postgres(url: str) -> Store:
+    store: Store = PostgresStore(url)
+    return store
+
+
+def _vectors(path: Path, url: str) -> tuple[VectorTable, VectorTable]:
+    return SQLiteVectors(path, "m"), PgVectors(url, "m")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from sessionbase.store.base import (
@@ -39,8 +38,16 @@ class Store(Protocol):
     version (the live engine's wake-up)."""
 
     @property
-    def data_dir(self) -> Path:
-        """The directory for what lives beside the database (the semantic index)."""
+    def vector_location(self) -> str:
+        """Where this database's embeddings live, for ``open_vectors``: the directory beside
+        a SQLite file, or the PostgreSQL URL itself."""
+        ...
+
+    @property
+    def in_process(self) -> bool:
+        """Whether reads run inside this process (SQLite) and so take microseconds: a
+        server's event loop may run them itself. False for a database across a network,
+        whose reads may wait for it."""
         ...
 
     # ------------------------------------------------------------------ lifecycle

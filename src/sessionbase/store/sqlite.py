@@ -166,9 +166,15 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
         self._unindexed_rows = 0
         self._background: BackgroundCheckpoints | None = None
 
+    in_process = True
+
     @property
     def data_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def vector_location(self) -> str:
+        return str(self.path.parent)
 
     def __enter__(self) -> SQLiteStore:
         return self

@@ -7,7 +7,6 @@ different models never meet. Each vector also has an integer label, its id in th
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,14 +16,10 @@ from typing import Any
 import numpy as np
 
 from sessionbase.errors import StoreError
-from sessionbase.search.embedder import Vectors
+from sessionbase.store.vectors import Vectors, model_file_stem
 
 
-def model_file_stem(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
-
-
-class VectorStore:
+class SQLiteVectors:
     """Thread-safe: one connection behind a lock (writes are batched and rare)."""
 
     def __init__(self, data_dir: Path, model: str) -> None:

@@ -1,0 +1,309 @@
+"""What a sessionbase database on PostgreSQL answers: the read queries of ``PostgresStore``,
+returning the same shapes as ``_sqlite_reads`` (text sorts byte-wise, NULLs sort as SQLite
+sorts them, so both backends list in the same order)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from psycopg.rows import dict_row
+
+from sessionbase.store._pg_connection import Borrowed
+from sessionbase.store.base import MIN_ID_PREFIX, SourceRow, ThreadFilter
+
+TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
+
+
+def sql_column(column: str) -> str:
+    """A ``sources`` column as SQL: ``offset`` is a keyword."""
+    return f'"{column}"' if column == "offset" else column
+
+
+SOURCE_COLUMNS = (
+    "path", "codex_home", "thread_id", "generation", "dev", "inode", "size", "mtime_ns",
+    "offset", "lines", "fingerprint", "fingerprint_len", "status", "error", "skipped", "state",
+    "updated_at",
+)  # fmt: skip
+_ALL_SOURCE = ", ".join(sql_column(c) for c in SOURCE_COLUMNS)
+_HEAD_COLUMNS = ", ".join(sql_column(c) for c in SOURCE_COLUMNS if c not in ("state", "updated_at"))
+_THREAD_FIELDS = "t.*"
+_MESSAGE_FIELDS = "idx, turn_id, ts, role, kind, text, data, item_id, source_offset"
+
+
+class PgReads:
+    """The read queries of ``PostgresStore``."""
+
+    _db: Borrowed
+    machine: str
+
+    def _all(self, sql: str, params: Any = None, doing: str = "query failed") -> list[Any]:
+        with self._db.errors(doing):
+            return self._db.get().execute(sql, params).fetchall()
+
+    def _dicts(
+        self, sql: str, params: Any = None, doing: str = "query failed"
+    ) -> list[dict[str, Any]]:
+        with self._db.errors(doing), self._db.get().cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Any = None) -> Any:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------ sources
+
+    def source_head(self, path: str) -> SourceRow | None:
+        rows = self._dicts(
+            f"SELECT {_HEAD_COLUMNS} FROM sources WHERE machine = %s AND path = %s",
+            (self.machine, path),
+        )
+        return _source(rows[0]) if rows else None
+
+    def settled_files(self) -> set[tuple[str, int, int, int]]:
+        rows = self._all(
+            "SELECT path, size, mtime_ns, inode FROM sources"
+            " WHERE machine = %s AND status = 'ok' AND mtime_ns > 0",
+            (self.machine,),
+        )
+        return {(r[0], int(r[1]), int(r[2]), r[3]) for r in rows}
+
+    def tracked_paths(self) -> set[str]:
+        rows = self._all(
+            "SELECT path FROM sources WHERE machine = %s AND status != 'gone'", (self.machine,)
+        )
+        return {r[0] for r in rows}
+
+    def source(self, path: str) -> SourceRow | None:
+        rows = self._dicts(
+            f"SELECT {_ALL_SOURCE} FROM sources WHERE machine = %s AND path = %s",
+            (self.machine, path),
+        )
+        return _source(rows[0]) if rows else None
+
+    def sources(self) -> list[SourceRow]:
+        rows = self._dicts(
+            f'SELECT {_ALL_SOURCE} FROM sources WHERE machine = %s ORDER BY path COLLATE "C"',
+            (self.machine,),
+        )
+        return [_source(r) for r in rows]
+
+    def sources_by_inode(self, dev: int, inode: int) -> list[SourceRow]:
+        rows = self._dicts(
+            f"SELECT {_ALL_SOURCE} FROM sources WHERE machine = %s AND dev = %s AND inode = %s",
+            (self.machine, dev, inode),
+        )
+        return [_source(r) for r in rows]
+
+    def sources_for_thread(self, thread_id: str) -> list[SourceRow]:
+        rows = self._dicts(
+            f"SELECT {_ALL_SOURCE} FROM sources WHERE machine = %s AND thread_id = %s",
+            (self.machine, thread_id),
+        )
+        return [_source(r) for r in rows]
+
+    # ------------------------------------------------------------------ threads, messages
+
+    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if flt.project_id:
+            where.append("project_id = %s")
+            args.append(flt.project_id)
+        if flt.source:
+            where.append("source = %s")
+            args.append(flt.source)
+        if not flt.include_archived:
+            where.append("coalesce(archived_by_user, archived) = 0")
+        if not flt.include_subagents:
+            where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
+        sql = f"SELECT {_THREAD_FIELDS} FROM threads t"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += ' ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT %s'
+        args.append(max(0, flt.limit))
+        return [_thread(r) for r in self._dicts(sql, args)]
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        rows = self._dicts(f"SELECT {_THREAD_FIELDS} FROM threads t WHERE id = %s", (thread_id,))
+        if not rows and len(thread_id) >= MIN_ID_PREFIX:
+            matches = self.thread_ids_starting(thread_id, 2)
+            if len(matches) == 1:
+                rows = self._dicts(
+                    f"SELECT {_THREAD_FIELDS} FROM threads t WHERE id = %s", (matches[0],)
+                )
+        return _thread(rows[0]) if rows else None
+
+    def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._all(
+            "SELECT id FROM threads WHERE id LIKE %s ESCAPE '\\'"
+            ' ORDER BY id COLLATE "C" LIMIT %s',
+            (escaped + "%", limit),
+        )
+        return [r[0] for r in rows]
+
+    def thread_ids(self) -> list[str]:
+        return [r[0] for r in self._all('SELECT id FROM threads ORDER BY id COLLATE "C"')]
+
+    def messages_page(
+        self, thread_id: str, after: int, until: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = self._dicts(
+            f"SELECT {_MESSAGE_FIELDS} FROM messages"
+            " WHERE thread_id = %s AND idx > %s AND idx <= %s ORDER BY idx LIMIT %s",
+            (thread_id, max(after, -(2**31)), min(until if until is not None else 2**31 - 1,
+             2**31 - 1), limit),
+        )  # fmt: skip
+        return [_message(r) for r in rows]
+
+    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+        rows = self._dicts(
+            f"SELECT * FROM (SELECT {_MESSAGE_FIELDS} FROM messages WHERE thread_id = %s"
+            " ORDER BY idx DESC LIMIT %s) newest ORDER BY idx",
+            (thread_id, max(0, n)),
+        )
+        return [_message(r) for r in rows]
+
+    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+        rows = self._dicts(
+            f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE thread_id = %s ORDER BY idx",
+            (thread_id,),
+        )
+        return [_message(r) for r in rows]
+
+    # ------------------------------------------------------------------ projects, skills
+
+    def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
+        rows = self._dicts(
+            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at"
+            " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
+            + ("" if include_hidden else " WHERE p.hidden = 0")
+            + ' GROUP BY p.id ORDER BY last_active_at DESC NULLS LAST, p.name COLLATE "C"'
+        )
+        return [{**r, "hidden": bool(r["hidden"])} for r in rows]
+
+    def skills(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        rows = self._dicts(
+            "SELECT * FROM skills WHERE (%s::text IS NULL OR project_id IS NULL"
+            " OR project_id = %s) ORDER BY CASE scope WHEN 'repo' THEN 0 WHEN 'user' THEN 1"
+            " WHEN 'system' THEN 2 ELSE 3 END, name COLLATE \"C\"",
+            (project_id, project_id),
+        )
+        for row in rows:
+            tools = row["allowed_tools"]
+            row["allowed_tools"] = orjson.loads(tools) if tools else None
+            row["metadata"] = orjson.loads(row["metadata"])
+        return rows
+
+    def skill_problems(self) -> list[dict[str, Any]]:
+        return self._dicts('SELECT * FROM skill_problems ORDER BY path COLLATE "C"')
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        by_status = {
+            r[0]: int(r[1]) for r in self._all("SELECT status, count(*) FROM sources GROUP BY 1")
+        }
+        skipped: dict[str, int] = {}
+        bytes_total = bytes_done = 0
+        for raw, size, offset in self._all('SELECT skipped, size, "offset" FROM sources'):
+            for reason, count in orjson.loads(raw).items():
+                skipped[reason] = skipped.get(reason, 0) + count
+            bytes_total += int(size or 0)
+            bytes_done += min(int(offset or 0), int(size or 0))
+        unknown: dict[str, int] = {}
+        for (state,) in self._all("SELECT state FROM sources WHERE state IS NOT NULL"):
+            for label, count in (orjson.loads(state).get("unknown") or {}).items():
+                unknown[label] = unknown.get(label, 0) + count
+        errors = [
+            {"path": r[0], "status": r[1], "error": r[2]}
+            for r in self._all(
+                "SELECT path, status, error FROM sources WHERE error IS NOT NULL"
+                ' ORDER BY path COLLATE "C"'
+            )
+        ]
+        counts = self._one(
+            "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM projects),"
+            " (SELECT count(*) FROM skills), (SELECT count(*) FROM units)"
+        )
+        return {
+            **self.totals(),
+            "files": sum(by_status.values()),
+            "files_by_status": by_status,
+            "rows": int(counts[0]),
+            "projects": int(counts[1]),
+            "skills": int(counts[2]),
+            "units": int(counts[3]),
+            "bytes_total": bytes_total,
+            "bytes_ingested": bytes_done,
+            "skipped_lines": skipped,
+            "unknown_types": unknown,
+            "errors": errors,
+            "skill_problems": self.skill_problems(),
+            "last_version": self.last_version(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        by_status = {
+            r[0]: int(r[1]) for r in self._all("SELECT status, count(*) FROM sources GROUP BY 1")
+        }
+        skipped: dict[str, int] = {}
+        for (raw,) in self._all("SELECT skipped FROM sources WHERE skipped != '{}'"):
+            for reason, count in orjson.loads(raw).items():
+                skipped[reason] = skipped.get(reason, 0) + count
+        errors = self._one("SELECT count(*) FROM sources WHERE error IS NOT NULL")[0]
+        return {
+            **self.totals(),
+            "files": sum(by_status.values()),
+            "files_by_status": by_status,
+            "skipped_lines": skipped,
+            "errors": int(errors),
+            "last_version": self.last_version(),
+        }
+
+    def totals(self) -> dict[str, int]:
+        threads, messages = self._one(
+            "SELECT count(*), coalesce(sum(message_count), 0) FROM threads"
+        )
+        return {"threads": int(threads), "messages": int(messages)}
+
+    # ------------------------------------------------------------------ commit log
+
+    def commits_since(self, version: int) -> list[tuple[int, list[str]]]:
+        rows = self._all(
+            "SELECT version, touched FROM commit_log WHERE version > %s ORDER BY version",
+            (version,),
+        )
+        return [(int(r[0]), orjson.loads(r[1])) for r in rows]
+
+    def oldest_version(self) -> int:
+        return int(self._one("SELECT coalesce(min(version), 0) FROM commit_log")[0])
+
+    def last_version(self) -> int:
+        return int(self._one("SELECT coalesce(max(version), 0) FROM commit_log")[0])
+
+
+def _source(row: dict[str, Any]) -> SourceRow:
+    data = dict(row)
+    data.pop("updated_at", None)
+    data["skipped"] = orjson.loads(data["skipped"] or "{}")
+    data["state"] = orjson.loads(data["state"]) if data.get("state") else None
+    return SourceRow(**data)
+
+
+def _message(row: dict[str, Any]) -> dict[str, Any]:
+    row["data"] = orjson.loads(row["data"])
+    return row
+
+
+def _thread(row: dict[str, Any]) -> dict[str, Any]:
+    data = dict(row)
+    data.pop("title_search", None)
+    for key in ("source_detail", "git"):
+        data[key] = orjson.loads(data[key]) if data[key] else None
+    data["tokens"] = {key: int(data.pop(f"tokens_{key}")) for key in TOKEN_KEYS}
+    by_user = data.pop("archived_by_user")
+    data["archived"] = bool(data["archived"] if by_user is None else by_user)
+    data["pinned"] = bool(data["pinned"])
+    return data

@@ -1,0 +1,581 @@
+"""PostgresStore: the backend for several replicas and machines sharing one database.
+
+The same contract as ``SQLiteStore`` (``store.interface.Store``), on psycopg 3 with a pool of
+connections per process (``_pg_connection``). Each write is one transaction ending with one
+commit-log row and a ``NOTIFY``; versions are handed out under a transaction-scoped advisory
+lock held to the commit, so they become visible in version order: a reader that has seen
+version V has seen every version below it, whichever process wrote them.
+
+Files are keyed by machine as well as path (two machines may have the same home path); the
+store's ``machine`` scopes every question about files. This module holds the writes; reads
+come from ``_pg_reads`` and searches from ``_pg_search``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from sessionbase.codex.skills import Skill, SkillProblem
+from sessionbase.errors import StoreError
+from sessionbase.store import _pg_migrations
+from sessionbase.store._pg_connection import Borrowed, redacted
+from sessionbase.store._pg_fts import tsvector
+from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
+from sessionbase.store._pg_search import PgSearch
+from sessionbase.store.base import IngestBatch, SourceRow, UserChange
+
+COMMIT_CHANNEL = "sessionbase_commits"
+COMMIT_LOCK = 0x5E55_0002  # pg_advisory_xact_lock key held from a version's choice to commit
+COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
+
+_THREAD_COLUMNS = (
+    "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
+    "model_provider", "cwd", "git", "title_auto", "name_event", "rollout_path",
+    "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "created_at",
+    "updated_at", "message_count", "last_message_at", "snippet", "tokens_input",
+    "tokens_cached", "tokens_output", "tokens_reasoning", "tokens_total", "archived",
+)  # fmt: skip
+
+_UPSERT_THREAD = (
+    f"INSERT INTO threads (id, {', '.join(_THREAD_COLUMNS)}) "
+    f"VALUES (%(id)s, {', '.join(f'%({c})s' for c in _THREAD_COLUMNS)}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _THREAD_COLUMNS)}"
+)
+
+# A user decision as SQL: user_metadata holds JSON text ('true', '"a title"', '1').
+_JSON_INT = "CASE {v} WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'null' THEN NULL ELSE ({v})::numeric::int END"  # noqa: E501
+_USER_VALUE = "(SELECT value FROM user_metadata WHERE entity = 'thread' AND id = threads.id AND key = '{key}')"  # noqa: E501
+
+# The title columns come back with the effective title; the caller re-indexes it.
+_APPLY_USER = f"""
+UPDATE threads SET
+  pinned = coalesce({_JSON_INT.format(v=_USER_VALUE.format(key="pinned"))}, 0),
+  archived_by_user = {_JSON_INT.format(v=_USER_VALUE.format(key="archived"))},
+  title = COALESCE(
+    ({_USER_VALUE.format(key="title")})::json #>> '{{}}',
+    (SELECT name FROM session_index WHERE thread_id = threads.id),
+    name_event, title_auto),
+  title_source = CASE
+    WHEN EXISTS (SELECT 1 FROM user_metadata
+                  WHERE entity = 'thread' AND id = threads.id AND key = 'title') THEN 'user'
+    WHEN EXISTS (SELECT 1 FROM session_index WHERE thread_id = threads.id) THEN 'index'
+    WHEN name_event IS NOT NULL THEN 'event'
+    WHEN title_auto IS NOT NULL THEN 'message'
+  END
+WHERE id = ANY(%s)
+RETURNING id, title
+"""
+
+_PROJECT_FROM_THREADS = """
+UPDATE projects SET
+  created_at = (SELECT min(created_at) FROM threads WHERE project_id = %(id)s),
+  updated_at = (SELECT max(updated_at) FROM threads WHERE project_id = %(id)s),
+  repo_url = (SELECT git::json ->> 'repository_url' FROM threads
+    WHERE project_id = %(id)s AND git::json ->> 'repository_url' IS NOT NULL
+    ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT 1),
+  repo_branch = (SELECT git::json ->> 'branch' FROM threads
+    WHERE project_id = %(id)s AND git IS NOT NULL
+    ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT 1),
+  repo_commit = (SELECT git::json ->> 'commit_hash' FROM threads
+    WHERE project_id = %(id)s AND git IS NOT NULL
+    ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT 1)
+WHERE id = %(id)s AND origin = 'derived'
+"""
+
+_UPSERT_MESSAGE = """
+INSERT INTO messages (thread_id, idx, turn_id, ts, role, kind, text, data, item_id,
+                      source_offset, search)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector)
+ON CONFLICT (thread_id, idx) DO UPDATE SET
+  turn_id = excluded.turn_id, ts = excluded.ts, role = excluded.role, kind = excluded.kind,
+  text = excluded.text, data = excluded.data, item_id = excluded.item_id,
+  source_offset = excluded.source_offset, search = excluded.search
+"""
+
+_UPSERT_SOURCE = (
+    f"INSERT INTO sources (machine, {', '.join(sql_column(c) for c in SOURCE_COLUMNS)}) "
+    f"VALUES (%s, {', '.join('%s' for _ in SOURCE_COLUMNS)}) "
+    f"ON CONFLICT (machine, path) DO UPDATE SET "
+    f"{', '.join(f'{sql_column(c)} = excluded.{sql_column(c)}' for c in SOURCE_COLUMNS[1:])}"
+)
+
+
+def clean(value: Any) -> Any:
+    """Text PostgreSQL can store: it refuses NUL characters, which SQLite keeps."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396, as SQLite's ``json_patch``: objects merge recursively, null deletes."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class PostgresStore(PgSearch):
+    """A sessionbase database on PostgreSQL. One instance per thread, like ``SQLiteStore``;
+    any number of processes on any number of machines may share the database."""
+
+    in_process = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        readonly: bool = False,
+        machine: str | None = None,
+    ) -> None:
+        self.url = url
+        self.location = redacted(url)
+        self.machine = machine or socket.gethostname()
+        self._db = Borrowed(url)
+        with self._db.errors(f"cannot open database {self.location}"):
+            _pg_migrations.migrate(self._db.get(), readonly=readonly)
+        self.on_commit: Callable[[int], None] | None = None
+        self._group_seconds: float | None = None
+        self._group_began = 0.0
+        self._group_touched: list[str] = []
+        self._fence: dict[str, int] = {}  # codex home -> ingest token this writer holds
+
+    @property
+    def vector_location(self) -> str:
+        """Vectors live in the database itself (the ``vectors`` table)."""
+        return self.url
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.release()
+
+    def checkpoint_in_background(self) -> None:
+        """PostgreSQL checkpoints on its own: nothing to hand over."""
+
+    # ------------------------------------------------------------------ transactions
+
+    def _x(self, sql: str | bytes, params: Any = None) -> Any:
+        return self._db.get().execute(sql, params)
+
+    def _begin(self) -> None:
+        if self._group_touched or self._db.in_transaction:
+            self._end_group()
+        self._x("BEGIN")
+
+    @contextmanager
+    def grouped_commits(self, seconds: float = 0.25) -> Iterator[None]:
+        """As ``SQLiteStore.grouped_commits``: ingest commits share transactions of up to
+        ``seconds``, each file's rows still together with its offset."""
+        self._group_seconds = seconds
+        try:
+            yield
+        finally:
+            self._group_seconds = None
+            if self._db.in_transaction:
+                self._end_group()
+
+    def _end_group(self) -> int | None:
+        touched, self._group_touched = self._group_touched, []
+        if not self._db.in_transaction:
+            return None
+        with self._db.errors("cannot commit ingested files"):
+            return self._finish(touched)
+
+    def _finish(self, touched: list[str]) -> int:
+        version = self._log_commit(touched)
+        self._x("COMMIT")
+        if self.on_commit is not None:
+            self.on_commit(version)
+        return version
+
+    def _log_commit(self, touched: list[str]) -> int:
+        """The commit-log row and its NOTIFY, under the commit lock: versions become visible
+        in order (the lock is released only after the commit is visible)."""
+        self._check_fence()
+        self._x("SELECT pg_advisory_xact_lock(%s)", (COMMIT_LOCK,))
+        row = self._x("SELECT coalesce(max(version), 0) FROM commit_log").fetchone()
+        version = max(time.time_ns(), int(row[0]) + 1)
+        self._x(
+            "INSERT INTO commit_log (version, touched) VALUES (%s, %s)",
+            (version, orjson.dumps(sorted(set(touched))).decode()),
+        )
+        self._x("SELECT pg_notify(%s, %s)", (COMMIT_CHANNEL, str(version)))
+        if version % 500 == 0:
+            self._x(
+                "DELETE FROM commit_log WHERE version < %s", (version - COMMIT_LOG_RETENTION_NS,)
+            )
+        return version
+
+    def fence(self, tokens: dict[str, int]) -> None:
+        """From now on, refuse to commit unless this writer still holds the ingest claim on
+        these Codex homes (``home -> token``; see ``_pg_claims``)."""
+        self._fence = dict(tokens)
+
+    def _check_fence(self) -> None:
+        if not self._fence:
+            return
+        rows = self._x(
+            "SELECT codex_home, token FROM ingesters WHERE machine = %s"
+            " AND codex_home = ANY(%s) FOR SHARE",
+            (self.machine, list(self._fence)),
+        ).fetchall()
+        if {r[0]: int(r[1]) for r in rows} != self._fence:
+            raise StoreError("another process took over ingesting these Codex homes")
+
+    # ------------------------------------------------------------------ ingest
+
+    def commit(self, batch: IngestBatch) -> int | None:
+        with self._db.errors(f"ingest commit for {batch.source.path} failed"):
+            try:
+                if self._group_seconds is None:
+                    self._begin()
+                    return self._finish(self._write_batch(batch))
+                if not self._db.in_transaction:
+                    self._begin()
+                    self._group_began = time.monotonic()
+                self._group_touched += self._write_batch(batch)
+                if time.monotonic() - self._group_began >= self._group_seconds:
+                    return self._end_group()
+                return None
+            except BaseException:
+                self._group_touched = []
+                raise
+
+    def _write_batch(self, batch: IngestBatch) -> list[str]:
+        touched: list[str] = [f"sources:{batch.source.path}"]
+        thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
+        if batch.reset_thread is not None:
+            self._x(
+                "DELETE FROM quarantine WHERE machine = %s AND path = %s",
+                (self.machine, batch.source.path),
+            )
+        if batch.reset_thread:
+            for table, column in (("messages", "thread_id"), ("extras", "thread_id"),
+                                  ("threads", "id"), ("units", "thread_id")):  # fmt: skip
+                self._x(f"DELETE FROM {table} WHERE {column} = %s", (batch.reset_thread,))
+            touched += [f"messages:{batch.reset_thread}", f"threads:{batch.reset_thread}"]
+        if batch.project is not None:
+            p = batch.project
+            self._x(
+                "INSERT INTO projects (id, name, working_dir, machine) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                (p.id, clean(p.name), clean(p.working_dir), p.machine),
+            )
+            touched.append(f"projects:{p.id}")
+        if batch.thread is not None:
+            row = dict(batch.thread)
+            for key in ("source_detail", "git"):
+                row[key] = _json(row.get(key))
+            tokens = row.pop("tokens", None) or {}
+            for key in TOKEN_KEYS:
+                row[f"tokens_{key}"] = int(tokens.get(key, 0))
+            self._x(_UPSERT_THREAD, {c: clean(row.get(c)) for c in ("id", *_THREAD_COLUMNS)})
+            self._apply_user([row["id"]])
+            touched.append(f"threads:{row['id']}")
+            if row.get("project_id"):
+                self._x(_PROJECT_FROM_THREADS, {"id": row["project_id"]})
+        if batch.messages:
+            conn = self._db.get()
+            with conn.cursor() as cur:
+                cur.executemany(
+                    _UPSERT_MESSAGE,
+                    [(*map(clean, m), tsvector(clean(m[6]))) for m in batch.messages],
+                )
+        if batch.patches and thread_id:
+            self._patch_data(thread_id, batch.patches)
+        if (batch.messages or batch.patches) and thread_id:
+            touched.append(f"messages:{thread_id}")
+        if batch.extras:
+            with self._db.get().cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO extras (thread_id, source_offset, type, raw)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id, source_offset, type)"
+                    " DO UPDATE SET raw = excluded.raw",
+                    [(e.thread_id, e.source_offset, clean(e.type), clean(e.raw))
+                     for e in batch.extras],
+                )  # fmt: skip
+        if batch.quarantine:
+            with self._db.get().cursor() as cur:
+                cur.executemany(
+                    'INSERT INTO quarantine (machine, path, "offset", lineno, reason, raw)'
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (machine, path, \"offset\")"
+                    " DO UPDATE SET lineno = excluded.lineno, reason = excluded.reason,"
+                    " raw = excluded.raw",
+                    [(self.machine, clean(q.path), q.offset, q.lineno, q.reason, q.raw)
+                     for q in batch.quarantine],
+                )  # fmt: skip
+        self._put_source(batch.source)
+        return touched
+
+    def _patch_data(self, thread_id: str, patches: list[tuple[int, dict[str, Any]]]) -> None:
+        """Merge each patch into its message's ``data`` (in order: one message may have
+        several)."""
+        idxs = sorted({idx for idx, _ in patches})
+        rows = self._x(
+            "SELECT idx, data FROM messages WHERE thread_id = %s AND idx = ANY(%s)",
+            (thread_id, idxs),
+        ).fetchall()
+        data = {int(r[0]): orjson.loads(r[1]) for r in rows}
+        for idx, patch in patches:
+            if idx in data:
+                data[idx] = merge_patch(data[idx], patch)
+        with self._db.get().cursor() as cur:
+            cur.executemany(
+                "UPDATE messages SET data = %s WHERE thread_id = %s AND idx = %s",
+                [(clean(orjson.dumps(d).decode()), thread_id, idx) for idx, d in data.items()],
+            )
+
+    def _apply_user(self, thread_ids: list[str]) -> None:
+        """Recompute the user's choices on these threads, and re-index their titles."""
+        rows = self._x(_APPLY_USER, (thread_ids,)).fetchall()
+        with self._db.get().cursor() as cur:
+            cur.executemany(
+                "UPDATE threads SET title_search = %s::tsvector WHERE id = %s",
+                [(tsvector(r[1] or ""), r[0]) for r in rows],
+            )
+
+    def _put_source(self, s: SourceRow) -> None:
+        self._x(
+            _UPSERT_SOURCE,
+            (self.machine, clean(s.path), clean(s.codex_home), s.thread_id, s.generation,
+             s.dev, s.inode, s.size, s.mtime_ns, s.offset, s.lines, s.fingerprint,
+             s.fingerprint_len, s.status, clean(s.error), orjson.dumps(s.skipped).decode(),
+             clean(_json(s.state)), int(time.time() * 1000)),
+        )  # fmt: skip
+
+    def move_source(self, old_path: str, new: SourceRow, archived: bool) -> int:
+        with self._db.errors(f"cannot record move of {old_path}"):
+            self._begin()
+            self._x(
+                "DELETE FROM sources WHERE machine = %s AND path = %s", (self.machine, old_path)
+            )
+            self._put_source(new)
+            touched = [f"sources:{old_path}", f"sources:{new.path}"]
+            if new.thread_id:
+                self._x(
+                    "UPDATE threads SET rollout_path = %s, archived = %s WHERE id = %s",
+                    (clean(new.path), int(archived), new.thread_id),
+                )
+                self._x(
+                    "UPDATE quarantine SET path = %s WHERE machine = %s AND path = %s",
+                    (clean(new.path), self.machine, old_path),
+                )
+                touched.append(f"threads:{new.thread_id}")
+            return self._finish(touched)
+
+    def mark_source(self, path: str, status: str, error: str | None = None) -> None:
+        with self._db.errors(f"cannot update source {path}"):
+            self._x(
+                "UPDATE sources SET status = %s, error = %s, updated_at = %s"
+                " WHERE machine = %s AND path = %s",
+                (status, clean(error), int(time.time() * 1000), self.machine, clean(path)),
+            )
+
+    def insert_source(self, source: SourceRow) -> None:
+        with self._db.errors(f"cannot record source {source.path}"):
+            self._put_source(source)
+
+    def replace_skills(
+        self, skills: list[Skill], problems: list[SkillProblem], project_ids: dict[str, str]
+    ) -> int | None:
+        rows = sorted(
+            tuple(map(clean, (
+                s.id, s.scope, s.name, s.description, s.short_description, s.license,
+                _json(s.allowed_tools), orjson.dumps(s.metadata).decode(), s.path,
+                project_ids.get(s.project_dir) if s.project_dir else None,
+            )))
+            for s in skills
+        )  # fmt: skip
+        problem_rows = sorted({(clean(p.path), p.scope, clean(p.reason)) for p in problems})
+        with self._db.errors("cannot store skills"):
+            current = sorted(tuple(r) for r in self._x(
+                "SELECT id, scope, name, description, short_description, license, allowed_tools,"
+                " metadata, path, project_id FROM skills").fetchall())  # fmt: skip
+            current_problems = sorted(
+                tuple(r) for r in self._x("SELECT path, scope, reason FROM skill_problems")
+            )
+            if current == rows and current_problems == problem_rows:
+                return None
+            self._begin()
+            self._x("DELETE FROM skills")
+            self._x("DELETE FROM skill_problems")
+            with self._db.get().cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO skills VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows
+                )
+                cur.executemany("INSERT INTO skill_problems VALUES (%s, %s, %s)", problem_rows)
+            return self._finish(["skills:*"])
+
+    def set_session_names(self, names: dict[str, tuple[str, str | None]]) -> int | None:
+        if not names:
+            return None
+        with self._db.errors("cannot store session names"):
+            self._begin()
+            with self._db.get().cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO session_index (thread_id, name, updated_at) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (thread_id) DO UPDATE SET name = excluded.name,"
+                    " updated_at = excluded.updated_at",
+                    [(tid, clean(name), at) for tid, (name, at) in names.items()],
+                )
+            self._apply_user(list(names))
+            return self._finish([f"threads:{tid}" for tid in names])
+
+    # ------------------------------------------------------------------ user decisions
+
+    def apply_user_changes(
+        self, changes: list[UserChange], result: Any, idempotency: tuple[str, int] | None
+    ) -> tuple[int, Any]:
+        """As ``SQLiteStore.apply_user_changes``. Replicas share the mutation log: the same
+        key sent to two replicas at once is applied once (the second waits on the first's
+        row lock, then finds it)."""
+        with self._db.errors("cannot store the change"):
+            self._begin()
+            if idempotency is not None:
+                self._x(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))",
+                    (idempotency[0], idempotency[1]),
+                )
+                row = self._x(
+                    "SELECT version, result FROM mutation_log"
+                    " WHERE session_id = %s AND request_id = %s",
+                    idempotency,
+                ).fetchone()
+                if row is not None:
+                    self._x("COMMIT")
+                    return int(row[0]), orjson.loads(row[1])
+            touched = [self._apply_change(c) for c in changes]
+            now = int(time.time() * 1000)
+            version = self._log_commit(touched or ["user_metadata:*"])
+            if idempotency is not None:
+                self._x(
+                    "INSERT INTO mutation_log (session_id, request_id, result, version, ts)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (*idempotency, clean(orjson.dumps(result).decode()), version, now),
+                )
+            self._x("COMMIT")
+        if self.on_commit is not None:
+            self.on_commit(version)
+        return version, result
+
+    def _apply_change(self, change: UserChange) -> str:
+        now = int(time.time() * 1000)
+        for key, value in change.values.items():
+            if value is None:
+                self._x(
+                    "DELETE FROM user_metadata WHERE entity = %s AND id = %s AND key = %s",
+                    (change.entity, change.id, key),
+                )
+            else:
+                self._x(
+                    "INSERT INTO user_metadata (entity, id, key, value, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (entity, id, key) DO UPDATE SET"
+                    " value = excluded.value, updated_at = excluded.updated_at",
+                    (change.entity, change.id, key, clean(orjson.dumps(value).decode()), now),
+                )
+        if change.entity == "thread":
+            self._apply_user([change.id])
+            return f"threads:{change.id}"
+        record = change.values.get("record")
+        if isinstance(record, dict):
+            self._x(
+                "INSERT INTO projects (id, name, working_dir, repo_url, machine, created_at,"
+                " updated_at, origin) VALUES (%s, %s, %s, %s, %s, %s, %s, 'user')"
+                " ON CONFLICT (id) DO NOTHING",
+                (change.id, clean(record.get("name") or change.id),
+                 clean(record.get("working_dir") or ""), clean(record.get("repo_url")),
+                 record.get("machine"), now, now),
+            )  # fmt: skip
+        for key in ("name", "working_dir", "repo_url"):
+            if isinstance(change.values.get(key), str):
+                self._x(
+                    f"UPDATE projects SET {key} = %s, updated_at = %s WHERE id = %s",
+                    (clean(change.values[key]), now, change.id),
+                )
+        if "hidden" in change.values:
+            self._x(
+                "UPDATE projects SET hidden = %s WHERE id = %s",
+                (int(bool(change.values["hidden"])), change.id),
+            )
+        return f"projects:{change.id}"
+
+    def recorded_mutation(self, session_id: str, request_id: int) -> tuple[int, Any] | None:
+        with self._db.errors("cannot read the mutation log"):
+            row = self._x(
+                "SELECT version, result FROM mutation_log"
+                " WHERE session_id = %s AND request_id = %s",
+                (session_id, request_id),
+            ).fetchone()
+        return None if row is None else (int(row[0]), orjson.loads(row[1]))
+
+    # ------------------------------------------------------------------ snapshots, settings
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """A repeatable-read transaction; yields the newest version it sees."""
+        with self._db.errors("cannot open a snapshot"):
+            if self._db.in_transaction:
+                self._end_group()
+            self._x("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            version = self.last_version()
+        try:
+            yield version
+        finally:
+            with self._db.errors("cannot end a snapshot"):
+                if self._db.in_transaction:
+                    self._x("COMMIT")
+
+    def get_setting(self, key: str) -> str | None:
+        with self._db.errors("cannot read a setting"):
+            row = self._x("SELECT value FROM settings_kv WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_setting(self, key: str, value: str) -> None:
+        with self._db.errors("cannot store a setting"):
+            self._x(
+                "INSERT INTO settings_kv (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, clean(value)),
+            )
+
+    def replace_units(
+        self, thread_id: str, units: list[tuple[int, int, str, str, str]], from_idx: int = 0
+    ) -> None:
+        with self._db.errors(f"cannot store units of {thread_id}"):
+            self._begin()
+            self._x(
+                "DELETE FROM units WHERE thread_id = %s AND start_idx >= %s",
+                (thread_id, from_idx),
+            )
+            with self._db.get().cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO units (thread_id, start_idx, end_idx, role, content_hash, text)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    [(thread_id, *map(clean, u)) for u in units],
+                )
+            self._finish([f"units:{thread_id}"])
+
+    def announce(self, touched: list[str]) -> int:
+        with self._db.errors("cannot write the commit log"):
+            self._begin()
+            return self._finish(touched)
