@@ -53,7 +53,7 @@ def search(store: Store, query: str, mode: str, flt: SearchFilter, limit: int) -
     if not semantic.available(store):
         return text_hits[:limit]
     meaning_hits = semantic.search(store, query, flt, max(limit, CANDIDATES))
-    model = semantic.index_for(store.data_dir).embedder.name
+    model = semantic.index_for(store.vector_location).embedder.name
     return fuse(text_hits, meaning_hits, SIMILARITY_FLOORS.get(model), limit)
 
 

@@ -10,7 +10,7 @@ import orjson
 from psycopg.rows import dict_row
 
 from sessionbase.store._pg_connection import Borrowed
-from sessionbase.store.base import MIN_ID_PREFIX, SourceRow, ThreadFilter
+from sessionbase.store.base import SourceRow, ThreadFilter, ThreadKey
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 
@@ -115,8 +115,17 @@ class PgReads:
             args.append(flt.source)
         if not flt.include_archived:
             where.append("coalesce(archived_by_user, archived) = 0")
-        if not flt.include_subagents:
+        if flt.parent_id is not None:
+            where.append("parent_thread_id = %s")
+            args.append(flt.parent_id)
+        elif not flt.include_subagents:
             where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
+        if flt.pinned is not None:
+            where.append("pinned != 0" if flt.pinned else "pinned = 0")
+        if flt.after is not None:
+            where.append(_after(flt.after, args))
+        if flt.until is not None:
+            where.append(_until(flt.until, args))
         sql = f"SELECT {_THREAD_FIELDS} FROM threads t"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -124,14 +133,24 @@ class PgReads:
         args.append(max(0, flt.limit))
         return [_thread(r) for r in self._dicts(sql, args)]
 
+    def subagent_counts(self, thread_ids: list[str]) -> dict[str, int]:
+        if not thread_ids:
+            return {}
+        rows = self._all(
+            "SELECT parent_thread_id, count(*) FROM threads WHERE parent_thread_id = ANY(%s)"
+            " GROUP BY parent_thread_id",
+            (thread_ids,),
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def transcript_length(self, thread_id: str) -> int:
+        row = self._one(
+            "SELECT coalesce(max(idx) + 1, 0) FROM messages WHERE thread_id = %s", (thread_id,)
+        )
+        return int(row[0])
+
     def thread(self, thread_id: str) -> dict[str, Any] | None:
         rows = self._dicts(f"SELECT {_THREAD_FIELDS} FROM threads t WHERE id = %s", (thread_id,))
-        if not rows and len(thread_id) >= MIN_ID_PREFIX:
-            matches = self.thread_ids_starting(thread_id, 2)
-            if len(matches) == 1:
-                rows = self._dicts(
-                    f"SELECT {_THREAD_FIELDS} FROM threads t WHERE id = %s", (matches[0],)
-                )
         return _thread(rows[0]) if rows else None
 
     def thread_ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
@@ -253,12 +272,17 @@ class PgReads:
             for reason, count in orjson.loads(raw).items():
                 skipped[reason] = skipped.get(reason, 0) + count
         errors = self._one("SELECT count(*) FROM sources WHERE error IS NOT NULL")[0]
+        lag = self._one(
+            'SELECT coalesce(sum(greatest(size - "offset", 0)), 0) FROM sources'
+            " WHERE status = 'ok' AND path NOT LIKE '%%.zst'"
+        )[0]
         return {
             **self.totals(),
             "files": sum(by_status.values()),
             "files_by_status": by_status,
             "skipped_lines": skipped,
             "errors": int(errors),
+            "lag_bytes": int(lag),
             "last_version": self.last_version(),
         }
 
@@ -282,6 +306,26 @@ class PgReads:
 
     def last_version(self) -> int:
         return int(self._one("SELECT coalesce(max(version), 0) FROM commit_log")[0])
+
+
+def _after(key: ThreadKey, args: list[Any]) -> str:
+    """Threads after ``key`` in the order ``updated_at DESC`` (no time last), then ``id``."""
+    updated, thread_id = key
+    if updated is None:
+        args.append(thread_id)
+        return '(updated_at IS NULL AND id COLLATE "C" > %s)'
+    args.extend((updated, updated, thread_id))
+    return '(updated_at IS NULL OR updated_at < %s OR (updated_at = %s AND id COLLATE "C" > %s))'
+
+
+def _until(key: ThreadKey, args: list[Any]) -> str:
+    """Threads up to and including ``key`` in the same order."""
+    updated, thread_id = key
+    if updated is None:
+        args.append(thread_id)
+        return '(updated_at IS NOT NULL OR id COLLATE "C" <= %s)'
+    args.extend((updated, updated, thread_id))
+    return '(updated_at > %s OR (updated_at = %s AND id COLLATE "C" <= %s))'
 
 
 def _source(row: dict[str, Any]) -> SourceRow:

@@ -101,18 +101,6 @@ class PgSearch(PgReads):
             "SELECT * FROM units WHERE thread_id = %s ORDER BY start_idx", (thread_id,)
         )
 
-    def unit_starts(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        out: dict[tuple[str, int], int] = {}
-        for thread_id, idx in pairs:
-            rows = self._all(
-                "SELECT start_idx FROM units WHERE thread_id = %s AND start_idx <= %s"
-                " AND end_idx >= %s ORDER BY start_idx DESC LIMIT 1",
-                (thread_id, idx, idx),
-            )
-            if rows:
-                out[(thread_id, idx)] = int(rows[0][0])
-        return out
-
     def unit_at(self, thread_id: str, idx: int) -> dict[str, Any] | None:
         rows = self._dicts(
             "SELECT * FROM units WHERE thread_id = %s AND start_idx <= %s AND end_idx >= %s"

@@ -444,7 +444,11 @@ class PostgresStore(PgSearch):
     # ------------------------------------------------------------------ user decisions
 
     def apply_user_changes(
-        self, changes: list[UserChange], result: Any, idempotency: tuple[str, int] | None
+        self,
+        changes: list[UserChange],
+        result: Any,
+        idempotency: tuple[str, int] | None,
+        call: str | None = None,
     ) -> tuple[int, Any]:
         """As ``SQLiteStore.apply_user_changes``. Replicas share the mutation log: the same
         key sent to two replicas at once is applied once (the second waits on the first's
@@ -469,9 +473,9 @@ class PostgresStore(PgSearch):
             version = self._log_commit(touched or ["user_metadata:*"])
             if idempotency is not None:
                 self._x(
-                    "INSERT INTO mutation_log (session_id, request_id, result, version, ts)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (*idempotency, clean(orjson.dumps(result).decode()), version, now),
+                    "INSERT INTO mutation_log (session_id, request_id, result, version, ts, call)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    (*idempotency, clean(orjson.dumps(result).decode()), version, now, call),
                 )
             self._x("COMMIT")
         if self.on_commit is not None:
@@ -519,14 +523,16 @@ class PostgresStore(PgSearch):
             )
         return f"projects:{change.id}"
 
-    def recorded_mutation(self, session_id: str, request_id: int) -> tuple[int, Any] | None:
+    def recorded_mutation(
+        self, session_id: str, request_id: int
+    ) -> tuple[int, Any, str | None] | None:
         with self._db.errors("cannot read the mutation log"):
             row = self._x(
-                "SELECT version, result FROM mutation_log"
+                "SELECT version, result, call FROM mutation_log"
                 " WHERE session_id = %s AND request_id = %s",
                 (session_id, request_id),
             ).fetchone()
-        return None if row is None else (int(row[0]), orjson.loads(row[1]))
+        return None if row is None else (int(row[0]), orjson.loads(row[1]), row[2])
 
     # ------------------------------------------------------------------ snapshots, settings
 

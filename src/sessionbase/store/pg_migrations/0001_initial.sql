@@ -55,6 +55,7 @@ CREATE TABLE threads (
 );
 CREATE INDEX threads_by_updated ON threads (updated_at DESC, id);
 CREATE INDEX threads_by_project ON threads (project_id, updated_at DESC);
+CREATE INDEX threads_by_parent ON threads (parent_thread_id) WHERE parent_thread_id IS NOT NULL;
 CREATE INDEX threads_title_search ON threads USING gin (title_search);
 
 CREATE TABLE messages (
@@ -166,6 +167,7 @@ CREATE TABLE mutation_log (
     result     text NOT NULL,
     version    bigint NOT NULL,
     ts         bigint NOT NULL,
+    call       text,                                -- digest of the path and arguments
     PRIMARY KEY (session_id, request_id)
 );
 
