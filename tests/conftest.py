@@ -114,6 +114,8 @@ class Cli:
 
     def __call__(self, *args: str, ok: bool = True) -> str:
         base = ["--data-dir", str(self.settings.data_dir)]
+        if self.settings.database:
+            base += ["--database", self.settings.database]
         for home in self.settings.codex_homes:
             base += ["--codex-home", str(home)]
         result = self.runner.invoke(cli, [*base, *args], catch_exceptions=False)

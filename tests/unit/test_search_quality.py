@@ -32,7 +32,7 @@ from sessionbase import config
 from sessionbase.config import Settings
 from sessionbase.search import hybrid, semantic
 from sessionbase.search.embedder import LocalEmbedder
-from sessionbase.store import open_store
+from sessionbase.store import open_store, vector_location
 from sessionbase.store.base import SearchFilter
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
@@ -122,9 +122,18 @@ def write_threads(document: dict[str, Any], codex_home: Path, now: datetime) -> 
     return ids
 
 
-@pytest.fixture(scope="module")
-def evaluation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluation]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
+def evaluation(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Evaluation]:
+    """The eval set mirrored by a backfill, on each backend in turn (the PostgreSQL one in a
+    database of its own)."""
     document = load_eval_set()
+    database = ""
+    if request.param == "postgres":
+        database = request.getfixturevalue("pg_databases").create()
     root = tmp_path_factory.mktemp("search-quality")
     codex_home = root / "codex-home"
     (codex_home / "sessions").mkdir(parents=True)
@@ -139,9 +148,10 @@ def evaluation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluation]
                 "codex_homes": (codex_home,),
                 "home": root / "user-home",
                 "machine": "test-machine",
+                "database": database,
             },
         )
-        semantic.configure(settings.data_dir, LocalEmbedder())
+        semantic.configure(vector_location(settings.database_url), LocalEmbedder())
         ids = write_threads(document, codex_home, datetime.now(UTC))
         report = orjson.loads(Cli(settings)("backfill", "--json"))
         assert report["errors"] == []
@@ -165,7 +175,7 @@ def evaluate(evaluation: Evaluation, mode: str) -> ModeResult:
     missed: list[Query] = []
     reciprocal: list[float] = []
     top1: list[bool] = []
-    store = open_store(evaluation.settings.database_path, readonly=True)
+    store = open_store(evaluation.settings.database_url, readonly=True)
     try:
         for query in evaluation.queries:
             hits = hybrid.search(store, query.q, mode, SearchFilter(), K)
@@ -223,7 +233,7 @@ def test_the_eval_set_is_well_formed() -> None:
 
 
 def test_every_eval_thread_is_mirrored(evaluation: Evaluation) -> None:
-    store = open_store(evaluation.settings.database_path, readonly=True)
+    store = open_store(evaluation.settings.database_url, readonly=True)
     try:
         assert sorted(store.thread_ids()) == sorted(evaluation.thread_ids.values())
         for thread in evaluation.document["threads"]:
@@ -264,7 +274,7 @@ def test_identifier_and_error_lookups_rank_their_thread_first_in_text_mode(
 ) -> None:
     """Exact lookups found by text search should not merely be in the top 10 but on top."""
     by_thread = {tid: name for name, tid in evaluation.thread_ids.items()}
-    store = open_store(evaluation.settings.database_path, readonly=True)
+    store = open_store(evaluation.settings.database_url, readonly=True)
     first = total = 0
     try:
         for query in evaluation.queries:
