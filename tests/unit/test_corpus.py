@@ -196,6 +196,25 @@ def test_exec_stream_mirrors_as_written(mirrored: Cli, name: str) -> None:
     assert shown["thread"]["source"] == "exec"
 
 
+def test_exec_streams_are_titled_and_dated_without_a_prompt(mirrored: Cli) -> None:
+    """A capture holds no prompt and no timestamp: its first answer titles it (read off
+    stream-output-1.jsonl, whose only answer is "4"), and its UUIDv7 id dates it (its first
+    48 bits, 0x019a2d7a41c4, are the ms)."""
+    thread = _show(mirrored, "019a2d7a-41c4-78b1-b7cc-a45d62a89cd5")["thread"]
+    assert (thread["title"], thread["title_source"], thread["message_count"]) == ("4", "message", 1)
+    assert thread["created_at"] == thread["updated_at"] == "2025-10-29T00:59:38.308Z"
+    listing = mirrored("threads")
+    assert (
+        "(no message yet)"
+        not in [line for line in listing.splitlines() if "019a2d7a-41c4" in line][0]
+    )
+    shown = mirrored("show", "019a2d7a-41c4")
+    assert shown.splitlines()[0] == "4"
+    assert "(untitled)" not in shown
+    empty = _show(mirrored, "019a2d7b-c0ed-75a0-8908-de832785d47f")["thread"]
+    assert (empty["title"], empty["message_count"]) == (None, 0)
+
+
 def test_injected_context_is_not_a_user_message(mirrored: Cli) -> None:
     for exp in EXPECTED:
         for m in _show(mirrored, exp.thread_id)["messages"]:

@@ -23,7 +23,7 @@ import orjson
 
 from sessionbase.codex import items as codex_items
 from sessionbase.codex.rollout import Record
-from sessionbase.ingest.timestamps import to_ms
+from sessionbase.ingest.timestamps import to_ms, uuid7_ms
 from sessionbase.store.rows import ExtraRow, MessageRow
 
 MAX_PENDING_CALLS = 512
@@ -88,6 +88,8 @@ class ThreadState:
     explicit_turns: bool = False
     name_event: str | None = None
     first_user: str | None = None
+    first_answer: str | None = None
+    """The first assistant message: the title of a thread without a prompt (an exec capture)."""
     tokens: dict[str, int] = field(default_factory=dict)
     token_baseline: dict[str, int] = field(default_factory=dict)
     message_count: int = 0
@@ -165,6 +167,7 @@ class Normalizer:
         """The thread row as the file defines it (title here is the automatic one)."""
         state, meta = self.state, self.state.meta
         tokens = _tokens_since(state.tokens, state.token_baseline)
+        undated = uuid7_ms(self.thread_id)  # a file without timestamps (an exec capture)
         return {
             "id": self.thread_id,
             "source": meta.get("source"),
@@ -180,9 +183,9 @@ class Normalizer:
             "agent_role": meta.get("agent_role"),
             "agent_nickname": meta.get("agent_nickname"),
             "name_event": state.name_event,
-            "title_auto": state.first_user,
-            "created_at": to_ms(meta.get("timestamp")) or to_ms(state.first_ts),
-            "updated_at": to_ms(state.last_ts) or to_ms(meta.get("timestamp")),
+            "title_auto": state.first_user or state.first_answer,
+            "created_at": to_ms(meta.get("timestamp")) or to_ms(state.first_ts) or undated,
+            "updated_at": to_ms(state.last_ts) or to_ms(meta.get("timestamp")) or undated,
             "message_count": state.message_count,
             "last_message_at": state.last_message_at,
             "snippet": state.snippet,
@@ -243,6 +246,8 @@ class Normalizer:
             if role == "user" and state.first_user is None:
                 title = " ".join(codex_items.request_text(text).split())
                 state.first_user = title[:TITLE_LIMIT] or None
+            elif role == "assistant" and state.first_answer is None:
+                state.first_answer = " ".join(text.split())[:TITLE_LIMIT] or None
         if key is not None:
             state.candidates.append([key, idx, [origin]])
             del state.candidates[:-MAX_CANDIDATES]

@@ -22,6 +22,17 @@ def to_ms(value: Any) -> int | None:
     return None
 
 
+def uuid7_ms(value: str | None) -> int | None:
+    """The creation time a version 7 UUID carries (its first 48 bits, in ms); None for any
+    other id. Codex session ids are UUIDv7, so this dates a file that holds no timestamp."""
+    if not value or len(value) != 36 or value[14:15] != "7":
+        return None
+    try:
+        return int(value[:8] + value[9:13], 16)
+    except ValueError:
+        return None
+
+
 def iso(ms: int | None) -> str | None:
     """The RFC 3339 form used in JSON output: ``2026-06-05T04:58:20.653Z``."""
     if ms is None:
