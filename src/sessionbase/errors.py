@@ -4,7 +4,8 @@ SessionbaseError
 ├── ConfigError       bad settings: a missing CODEX_HOME, an unreadable config file
 ├── FormatError       one bad input line, fully located (returned, not raised, by parsers)
 ├── StoreError        the database failed or is not ours to open (e.g. a newer schema)
-│   └── StoreUnavailable  the database server cannot be reached right now (try again later)
+│   ├── StoreUnavailable  the database server cannot be reached right now (try again later)
+│   └── DatabaseDamaged   the database file is damaged or empty: rebuild it from the rollouts
 ├── ProtocolError     a client broke the wire protocol; closes that one connection
 ├── FunctionError     a query or mutation refused its input (unknown function, bad argument,
 │                     missing thread): the caller's fault, never a 500
@@ -42,6 +43,11 @@ class StoreError(SessionbaseError):
 class StoreUnavailable(StoreError):
     """The database server did not answer (down, restarting, unreachable): nothing was
     written, and the same call may succeed later."""
+
+
+class DatabaseDamaged(StoreError):
+    """The database file is damaged (or empty): what it mirrored can be rebuilt from the
+    rollouts, which ``sessionbase doctor --repair`` does."""
 
 
 class ProtocolError(SessionbaseError):

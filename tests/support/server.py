@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -80,6 +81,19 @@ class ServerProcess:
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.log()}")
+
+    def wait_semantic(self, timeout: float = 60.0) -> None:
+        """Wait until /readyz says the background embedder has caught up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
+                    if json.loads(response.read()).get("semantic"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"semantic search not ready after {timeout} s:\n{self.log()}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

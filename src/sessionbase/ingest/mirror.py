@@ -117,9 +117,16 @@ class IngestLock:
     """An exclusive lock on the data dir's ingest; released on close or process death."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "ingest.lock"
-        self._fh = open(self.path, "a+")
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a+")
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write to the data dir {data_dir} ({exc.strerror}): backfill and serve"
+                " need to write; read commands work as it is. Make it writable, or choose"
+                " another data dir with --data-dir"
+            ) from exc
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

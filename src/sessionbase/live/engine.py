@@ -208,6 +208,7 @@ class Engine:
     # ------------------------------------------------------------ ticks
 
     async def _run(self) -> None:
+        failing: str | None = None  # the store error the last tick failed with, if any
         while True:
             try:
                 async with asyncio.timeout(POLL_INTERVAL):
@@ -217,6 +218,12 @@ class Engine:
             self._wake.clear()
             try:
                 await self.tick()
+                failing = None
+            except SessionbaseError as exc:  # the database failed: say so once, keep trying
+                if str(exc) != failing:
+                    log.warning("live queries wait for the database: %s", exc)
+                failing = str(exc)
+                await asyncio.sleep(0.1)
             except Exception:
                 log.exception("live engine tick failed; retrying on the next commit")
                 await asyncio.sleep(0.1)

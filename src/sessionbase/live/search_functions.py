@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from sessionbase.errors import FunctionError, StoreError
+from sessionbase.errors import FunctionError
 from sessionbase.live.context import QueryContext
 from sessionbase.live.registry import MAX_WHOLE, Args, Registry, Whole
 from sessionbase.store.base import SearchFilter
@@ -59,12 +59,7 @@ def register(registry: Registry) -> None:
         """Messages matching q (text, semantic or hybrid), best first, with snippets."""
         from sessionbase.search import hybrid  # numpy and the model load on first use only
 
-        try:
-            hits = hybrid.search(
-                ctx.searched(), args.q, args.mode, args.search_filter(), args.limit
-            )
-        except StoreError as exc:
-            raise FunctionError(f"search failed: {exc}") from None
+        hits = hybrid.search(ctx.searched(), args.q, args.mode, args.search_filter(), args.limit)
         return [h.to_json() for h in hits]
 
     @registry.query("search:threads", SearchArgs)
@@ -72,12 +67,9 @@ def register(registry: Registry) -> None:
         """Threads matching q, best first, each with its best hits."""
         from sessionbase.search import hybrid
 
-        try:
-            hits = hybrid.search(
-                ctx.searched(), args.q, args.mode, args.search_filter(), args.limit * 5
-            )
-        except StoreError as exc:
-            raise FunctionError(f"search failed: {exc}") from None
+        hits = hybrid.search(
+            ctx.searched(), args.q, args.mode, args.search_filter(), args.limit * 5
+        )
         return hybrid.group_by_thread(hits, args.limit)
 
     @registry.query("messages:similar", SimilarMessageArgs)

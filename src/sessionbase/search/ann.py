@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -98,6 +99,10 @@ class AnnIndex:
         self._unsaved = 0  # vectors added since the last save
         self._rebuilt = False  # since the last save
         self._saved_at = time.monotonic()
+        # A data dir this process cannot write to (a read command there): never save.
+        self._readonly = (
+            data_dir is not None and data_dir.is_dir() and not os.access(data_dir, os.W_OK)
+        )
 
     def _new(self) -> Index:
         return Index(
@@ -233,7 +238,7 @@ class AnnIndex:
         old sidecar goes first: a crash in between leaves no sidecar, so the next open
         rebuilds instead of pairing the new index with the old mean."""
         with self._lock:
-            if not self.dirty or self.in_memory:
+            if not self.dirty or self.in_memory or self._readonly:
                 return
             params = json.dumps(
                 {

@@ -84,8 +84,12 @@ def convex_routes() -> list[Route]:
                 {"status": "error", "errorMessage": str(exc), "logLines": []}, status_code=status
             )
         except SessionbaseError as exc:
+            # The server's own failure (the database is unavailable): the status says so,
+            # and the body keeps Convex's shape for its clients.
+            status, _ = http_error(exc)
             return OrjsonResponse(
-                {"status": "error", "errorMessage": str(exc), "logLines": []}, status_code=560
+                {"status": "error", "errorMessage": str(exc), "logLines": []},
+                status_code=560 if status < 500 else status,
             )
         return OrjsonResponse({"status": "success", "value": to_convex(value), "logLines": []})
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from importlib import resources
 
 from sessionbase.errors import StoreError
+from sessionbase.store._sqlite_health import table_names
 
 
+@functools.cache
 def _scripts() -> list[tuple[int, str]]:
     folder = resources.files("sessionbase.store") / "migrations"
     found = []
@@ -20,6 +23,12 @@ def _scripts() -> list[tuple[int, str]]:
 
 def latest_version() -> int:
     return max(number for number, _ in _scripts())
+
+
+@functools.cache
+def tables() -> set[str]:
+    """The tables the newest schema has."""
+    return table_names([script for _, script in _scripts()])
 
 
 def migrate(db: sqlite3.Connection, *, readonly: bool = False) -> int:

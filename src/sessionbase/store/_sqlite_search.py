@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from sessionbase.errors import StoreError
 from sessionbase.store._sqlite_fts import fts5_match
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.textquery import TextQuery
@@ -51,7 +50,6 @@ class SQLiteSearch:
     ) -> list[dict[str, Any]]:
         """Full-text hits, best BM25 first: message fields, thread title and facts, rank
         (FTS5's bm25, lower is better). No snippet: the caller makes one for what it keeps.
-        Raises StoreError if FTS5 refuses the query.
 
         Ranking happens before any join: SQLite computes every result column of every row
         that enters the top-N sorter, so joining ``messages`` and ``threads`` (and making
@@ -63,30 +61,27 @@ class SQLiteSearch:
         if match is None:
             return []
         where, args = _search_where(flt)
-        try:
-            ranked: list[tuple[int, float]] = []
-            if flt == SearchFilter(include_subagents=flt.include_subagents):
-                k = 2 * limit
-                ranked = self._db.execute(
-                    "SELECT rowid, bm25(message_search, 1.0, 0.6) AS score FROM message_search"
-                    " WHERE message_search MATCH ? ORDER BY score LIMIT ?",
-                    (match, k),
-                ).fetchall()
-                rows = self._search_rows(ranked, where, args)
-                if len(rows) >= limit or len(ranked) < k:
-                    return rows[:limit]
+        ranked: list[tuple[int, float]] = []
+        if flt == SearchFilter(include_subagents=flt.include_subagents):
+            k = 2 * limit
             ranked = self._db.execute(
-                "SELECT m.rowid, bm25(message_search, 1.0, 0.6) AS score"
-                " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
-                " JOIN threads t ON t.id = m.thread_id"
-                " WHERE message_search MATCH ?"
-                + "".join(f" AND {w}" for w in where)
-                + " ORDER BY score LIMIT ?",
-                [match, *args, limit],
+                "SELECT rowid, bm25(message_search, 1.0, 0.6) AS score FROM message_search"
+                " WHERE message_search MATCH ? ORDER BY score LIMIT ?",
+                (match, k),
             ).fetchall()
-            return self._search_rows(ranked, [], [])
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"search refused: {exc}") from exc
+            rows = self._search_rows(ranked, where, args)
+            if len(rows) >= limit or len(ranked) < k:
+                return rows[:limit]
+        ranked = self._db.execute(
+            "SELECT m.rowid, bm25(message_search, 1.0, 0.6) AS score"
+            " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
+            " JOIN threads t ON t.id = m.thread_id"
+            " WHERE message_search MATCH ?"
+            + "".join(f" AND {w}" for w in where)
+            + " ORDER BY score LIMIT ?",
+            [match, *args, limit],
+        ).fetchall()
+        return self._search_rows(ranked, [], [])
 
     def _search_rows(
         self, ranked: list[tuple[int, float]], where: list[str], args: list[Any]
@@ -124,10 +119,7 @@ class SQLiteSearch:
             + "".join(f" AND {w}" for w in where)
             + " ORDER BY rank LIMIT ?"
         )
-        try:
-            return {r[0]: float(r[1]) for r in self._db.execute(sql, [match, *args, limit])}
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"search refused: {exc}") from exc
+        return {r[0]: float(r[1]) for r in self._db.execute(sql, [match, *args, limit])}
 
     def units_for_hashes(self, hashes: list[str], flt: SearchFilter) -> list[dict[str, Any]]:
         """Units with these content hashes that pass the filter, with their thread's facts."""

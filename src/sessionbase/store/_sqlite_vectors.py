@@ -7,6 +7,7 @@ different models never meet. Each vector also has an integer label, its id in th
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from sessionbase.errors import StoreError
+from sessionbase.store._sqlite_health import connect_readonly
 from sessionbase.store.vectors import Vectors, model_file_stem
+
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS vectors (label INTEGER PRIMARY KEY,"
+    " hash TEXT NOT NULL UNIQUE, vector BLOB NOT NULL)"
+)
 
 
 class SQLiteVectors:
@@ -26,16 +33,24 @@ class SQLiteVectors:
         self.path = data_dir / f"vectors-{model_file_stem(model)}.db"
         self._lock = threading.Lock()
         try:
+            if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
+                # A read command in a data dir it cannot write to: read what is there.
+                self._db = self._open_readonly()
+                return
             data_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS vectors (label INTEGER PRIMARY KEY,"
-                " hash TEXT NOT NULL UNIQUE, vector BLOB NOT NULL)"
-            )
+            self._db.execute(_CREATE)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the vector store {self.path}: {exc}") from exc
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if self.path.exists():
+            return connect_readonly(self.path, check_same_thread=False)
+        db = sqlite3.connect(":memory:", check_same_thread=False)
+        db.execute(_CREATE)
+        return db
 
     def close(self) -> None:
         with self._lock:

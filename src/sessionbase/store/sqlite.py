@@ -10,6 +10,7 @@ This module holds the connection and every write; the class inherits its read qu
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +21,9 @@ from typing import Any
 import orjson
 
 from sessionbase.codex.skills import Skill, SkillProblem
-from sessionbase.errors import StoreError
-from sessionbase.store import _migrations
+from sessionbase.errors import DatabaseDamaged, StoreError
+from sessionbase.store import _migrations, _sqlite_health
+from sessionbase.store._errors import translate_errors
 from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
 from sessionbase.store._sqlite_search import SQLiteSearch
 from sessionbase.store.base import IngestBatch, SourceRow, UserChange
@@ -105,6 +107,8 @@ _UPSERT_SOURCE = (
     f"{', '.join(f'{sql_column(c)} = excluded.{sql_column(c)}' for c in SOURCE_COLUMNS[1:])}"
 )
 
+log = logging.getLogger("sessionbase.store")
+
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
 # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, adding
 # milliseconds (an fsync) between a commit's version and its readers being told. Writers here
@@ -126,32 +130,29 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+def _store_error(store: SQLiteStore, exc: BaseException) -> StoreError:
+    return _sqlite_health.store_error(exc, store.path)
+
+
+@translate_errors(sqlite3.Error, _store_error)
 class SQLiteStore(SQLiteReads, SQLiteSearch):
     """A sessionbase database in one SQLite file. Not thread-safe: one instance per thread."""
 
     def __init__(self, path: Path, *, readonly: bool = False, cache_mb: int = 8) -> None:
         self.path = path
-        try:
-            if not readonly:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            elif not path.exists():
-                raise StoreError(
-                    f"no database at {path}: run `sessionbase backfill` or `sessionbase serve`"
-                )
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-            self._db.row_factory = sqlite3.Row
-            self._db.create_function("sb_parts", 1, search_parts, deterministic=True)
+        self._db = self._connect(readonly)
+        self._db.row_factory = sqlite3.Row
+        self._db.create_function("sb_parts", 1, search_parts, deterministic=True)
+        self._db.execute("PRAGMA busy_timeout = 30000")
+        # Each connection has its own page cache: small ones for the many readers, a larger
+        # one for the ingest writer (see Mirror).
+        self._db.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
+        self._db.execute("PRAGMA temp_store = MEMORY")
+        if not readonly:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA busy_timeout = 30000")
             self._db.execute("PRAGMA wal_autocheckpoint = 0")  # see CHECKPOINT_SECONDS
-            # Each connection has its own page cache: small ones for the many readers, a
-            # larger one for the ingest writer (see Mirror).
-            self._db.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
-            self._db.execute("PRAGMA temp_store = MEMORY")
-            _migrations.migrate(self._db, readonly=readonly)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        self._check_schema(readonly)
         self._commits = 0
         self._checkpointed = time.monotonic()
         self.on_commit: Callable[[int], None] | None = None
@@ -167,6 +168,49 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
         self._background: BackgroundCheckpoints | None = None
 
     in_process = True
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        """Open the file after checking its header: a read-only connection (that works in a
+        read-only directory too), or a writing one that creates the file if need be."""
+        size = _sqlite_health.check_header(self.path)
+        if readonly:
+            if size is None:
+                raise StoreError(
+                    f"no database at {self.path}: run `sessionbase backfill` or `sessionbase serve`"
+                )
+            if size == 0:
+                raise _sqlite_health.empty_database(self.path)
+            return _sqlite_health.connect_readonly(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the data dir {self.path.parent}: {exc.strerror}"
+            ) from exc
+        if size == 0:
+            log.warning(
+                "the database %s was empty (0 bytes): rebuilding it from the rollouts", self.path
+            )
+        return sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+
+    def _check_schema(self, readonly: bool) -> None:
+        """Bring the schema up to date (unless ``readonly``), then make sure it is whole."""
+        current = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        tables = self._db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        if current == 0 and tables:
+            raise DatabaseDamaged(
+                f"{self.path} holds tables but no sessionbase schema version: it is another"
+                f" program's database, or its header is damaged: {_sqlite_health.REBUILD}"
+            )
+        if readonly and current == 0:
+            raise _sqlite_health.empty_database(self.path)
+        current = _migrations.migrate(self._db, readonly=readonly)
+        if current < _migrations.latest_version():
+            raise StoreError(
+                f"the database {self.path} has schema version {current}, older than this"
+                " sessionbase's: run `sessionbase backfill` once to upgrade it"
+            )
+        _sqlite_health.check_tables(self._db, self.path, _migrations.tables())
 
     @property
     def data_dir(self) -> Path:
@@ -226,9 +270,9 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             return None
         try:
             return self._finish(touched)
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot commit ingested files: {exc}") from exc
+            raise
 
     def _log_commit(self, touched: list[str]) -> int:
         """Append the commit-log entry; the version is monotonic nanoseconds since the epoch."""
@@ -296,10 +340,6 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             if time.monotonic() - self._group_began >= self._group_seconds:
                 return self._end_group()
             return None
-        except sqlite3.Error as exc:
-            self._group_touched = []
-            self._rollback()
-            raise StoreError(f"ingest commit for {batch.source.path} failed: {exc}") from exc
         except BaseException:
             self._group_touched = []
             self._rollback()
@@ -398,25 +438,19 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
                                  (new.path, old_path))  # fmt: skip
                 touched.append(f"threads:{new.thread_id}")
             return self._finish(touched)
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot record move of {old_path}: {exc}") from exc
+            raise
 
     def mark_source(self, path: str, status: str, error: str | None = None) -> None:
-        try:
-            self._db.execute(
-                "UPDATE sources SET status = ?, error = ?, updated_at = ? WHERE path = ?",
-                (status, error, int(time.time() * 1000), path),
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot update source {path}: {exc}") from exc
+        self._db.execute(
+            "UPDATE sources SET status = ?, error = ?, updated_at = ? WHERE path = ?",
+            (status, error, int(time.time() * 1000), path),
+        )
 
     def insert_source(self, source: SourceRow) -> None:
         """Record a file that produced no rows (e.g. an unusable or duplicate file)."""
-        try:
-            self._put_source(source)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot record source {source.path}: {exc}") from exc
+        self._put_source(source)
 
     def replace_skills(
         self, skills: list[Skill], problems: list[SkillProblem], project_ids: dict[str, str]
@@ -443,9 +477,9 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             self._db.executemany("INSERT INTO skills VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             self._db.executemany("INSERT INTO skill_problems VALUES (?,?,?)", problem_rows)
             return self._finish(["skills:*"])
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot store skills: {exc}") from exc
+            raise
 
     def set_session_names(self, names: dict[str, tuple[str, str | None]]) -> int | None:
         if not names:
@@ -460,9 +494,9 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
             )
             self._db.executemany(_APPLY_USER, [(tid,) for tid in names])
             return self._finish([f"threads:{tid}" for tid in names])
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot store session names: {exc}") from exc
+            raise
 
     def apply_user_changes(
         self,
@@ -497,9 +531,9 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
                     (*idempotency, orjson.dumps(result).decode(), version, now, call),
                 )
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot store the change: {exc}") from exc
+            raise
         self._published(version)
         return version, result
 
@@ -590,15 +624,15 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
                 [(thread_id, *u) for u in units],
             )
             self._finish([f"units:{thread_id}"])
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot store units of {thread_id}: {exc}") from exc
+            raise
 
     def announce(self, touched: list[str]) -> int:
         """A commit-log entry with no rows: tells live queries that derived state changed."""
         try:
             self._begin()
             return self._finish(touched)
-        except sqlite3.Error as exc:
+        except BaseException:
             self._rollback()
-            raise StoreError(f"cannot write the commit log: {exc}") from exc
+            raise

@@ -1,0 +1,159 @@
+"""Whether an SQLite file is a sound sessionbase database, and what SQLite's errors mean to
+the user who has to act on them.
+
+Opening checks only what costs next to nothing at any size: the file's header, the schema
+version, that every table exists, and that each table's first page reads. Damage deeper in
+the file surfaces when a read reaches it, as ``DatabaseDamaged``; ``quick_check`` (which
+reads every page: seconds per gigabyte) is for ``sessionbase doctor``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from sessionbase.errors import DatabaseDamaged, StoreError
+
+MAGIC = b"SQLite format 3\x00"
+HEADER_BYTES = 100
+REBUILD = (
+    "rename it (keep it, in case) and run `sessionbase backfill` to rebuild the mirror from"
+    " your rollouts"
+)
+
+
+def check_header(path: Path) -> int | None:
+    """The file's size (None when there is no file). Raises DatabaseDamaged when it has bytes
+    but not an SQLite header: a database whose first page is damaged, or another kind of file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER_BYTES)
+            size = os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc.strerror}") from exc
+    if size and not (len(head) == HEADER_BYTES and head.startswith(MAGIC) and _page_size_ok(head)):
+        raise DatabaseDamaged(
+            f"{path} is not an SQLite database, or its header is damaged: {REBUILD}"
+        )
+    return size
+
+
+def _page_size_ok(head: bytes) -> bool:
+    size = int.from_bytes(head[16:18], "big")
+    return size == 1 or (512 <= size <= 32768 and size & (size - 1) == 0)  # 1 means 65536
+
+
+def empty_database(path: Path) -> DatabaseDamaged:
+    return DatabaseDamaged(
+        f"the database {path} is empty: run `sessionbase backfill` to rebuild it from your"
+        " rollouts (the user decisions saved beside it come back with it)"
+    )
+
+
+def connect_readonly(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection that never writes, even where the directory is read-only.
+
+    A WAL database is read through its ``-shm`` index file, which a reader creates if it is
+    missing; in a read-only directory it cannot. Then no writer has the database open (each
+    keeps that file), so it is opened immutable: SQLite reads the file as it stands.
+    """
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    db = sqlite3.connect(
+        uri, uri=True, isolation_level=None, timeout=30.0, check_same_thread=check_same_thread
+    )
+    try:
+        db.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        return db
+    except sqlite3.OperationalError as exc:
+        db.close()
+        name = getattr(exc, "sqlite_errorname", "")
+        if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or _has_wal(path):
+            raise
+    return sqlite3.connect(
+        uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=check_same_thread
+    )
+
+
+def _has_wal(path: Path) -> bool:
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size > 0
+    except OSError:
+        return False
+
+
+def table_names(scripts: list[str]) -> set[str]:
+    """The tables a set of migration scripts leaves behind."""
+    made: set[str] = set()
+    for script in scripts:
+        made |= set(re.findall(r"CREATE (?:VIRTUAL )?TABLE (\w+)", script))
+        made -= set(re.findall(r"DROP TABLE (?:IF EXISTS )?(\w+)", script))
+    return made
+
+
+def check_tables(db: sqlite3.Connection, path: Path, expected: set[str]) -> None:
+    """Every table the schema promises exists and its first page reads; DatabaseDamaged
+    otherwise. Costs a page read per table, whatever the database's size."""
+    present = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    missing = sorted(expected - present)
+    if missing:
+        raise DatabaseDamaged(
+            f"the database {path} has lost its table{'s' if len(missing) > 1 else ''}"
+            f" {', '.join(missing)}: {REBUILD}"
+        )
+    for table in sorted(expected):
+        db.execute(f'SELECT * FROM "{table}" LIMIT 1').fetchall()
+
+
+def quick_check(db: sqlite3.Connection, tick: Callable[[], None] | None = None) -> list[str]:
+    """SQLite's own check of every page (``PRAGMA quick_check``): the problems it lists, or
+    none. ``tick`` is called now and then while it runs (for a spinner)."""
+    if tick is not None:
+
+        def handler() -> int:
+            tick()
+            return 0  # go on
+
+        db.set_progress_handler(handler, 100_000)
+    try:
+        rows = [str(r[0]) for r in db.execute("PRAGMA quick_check(20)")]
+    finally:
+        db.set_progress_handler(None, 0)
+    return [] if rows == ["ok"] else rows
+
+
+def store_error(exc: BaseException, path: Path) -> StoreError:
+    """What an SQLite error means for the user, and what to do about it."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return DatabaseDamaged(f"the database {path} is damaged ({exc}): {REBUILD}")
+    if name.startswith("SQLITE_READONLY") or (
+        name.startswith("SQLITE_CANTOPEN") and not os.access(path.parent, os.W_OK)
+    ):
+        return StoreError(read_only(path))
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StoreError(f"the database {path} is busy ({exc}): try again in a moment")
+    if name.startswith("SQLITE_FULL"):
+        return StoreError(f"the disk holding {path} is full: free some space, then try again")
+    if name.startswith("SQLITE_IOERR"):
+        return StoreError(
+            f"cannot read or write the database {path} ({exc}): check the disk, then run"
+            " `sessionbase doctor`"
+        )
+    if name.startswith("SQLITE_CANTOPEN"):
+        return StoreError(f"cannot open the database {path} ({exc}): is its directory there?")
+    return StoreError(f"the database {path} failed: {exc} (`sessionbase doctor` checks it)")
+
+
+def read_only(path: Path) -> str:
+    """Why a writing command cannot run on a read-only database, and what to do."""
+    return (
+        f"cannot write to the database {path}: it or its directory is read-only. backfill and"
+        " serve need to write; read commands work as it is. Make it writable, or choose"
+        " another data dir with --data-dir"
+    )
