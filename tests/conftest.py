@@ -105,6 +105,20 @@ def settings(tmp_path: Path, codex_home: Path) -> Settings:
     )
 
 
+@pytest.fixture
+def backend_settings(settings: Settings, backend: str, database_url: str) -> Settings:
+    """``settings`` on each backend in turn. A module runs every test on both by overriding
+    ``settings`` with it::
+
+        @pytest.fixture
+        def settings(backend_settings: Settings) -> Settings:
+            return backend_settings
+    """
+    if backend == "sqlite":
+        return settings
+    return settings.with_overrides(database=database_url)
+
+
 class Cli:
     """Runs `sessionbase --data-dir … --codex-home … <args>` in-process."""
 
@@ -112,13 +126,17 @@ class Cli:
         self.settings = settings
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, ok: bool = True) -> str:
+    def base_args(self) -> list[str]:
+        """The global options naming this test's data dir, database and Codex homes."""
         base = ["--data-dir", str(self.settings.data_dir)]
         if self.settings.database:
             base += ["--database", self.settings.database]
         for home in self.settings.codex_homes:
             base += ["--codex-home", str(home)]
-        result = self.runner.invoke(cli, [*base, *args], catch_exceptions=False)
+        return base
+
+    def __call__(self, *args: str, ok: bool = True) -> str:
+        result = self.runner.invoke(cli, [*self.base_args(), *args], catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, result.output
         return result.output

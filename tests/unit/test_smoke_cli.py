@@ -11,8 +11,15 @@ import orjson
 import pytest
 
 from sessionbase.cli import cli
+from sessionbase.config import Settings
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
+
+
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test of this module runs on SQLite and on PostgreSQL."""
+    return backend_settings
 
 
 def test_backfill_then_show(codex_home: Path, run_cli: Cli) -> None:
@@ -147,9 +154,7 @@ def test_skills_says_where_it_looked_when_there_are_none(codex_home: Path, run_c
 
 def test_an_empty_search_says_what_to_give(codex_home: Path, run_cli: Cli) -> None:
     run_cli("backfill")
-    result = run_cli.runner.invoke(
-        cli, ["--data-dir", str(run_cli.settings.data_dir), "search", " "]
-    )
+    result = run_cli.runner.invoke(cli, [*run_cli.base_args(), "search", " "])
     assert result.exit_code == 0  # like --json, which gives [] (see test_search_text)
     assert "nothing to search for" in result.output
 
@@ -174,9 +179,7 @@ def test_a_project_is_named_by_id_name_or_working_dir(codex_home: Path, run_cli:
     assert listed("/x/beta") == [threads["/x/beta"]]
 
     for given, message in (("beta", "is several projects"), ("gamma", "no project matches")):
-        result = run_cli.runner.invoke(
-            cli, ["--data-dir", str(run_cli.settings.data_dir), "threads", "--project", given]
-        )
+        result = run_cli.runner.invoke(cli, [*run_cli.base_args(), "threads", "--project", given])
         assert result.exit_code == 2
         assert message in result.output
     beta = threads["/w/beta"]
@@ -184,13 +187,11 @@ def test_a_project_is_named_by_id_name_or_working_dir(codex_home: Path, run_cli:
     assert {h["thread_id"] for h in hits} == {beta}
     common = os.path.commonprefix(list(threads.values()))
     assert len(common) >= 4  # uuidv7 ids minted together share their first digits
-    result = run_cli.runner.invoke(
-        cli, ["--data-dir", str(run_cli.settings.data_dir), "show", common]
-    )
+    result = run_cli.runner.invoke(cli, [*run_cli.base_args(), "show", common])
     assert result.exit_code == 1
     assert f"{common!r} starts several thread ids" in result.output
     result = run_cli.runner.invoke(
-        cli, ["--data-dir", str(run_cli.settings.data_dir), "search", "work", "--thread", "zzzz"]
+        cli, [*run_cli.base_args(), "search", "work", "--thread", "zzzz"]
     )
     assert result.exit_code == 2
     assert "no thread matches 'zzzz'" in result.output
@@ -212,15 +213,17 @@ def test_global_options_go_before_or_after_the_command(
     second.write(other_home)
     data = str(run_cli.settings.data_dir)
     runner = run_cli.runner
+    db = ["--database", run_cli.settings.database] if run_cli.settings.database else []
 
     result = runner.invoke(
         cli,
-        ["--codex-home", str(codex_home), "backfill", "--no-embed", "-v",
+        ["--codex-home", str(codex_home), *db, "backfill", "--no-embed", "-v",
          "--data-dir", data, "--codex-home", str(other_home)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     result = runner.invoke(
-        cli, ["--data-dir", str(tmp_path / "elsewhere"), "threads", "--json", "--data-dir", data]
+        cli,
+        ["--data-dir", str(tmp_path / "elsewhere"), *db, "threads", "--json", "--data-dir", data],
     )
     assert result.exit_code == 0, result.output
     assert {t["id"] for t in orjson.loads(result.output)} == {first.thread_id, second.thread_id}
@@ -238,11 +241,10 @@ def test_thread_id_prefixes_in_the_cli(codex_home: Path, run_cli: Cli) -> None:
     run_cli("backfill", "--no-embed")
     assert run_cli.json("show", r.thread_id[:4])["thread"]["id"] == r.thread_id
     assert run_cli.json("show", r.thread_id.upper())["thread"]["id"] == r.thread_id
-    data = str(run_cli.settings.data_dir)
     for args, code in ((["show", r.thread_id[:3]], 1),
                        (["search", "thread", "--thread", r.thread_id[:2]], 2),
                        (["similar", r.thread_id[:3]], 1)):  # fmt: skip
-        result = run_cli.runner.invoke(cli, ["--data-dir", data, *args])
+        result = run_cli.runner.invoke(cli, [*run_cli.base_args(), *args])
         assert result.exit_code == code, result.output
         assert "is too short: give at least 4 characters of the thread id" in result.output
         assert "no thread matches" not in result.output
@@ -253,10 +255,9 @@ def test_search_kind_and_role_are_checked_alike(codex_home: Path, run_cli: Cli) 
     r.user("pytest keeps failing")
     r.write(codex_home)
     run_cli("backfill", "--no-embed")
-    data = str(run_cli.settings.data_dir)
     for option in ("--kind", "--role"):
         result = run_cli.runner.invoke(
-            cli, ["--data-dir", data, "search", "pytest", option, "bogus"]
+            cli, [*run_cli.base_args(), "search", "pytest", option, "bogus"]
         )
         assert result.exit_code == 2, result.output
         assert f"Invalid value for '{option}': 'bogus' is not one of" in result.output
