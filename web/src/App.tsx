@@ -2,14 +2,24 @@ import { useCallback, useEffect, useState } from "react";
 import { Route, Switch, useLocation } from "wouter";
 import { Drawer } from "./components/Drawer";
 import { Header } from "./components/Header";
+import { FiltersContext, useFilters } from "./lib/filters";
 import { useKeyboard } from "./lib/keyboard";
-import { useFilters } from "./lib/filters";
 import { HomePage } from "./pages/HomePage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { ProjectsPage } from "./pages/ProjectsPage";
+import { SearchPage } from "./pages/SearchPage";
+import { SkillsPage } from "./pages/SkillsPage";
+import { ThreadPage } from "./pages/ThreadPage";
 
 // Every page of the app, by path. Pages that need more than the public query functions
 // (device pairing, once devices exist) join this table like any other.
-const ROUTES: { path: string; page: React.ComponentType }[] = [{ path: "/", page: HomePage }];
+const ROUTES: { path: string; page: React.ComponentType }[] = [
+  { path: "/", page: HomePage },
+  { path: "/t/:id", page: ThreadPage },
+  { path: "/search", page: SearchPage },
+  { path: "/projects", page: ProjectsPage },
+  { path: "/skills", page: SkillsPage },
+];
 
 export function App() {
   const [drawerOpen, setDrawerOpen] = useState(false);
@@ -17,27 +27,29 @@ export function App() {
   const filters = useFilters();
   const closeDrawer = useCallback(() => setDrawerOpen(false), []);
 
-  // A page change closes the sheet on a phone.
+  // A page change closes the sheet on a phone, and moves focus to the new page.
   useEffect(() => setDrawerOpen(false), [location]);
   useKeyboard({ onEscape: closeDrawer });
 
   return (
-    <div className="app" data-home={location === "/" ? "" : undefined}>
-      <a className="skip-link" href="#main">
-        Skip to content
-      </a>
-      <Header drawerOpen={drawerOpen} onToggleDrawer={() => setDrawerOpen((open) => !open)} />
-      <div className="body">
-        <Drawer open={drawerOpen} onClose={closeDrawer} filters={filters} />
-        <main id="main" className="main" tabIndex={-1}>
-          <Switch>
-            {ROUTES.map(({ path, page }) => (
-              <Route key={path} path={path} component={page} />
-            ))}
-            <Route component={NotFoundPage} />
-          </Switch>
-        </main>
+    <FiltersContext.Provider value={filters}>
+      <div className="app" data-home={location === "/" ? "" : undefined}>
+        <a className="skip-link" href="#main">
+          Skip to content
+        </a>
+        <Header drawerOpen={drawerOpen} onToggleDrawer={() => setDrawerOpen((open) => !open)} />
+        <div className="body">
+          <Drawer open={drawerOpen} onClose={closeDrawer} />
+          <main id="main" className="main" tabIndex={-1}>
+            <Switch>
+              {ROUTES.map(({ path, page }) => (
+                <Route key={path} path={path} component={page} />
+              ))}
+              <Route component={NotFoundPage} />
+            </Switch>
+          </main>
+        </div>
       </div>
-    </div>
+    </FiltersContext.Provider>
   );
 }

@@ -153,10 +153,6 @@ export const api = {
   threadsList: query<ThreadListArgs & { paginationOpts: PaginationOptions }, PaginationResult<ThreadSummary>>(
     "threads:list",
   ),
-  threadsRecent: query<
-    { limit: number; includeArchived?: boolean; projectId?: string; source?: string },
-    ThreadSummary[]
-  >("threads:recent"),
   threadsGet: query<{ id: string }, ThreadDetail | null>("threads:get"),
   threadsSimilar: query<{ threadId: string; limit?: number }, ThreadHit[]>("threads:similar"),
   messagesList: query<{ threadId: string; paginationOpts: PaginationOptions }, PaginationResult<Message>>(

@@ -49,9 +49,14 @@ def content_security_policy(host: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
+def _load_hashed(path: Path) -> tuple[bytes, bytes | None]:
+    """A hashed asset's bytes and gzip, read and compressed once: a hashed name never
+    changes content."""
+    return _load(path)
+
+
 def _load(path: Path) -> tuple[bytes, bytes | None]:
-    """A built file's bytes and, where it pays, their gzip (built files never change while
-    the server runs, so both are read and compressed once)."""
+    """A built file's bytes and, where it pays, their gzip."""
     body = path.read_bytes()
     packed = None
     if path.suffix in COMPRESSIBLE and len(body) > 1024:
@@ -60,7 +65,7 @@ def _load(path: Path) -> tuple[bytes, bytes | None]:
 
 
 def _file_response(request: Request, path: Path, cache: str) -> Response:
-    body, packed = _load(path)
+    body, packed = _load_hashed(path) if cache == LONG_CACHE else _load(path)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if media_type.startswith("text/") or media_type in ("application/javascript", "image/svg+xml"):
         media_type += "; charset=utf-8"

@@ -1,17 +1,8 @@
 import { useEffect, useRef } from "react";
-import type { Filters } from "../lib/filters";
 import { History } from "./History";
 
 /** The history drawer: a column beside the page on wide screens, a sheet over it on phones. */
-export function Drawer({
-  open,
-  onClose,
-  filters,
-}: {
-  open: boolean;
-  onClose: () => void;
-  filters: Filters;
-}) {
+export function Drawer({ open, onClose }: { open: boolean; onClose: () => void }) {
   const panel = useRef<HTMLElement>(null);
 
   // As a sheet, focus moves into it when it opens (and the page behind is inert).
@@ -34,7 +25,7 @@ export function Drawer({
         aria-label="History"
         data-testid="drawer"
       >
-        <History filters={filters} />
+        <History />
       </aside>
     </>
   );

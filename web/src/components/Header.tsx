@@ -1,6 +1,7 @@
-import { Menu, X } from "lucide-react";
-import { Link } from "wouter";
+import { BookOpen, FolderGit2, Menu, Search, X } from "lucide-react";
+import { Link, useRoute } from "wouter";
 import { ConnectionBanner } from "./ConnectionBanner";
+import { SearchBox } from "./SearchBox";
 import { StatusPill } from "./StatusPill";
 
 export function Header({
@@ -19,10 +20,11 @@ export function Header({
         aria-expanded={drawerOpen}
         aria-controls="history"
         onClick={onToggleDrawer}
+        data-testid="menu"
       >
         {drawerOpen ? <X size={20} aria-hidden /> : <Menu size={20} aria-hidden />}
       </button>
-      <Link href="/" className="brand" aria-label="sessionbase home">
+      <Link href="/" className="brand" aria-label="sessionbase, start page">
         <svg viewBox="0 0 32 32" width="22" height="22" aria-hidden>
           <rect width="32" height="32" rx="7" fill="var(--accent)" />
           <path
@@ -34,9 +36,39 @@ export function Header({
         </svg>
         <span className="brand-name">sessionbase</span>
       </Link>
-      <div className="header-spacer" />
+      <SearchBox />
+      <nav className="nav" aria-label="Pages">
+        <NavLink href="/search" label="Search" icon={<Search size={17} aria-hidden />} phoneOnly />
+        <NavLink href="/projects" label="Projects" icon={<FolderGit2 size={17} aria-hidden />} />
+        <NavLink href="/skills" label="Skills" icon={<BookOpen size={17} aria-hidden />} />
+      </nav>
       <StatusPill />
       <ConnectionBanner />
     </header>
+  );
+}
+
+function NavLink({
+  href,
+  label,
+  icon,
+  phoneOnly = false,
+}: {
+  href: string;
+  label: string;
+  icon: React.ReactNode;
+  phoneOnly?: boolean;
+}) {
+  const [active] = useRoute(href);
+  return (
+    <Link
+      href={href}
+      className={`nav-link${phoneOnly ? " nav-link--phone" : ""}`}
+      aria-current={active ? "page" : undefined}
+      aria-label={label}
+    >
+      {icon}
+      <span className="nav-label">{label}</span>
+    </Link>
   );
 }

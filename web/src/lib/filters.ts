@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { createContext, useContext, useEffect, useState } from "react";
 
 // The history drawer's filters, kept across visits in localStorage.
 export type Filters = {
@@ -35,4 +35,13 @@ export function useFilters(): Filters {
     }
   }, [state]);
   return { ...state, set: (change) => setState((prev) => ({ ...prev, ...change })) };
+}
+
+export const FiltersContext = createContext<Filters | null>(null);
+
+/** The drawer's filters, from anywhere below the app. */
+export function useFilterState(): Filters {
+  const filters = useContext(FiltersContext);
+  if (!filters) throw new Error("useFilterState outside FiltersContext");
+  return filters;
 }

@@ -34,7 +34,9 @@ export function useKeyboard({ onEscape }: { onEscape: () => void }) {
       }
       if (typing(event.target)) return;
       if (event.key === "/") {
-        const search = document.getElementById("search-input");
+        // The search page's own box when it is open, else the header's.
+        const search =
+          document.getElementById("search-page-input") ?? document.getElementById("search-input");
         if (search) {
           event.preventDefault();
           search.focus();
