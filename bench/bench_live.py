@@ -322,6 +322,7 @@ class InProcessServer:
 
         from sessionbase.config import Settings
         from sessionbase.server import create_app
+        from sessionbase.server.websocket_protocol import websocket_options
 
         settings = Settings(
             data_dir=h.data, codex_homes=(h.home,), home=h.root / "user-home", machine="bench",
@@ -333,7 +334,7 @@ class InProcessServer:
         self.app = create_app(settings)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-            ws="websockets-sansio", ws_max_size=8 * 1024 * 1024, timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=5, **websocket_options(),
         )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="bench-uvicorn", daemon=True)

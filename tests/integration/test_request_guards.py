@@ -4,7 +4,7 @@ Every request passes the same guard before anything runs: its ``Host`` must be t
 its ``Origin`` (when it has one) one of the server's own, a POST must be JSON and no body may
 outgrow the limit, however it is sent. The attacks are the ones that were found: WebSocket
 upgrades from foreign origins, a text/plain POST (which a browser sends cross-site without
-asking first), and 500 MB bodies.
+asking first), 500 MB bodies, and upgrade requests whose request line or headers are too long.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from tests.builders.codex import DEFAULT_START, Rollout
-from tests.support.raw_ws import handshake
+from tests.support.raw_ws import SYNC_PATH, handshake
 from tests.support.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -267,3 +267,37 @@ def test_500_mb_chunked_post_keeps_memory_flat(served: Served) -> None:
     assert grown < 50, (
         f"the server grew by {grown:.0f} MB for a body it refused ({sent >> 20} MB sent)"
     )
+
+
+# ------------------------------------------------------------------ oversized handshakes
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        (f"/api/{'x' * 9000}/sync", {}, b"414"),
+        (SYNC_PATH, {"X-Padding": "y" * 9000}, b"431"),
+        (SYNC_PATH, {f"X-Many-{i}": "z" for i in range(200)}, b"431"),
+    ],
+    ids=["long-request-line", "long-header", "many-headers"],
+)
+def test_oversized_upgrade_is_answered_and_closed(
+    served: Served, path: str, headers: dict[str, str], status: bytes
+) -> None:
+    sock, head = handshake(served.port, path=path, headers=headers)
+    try:
+        assert head.startswith(b"HTTP/1.1 " + status + b" "), head
+        while sock.recv(65536):  # the server closes: recv ends instead of timing out
+            pass
+    finally:
+        sock.close()
+
+
+def test_upgrade_beyond_what_the_http_parser_buffers_is_closed(served: Served) -> None:
+    sock, head = handshake(served.port, path=f"/api/{'x' * 100_000}/sync")
+    try:
+        assert head.startswith(b"HTTP/1.1 4"), head
+        while sock.recv(65536):
+            pass
+    finally:
+        sock.close()

@@ -28,6 +28,21 @@ def handshake(
     buffer is kept small, as a client that stops reading would have it. ``timeout`` only
     guards the test against a server that never answers."""
     sock = socket.socket()
+    try:
+        return sock, _upgrade(sock, port, path, host, headers, timeout)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _upgrade(
+    sock: socket.socket,
+    port: int,
+    path: str,
+    host: str | None,
+    headers: dict[str, str] | None,
+    timeout: float,
+) -> bytes:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(timeout)
     sock.connect(("127.0.0.1", port))
@@ -48,7 +63,7 @@ def handshake(
         if not byte:
             break
         head += byte
-    return sock, head
+    return head
 
 
 def text_frame(message: dict[str, Any]) -> bytes:

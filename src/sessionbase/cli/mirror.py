@@ -172,6 +172,7 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
 
     from sessionbase.server import create_app
     from sessionbase.server.auth import require_loopback
+    from sessionbase.server.websocket_protocol import websocket_options
 
     try:
         require_loopback(host)
@@ -188,13 +189,7 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         log_level=settings.log_level,
         access_log=debug,  # a line per request only when asked for (-v)
         lifespan="on",
-        ws="websockets-sansio",
-        ws_max_size=8 * 1024 * 1024,
-        # Browsers offer permessage-deflate, and a server that accepts it compresses every
-        # frame once per connection (each has its own compression state): fanning a 9 KB
-        # result out to 1,000 such clients took 120 ms instead of 35. The server listens on
-        # loopback, where compression saves nothing.
-        ws_per_message_deflate=False,
+        **websocket_options(),
         timeout_graceful_shutdown=5,
     )
     bound = listener.getsockname()

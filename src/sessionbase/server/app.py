@@ -111,6 +111,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
             "semantic": request.app.state.semantic.is_set(),
             "version": engine.version,
             "subscriptions": engine.subscription_count,
+            "connections": len(request.app.state.hub.sessions),
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -34,6 +34,7 @@ MAX_QUERIES = 1000
 MAX_PENDING = 1000
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 30.0
+WATCHDOG_SECONDS = SEND_TIMEOUT_SECONDS / 6  # how often the hub looks for stuck sends
 
 
 class SyncSession:
@@ -366,7 +367,7 @@ class Hub:
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(SEND_TIMEOUT_SECONDS / 6)
+            await asyncio.sleep(WATCHDOG_SECONDS)
             now = loop.time()
             for session in [s for s in self.sessions if s.stuck(now)]:
                 log.info("dropping a sync client that stopped reading")
