@@ -282,6 +282,35 @@ def test_codex_0169_typed_items(codex_home: Path, run_cli: Cli) -> None:
     assert messages[1]["turn_id"] == turn
 
 
+def test_mcp_tool_calls_are_named_as_codex_names_them(codex_home: Path, run_cli: Cli) -> None:
+    """An MCP tool call is ``mcp__<server>__<tool>`` whichever way the rollout spells it: one
+    name (older builds), or a namespace apart, with its trailing ``__`` (``mcp__<server>__``)
+    or without it, as Codex 0.169.0 writes it (seen with the real binary calling sessionbase's
+    own MCP server)."""
+    r = Rollout(cli_version="0.169.0")
+    r.user("What did we decide?")
+    calls = (
+        {"name": "mcp__docs__search"},
+        {"name": "search", "namespace": "mcp__docs__"},
+        {"name": "search", "namespace": "mcp__docs"},
+    )
+    for n, call in enumerate(calls):
+        r.item({"type": "function_call", "call_id": f"c{n}", "arguments": '{"q":"x"}', **call})
+        r.item(
+            {
+                "type": "function_call_output",
+                "call_id": f"c{n}",
+                "output": [{"type": "input_text", "text": f"hit {n}"}],
+            }
+        )
+    r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    tools = [m for m in _messages(run_cli, r.thread_id) if m["kind"] == "tool"]
+    assert [m["data"]["tool"] for m in tools] == ["mcp__docs__search"] * 3
+    assert [m["text"] for m in tools] == ['mcp__docs__search {"q":"x"}'] * 3
+    assert [m["data"]["output"] for m in tools] == ["hit 0", "hit 1", "hit 2"]
+
+
 def test_failed_turn_and_interruption_are_system_errors(codex_home: Path, run_cli: Cli) -> None:
     r = Rollout()
     turn = r.turn()

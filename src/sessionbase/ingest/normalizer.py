@@ -416,7 +416,7 @@ class Normalizer:
         if name in codex_items.PLAN_TOOLS:
             data.update(plan=args.get("plan"), explanation=args.get("explanation"))
             return self.emit(record, "assistant", "plan", codex_items.plan_text(args), data)
-        label = f"{namespace}{name}" if isinstance(namespace, str) else name
+        label = _tool_label(namespace, name)
         shown = codex_items.excerpt(_compact_json(args), 2000, 0) if args else ""
         data.update(tool=label, arguments=codex_items.excerpt(_compact_json(args), 16 * 1024, 0))
         return self.emit(record, "assistant", "tool", f"{label} {shown}".strip(), data)
@@ -772,6 +772,14 @@ def _uuid7_ms(value: str) -> int | None:
     except ValueError:
         return None
     return parsed.int >> 80 if parsed.version == 7 else None
+
+
+def _tool_label(namespace: Any, name: str) -> str:
+    """A namespaced tool's full name as Codex shows it (``mcp__<server>__<tool>``): the rollout
+    gives the namespace apart, with its trailing ``__`` or (0.169.0) without it."""
+    if not isinstance(namespace, str) or not namespace:
+        return name
+    return f"{namespace}{name}" if namespace.endswith("__") else f"{namespace}__{name}"
 
 
 def _compact_json(value: Any) -> str:
