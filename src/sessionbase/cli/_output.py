@@ -15,6 +15,7 @@ import orjson
 
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
+from sessionbase.live import names
 from sessionbase.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -96,60 +97,24 @@ def local_time(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000)) if ms else "-"
 
 
-MIN_ID_PREFIX = 4
-"""The shortest start of a thread id the commands take for the whole id: a shorter one would
-name too many threads to be of use."""
-
-
 def resolve_thread(store: Store, given: str, option: str | None = None) -> str:
-    """The id of the thread a user named by its whole id or by a prefix of at least
-    ``MIN_ID_PREFIX`` characters that starts exactly one thread id."""
-    thread = store.thread(given)
-    if thread is not None:
-        return str(thread["id"])
-    shown = 3
-    too_short = len(given) < MIN_ID_PREFIX
-    candidates = [] if too_short else store.thread_ids_starting(given, shown + 1)
-    if too_short:
-        message = (
-            f"{given!r} is too short: give at least {MIN_ID_PREFIX} characters of the thread id"
-            " (see `sessionbase threads`)"
-        )
-    elif len(candidates) == 1:
-        return candidates[0]
-    elif candidates:
-        more = ", …" if len(candidates) > shown else ""
-        message = (
-            f"{given!r} starts several thread ids ({', '.join(candidates[:shown])}{more}):"
-            " give more of it"
-        )
-    else:
-        message = f"no thread matches {given!r} (see `sessionbase threads`)"
-    if option is not None:
-        raise click.BadParameter(message, param_hint=option)
-    raise click.ClickException(message)
+    """The id of the thread a user named by its whole id or by a prefix that starts exactly
+    one thread id (see ``live.names``)."""
+    try:
+        return names.thread_id_for(store, given)
+    except names.NameNotFound as exc:
+        message = str(exc) + ("" if exc.ambiguous else " (see `sessionbase threads`)")
+        if option is not None:
+            raise click.BadParameter(message, param_hint=option) from None
+        raise click.ClickException(message) from None
 
 
 def resolve_project(store: Store, given: str | None) -> str | None:
     """The id of the project a user named by id, id prefix, name or working dir."""
     if given is None:
         return None
-    projects = store.projects(include_hidden=True)
-    path = os.path.abspath(os.path.expanduser(given))
-    for test in (
-        lambda p: p["id"] == given,
-        lambda p: p["working_dir"] in (given, path),
-        lambda p: p["name"].lower() == given.lower(),
-        lambda p: len(given) >= 4 and p["id"].startswith(given.lower()),
-    ):
-        found = [p for p in projects if test(p)]
-        if len(found) == 1:
-            return str(found[0]["id"])
-        if found:
-            which = ", ".join(f"{p['id']} ({p['working_dir']})" for p in found[:5])
-            raise click.BadParameter(
-                f"{given!r} is several projects: {which}", param_hint="--project"
-            )
-    raise click.BadParameter(
-        f"no project matches {given!r} (see `sessionbase projects`)", param_hint="--project"
-    )
+    try:
+        return names.project_id_for(store, given)
+    except names.NameNotFound as exc:
+        hint = "" if exc.ambiguous else " (see `sessionbase projects`)"
+        raise click.BadParameter(f"{exc}{hint}", param_hint="--project") from None

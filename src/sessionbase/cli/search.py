@@ -20,7 +20,7 @@ from sessionbase.cli._output import (
 )
 from sessionbase.config import Settings
 from sessionbase.errors import SessionbaseError
-from sessionbase.ingest.timestamps import iso
+from sessionbase.ingest.timestamps import iso, moment_ms
 from sessionbase.store.rows import MESSAGE_KINDS, ROLES
 
 
@@ -142,15 +142,10 @@ def _when(value: str | None) -> int | None:
     """``2026-05-01``, ``2026-05-01T10:00`` or a relative ``7d`` / ``12h`` / ``30m`` → ms."""
     if value is None:
         return None
-    units = {"d": 86_400_000, "h": 3_600_000, "m": 60_000}
-    if value[-1:] in units and value[:-1].isdigit():
-        return int(time.time() * 1000) - int(value[:-1]) * units[value[-1]]
-    from sessionbase.ingest.timestamps import to_ms
-
-    ms = to_ms(value)
-    if ms is None:
-        raise click.BadParameter(f"not a date, time or relative age like 7d: {value!r}")
-    return ms
+    try:
+        return moment_ms(value, int(time.time() * 1000))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _marked(snippet: str) -> str:

@@ -1,9 +1,12 @@
-"""Codex timestamps (RFC 3339 UTC, millisecond precision) as integer milliseconds."""
+"""Codex timestamps (RFC 3339 UTC, millisecond precision) as integer milliseconds, and the
+moments people type (``2026-05-01``, ``7d``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+AGES_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000}
 
 
 def to_ms(value: Any) -> int | None:
@@ -39,3 +42,16 @@ def iso(ms: int | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def moment_ms(value: str, now_ms: int) -> int:
+    """A moment as a person types it, in ms since the epoch: a date (``2026-05-01``), a date and
+    time (``2026-05-01T10:00``, UTC unless it says otherwise), or an age before ``now_ms``
+    (``7d``, ``12h``, ``30m``). Raises ValueError for anything else."""
+    value = value.strip()
+    if value[-1:] in AGES_MS and value[:-1].isdigit():
+        return now_ms - int(value[:-1]) * AGES_MS[value[-1]]
+    ms = to_ms(value)
+    if ms is None:
+        raise ValueError(f"not a date, time or relative age like 7d: {value!r}")
+    return ms
