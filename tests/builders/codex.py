@@ -181,6 +181,15 @@ class Rollout:
         )
         return call_id
 
+    def tool(self, name: str, arguments: dict[str, Any], output: str = "") -> str:
+        """A function call to any tool (``write_stdin``, an MCP tool…) and its output."""
+        self._calls += 1
+        call_id = f"call_{self._calls:04d}"
+        self.item({"type": "function_call", "name": name, "call_id": call_id,
+                   "arguments": orjson.dumps(arguments).decode()})  # fmt: skip
+        self.item({"type": "function_call_output", "call_id": call_id, "output": output})
+        return call_id
+
     def apply_patch(self, path: str, body: str = "+hello") -> str:
         self._calls += 1
         call_id = f"call_{self._calls:04d}"

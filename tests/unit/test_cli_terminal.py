@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.builders.codex import Rollout
 from tests.conftest import Cli
 
@@ -51,3 +53,58 @@ def test_progress_bars_never_count_out_of_nothing(codex_home: Path, run_cli: Cli
     again = in_terminal(*base, "backfill")  # nothing new: no bar at all
     assert "0/0 files" not in again
     assert "0/1 bytes" not in again
+
+
+def test_show_wraps_folds_and_collapses_polls(
+    codex_home: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heredoc = "cat > notes.md <<'EOF'\n" + "".join(f"line {n} of the notes\n" for n in range(40))
+    long_answer = "The deploy waits on a lock that the previous run never released. " * 6
+    r = Rollout()
+    r.user("why does the deploy hang?")
+    r.shell(heredoc + "EOF", "", exit_code=0)
+    r.tool("exec_command", {"cmd": "npm test"}, "Process running with session ID 7")
+    for _ in range(3):
+        r.tool("write_stdin", {"session_id": 7, "chars": "", "yield_time_ms": 1000}, "tick")
+    r.tool("write_stdin", {"session_id": 7, "chars": "q\n"}, "bye")
+    r.assistant(long_answer)
+    r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    monkeypatch.setenv("COLUMNS", "80")
+
+    shown = run_cli("show", r.thread_id)
+    lines = shown.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert all(line == line.rstrip() for line in lines)
+    assert "line 1 of the notes" in shown
+    assert "line 39 of the notes" not in shown
+    assert "… 39 more lines (--full)" in shown  # the first 3 of 42 lines are shown
+    assert shown.count("write_stdin") == 2  # three polls as one row, the input sent as one
+    assert "write_stdin ×3 polled running commands (--full lists each)" in shown
+    assert '"chars":"q\\n"' in shown.replace(" ", "").replace("\n", "")
+    words = " ".join(shown.split())
+    assert " ".join(long_answer.split()) in words  # the conversation is never folded
+
+    full = run_cli("show", r.thread_id, "--full")
+    assert all(len(line) <= 80 for line in full.splitlines())
+    assert "line 39 of the notes" in full
+    assert full.count("write_stdin") == 4
+    assert "(--full)" not in full
+
+
+def test_search_and_similar_results_fit_the_terminal(
+    codex_home: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    title = "Investigate why the nightly deploy pipeline times out on the integration stage " * 2
+    for n in range(2):
+        r = Rollout()
+        r.user(f"{title} run {n}")
+        r.assistant("The integration stage waits on a database lock never released. " * 5)
+        r.write(codex_home)
+    run_cli("backfill")
+    monkeypatch.setenv("COLUMNS", "80")
+    for output in (run_cli("search", "integration stage"), run_cli("similar", r.thread_id)):
+        lines = output.splitlines()
+        assert lines
+        assert all(len(line) <= 80 for line in lines), [x for x in lines if len(x) > 80]
+        assert any(line.startswith("Investigate why") and "…" in line for line in lines)

@@ -22,17 +22,22 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-@functools.cache
 def console_err() -> Console:
+    return _console(True, os.environ.get("COLUMNS"))
+
+
+def console_out() -> Console:
+    return _console(False, os.environ.get("COLUMNS"))
+
+
+@functools.cache
+def _console(stderr: bool, columns: str | None) -> Console:
+    """One console per stream, made again when COLUMNS changes: a console takes its width
+    from COLUMNS once, when it is made."""
     from rich.console import Console  # imported on first use: `serve` never draws
 
-    return Console(stderr=True)
-
-
-@functools.cache
-def console_out() -> Console:
-    from rich.console import Console
-
+    if stderr:
+        return Console(stderr=True)
     return Console(highlight=False, soft_wrap=True)
 
 

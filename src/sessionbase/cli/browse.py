@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
@@ -20,6 +19,7 @@ from sessionbase.cli._output import (
     resolve_project,
     resolve_thread,
 )
+from sessionbase.cli.transcript import print_transcript
 from sessionbase.config import Settings
 from sessionbase.ingest.timestamps import iso
 from sessionbase.store.base import ThreadFilter
@@ -90,11 +90,18 @@ def _message_json(m: dict[str, Any]) -> dict[str, Any]:
 
 @cli.command()
 @click.argument("thread_id")
+@click.option("--full", is_flag=True, help="Unfold tool calls: whole commands and outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print {thread, messages} as JSON.")
 @click.pass_obj
-def show(settings: Settings, thread_id: str, as_json: bool) -> None:
+def show(settings: Settings, thread_id: str, full: bool, as_json: bool) -> None:
     """One thread and its messages in order (an id prefix of 4+ characters that starts one
-    thread id is enough)."""
+    thread id is enough).
+
+    Wrapped to the terminal. What you typed, the answers and the reasoning are shown whole;
+    tool calls are folded to a few lines with their exit code, time and output size, and a
+    run of polls of running commands reads as one row. --full unfolds them all, with each
+    command's output (its head and tail, as mirrored).
+    """
     with open_reader(settings) as store:
         thread = store.thread(resolve_thread(store, thread_id))
         assert thread is not None
@@ -104,29 +111,16 @@ def show(settings: Settings, thread_id: str, as_json: bool) -> None:
             {"thread": _thread_json(thread), "messages": [_message_json(m) for m in messages]}
         )
         return
-    console_out().print(f"[bold]{thread['title'] or '(untitled)'}[/bold]")
-    console_out().print(
+    out = console_out()
+    out.print(thread["title"] or "(no message yet)", style="bold", markup=False, soft_wrap=False)
+    out.print(
         f"{thread['id']} · {thread['source']} · {thread['model'] or '?'} · "
         f"{counted(thread['message_count'], 'message')} · "
-        f"{counted(thread['tokens']['total'], 'token')}"
+        f"{counted(thread['tokens']['total'], 'token')}",
+        soft_wrap=False,
     )
-    console_out().print(f"resume: codex resume {thread['id']}\n")
-    for m in messages:
-        _print_message(m)
-
-
-def _print_message(m: dict[str, Any]) -> None:
-    stamp = time.strftime("%H:%M:%S", time.localtime(m["ts"] / 1000)) if m["ts"] else "--:--:--"
-    label = {"message": m["role"], "reason": "thinking"}.get(m["kind"], m["kind"])
-    text = m["text"]
-    if m["kind"] == "cmd":
-        code = m["data"].get("exit_code")
-        text = f"$ {text}" + (f"   [exit {code}]" if code is not None else "")
-    elif m["kind"] in ("reason",):
-        text = text.strip()
-    style = {"user": "bold cyan", "assistant": "green", "system": "red"}.get(m["role"], "")
-    console_out().print(f"[dim]{stamp}[/dim] [{style}]{label:>9}[/{style}]  ", end="")
-    console_out().print(text, markup=False)
+    out.print(f"resume: codex resume {thread['id']}\n", soft_wrap=False)
+    print_transcript(out, messages, full=full)
 
 
 @cli.command()

@@ -90,13 +90,16 @@ def search(
     if not hits:
         console_err().print("no matches" if query.strip() else "nothing to search for: give a word")
         return
+    from rich.text import Text  # imported here: only the human output draws
+
+    out = console_out()
     for h in hits:
-        console_out().print(
-            f"[bold]{(h.thread_title or '(untitled)')[:80]}[/bold]  [dim]{local_time(h.ts)} · "
-            f"{h.role} {h.kind} · #{h.idx}[/dim]"
-        )
-        console_out().print("  " + _marked(" ".join(h.snippet.split())))
-        console_out().print(f"  [dim]codex resume {h.thread_id}[/dim]")
+        _header(h.thread_title, f"{local_time(h.ts)} · {h.role} {h.kind} · #{h.idx}")
+        snippet = Text.from_markup(_marked(" ".join(h.snippet.split())))
+        for line in snippet.wrap(out, max(out.width - 2, 20)):
+            line.rstrip()
+            out.print("  ", line, sep="", soft_wrap=True)
+        out.print(f"  [dim]codex resume {h.thread_id}[/dim]", soft_wrap=True)
 
 
 @cli.command()
@@ -128,9 +131,20 @@ def similar(settings: Settings, thread_id: str, limit: int, as_json: bool) -> No
     elif not groups:
         console_err().print("no other thread is like this one yet")
     for g in groups:
-        title = (g["title"] or "(untitled)")[:80]
-        console_out().print(f"[bold]{title}[/bold]  [dim]{g['score']:.3f}[/dim]")
-        console_out().print(f"  [dim]codex resume {g['thread_id']}[/dim]")
+        _header(g["title"], f"{g['score']:.3f}")
+        console_out().print(f"  [dim]codex resume {g['thread_id']}[/dim]", soft_wrap=True)
+
+
+def _header(title: str | None, facts: str) -> None:
+    """A result's title in bold, cut to leave room for its facts on the same line."""
+    from rich.text import Text
+
+    out = console_out()
+    room = max(out.width - len(facts) - 2, 10)
+    shown = title or "(no message yet)"
+    if len(shown) > room:
+        shown = shown[: room - 1] + "…"
+    out.print(Text.assemble((shown, "bold"), "  ", (facts, "dim")), soft_wrap=True)
 
 
 def _hit_json(hit: dict[str, Any]) -> dict[str, Any]:
