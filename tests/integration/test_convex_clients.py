@@ -79,14 +79,19 @@ def _npm_unavailable_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def node() -> str:
+def npm_node() -> str:
+    """The node binary, with the pinned npm packages installed (or skip, or fail)."""
     reason = _npm_unavailable_reason()
     if reason is not None:
         _unavailable(reason)
     found = shutil.which("node")
     assert found is not None
     return found
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    return npm_node()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from sessionbase.config import Settings
 from sessionbase.errors import ConfigError, SessionbaseError
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
 from sessionbase.ingest.tailer import FileReport
-from sessionbase.store import Store
+from sessionbase.store import Store, backend_name, shown
 from sessionbase.wording import counted
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         if not no_ingest:
             check_homes(settings)
         listener = _listen(host, port)
-        app = create_app(settings, ingest=not no_ingest)
+        app = create_app(settings, ingest=not no_ingest, address=f"{host}:{port}")
     except SessionbaseError as exc:
         raise fail(exc) from exc
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
@@ -255,12 +255,25 @@ def status(settings: Settings, as_json: bool) -> None:
         except SessionbaseError as exc:
             report["embedding_error"] = str(exc)
         report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
-    report["database"] = settings.database_url
+        report["replicas"] = store.replicas()
+        report["ingesters"] = store.ingesters()
+    report["database"] = shown(settings.database_url)
+    report["backend"] = backend_name(settings.database_url)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
     if as_json:
         emit_json(report)
         return
-    console_out().print(f"database     {report['database']}")
+    console_out().print(f"database     {report['database']} ({report['backend']})")
+    for r in report["replicas"]:
+        behind = "up to date" if r["lag"] == 0 else f"{r['lag'] / 1e9:.1f} s of commits behind"
+        console_out().print(
+            f"replica      {r['machine']} pid {r['pid']} {r['address'] or ''} {behind}",
+            markup=False,
+        )
+    for i in report["ingesters"]:
+        console_out().print(
+            f"ingester     {i['machine']} {i['codex_home']}: {i['holder']}", markup=False
+        )
     console_out().print(f"codex homes  {', '.join(report['codex_homes'])}")
     console_out().print(
         f"files        {report['files']} "

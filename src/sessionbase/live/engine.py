@@ -18,9 +18,13 @@ rather than a queue of old ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -32,16 +36,18 @@ from typing import Any, TypeVar
 import orjson
 from pydantic.alias_generators import to_camel
 
-from sessionbase.errors import FunctionError, SessionbaseError
+from sessionbase.errors import FunctionError, SessionbaseError, StoreUnavailable
 from sessionbase.live.context import MutationContext, QueryContext
 from sessionbase.live.functions import registry
 from sessionbase.live.readset import ReadSet
 from sessionbase.live.registry import Function, Registry
-from sessionbase.store import Store, open_store
+from sessionbase.store import Listener, Store, listen_for_commits, open_store
+from sessionbase.store.base import ReplicaBeat
 
 log = logging.getLogger("sessionbase.live")
 T = TypeVar("T")
 POLL_INTERVAL = 1.0  # safety net: commits are normally announced, not polled for
+HEARTBEAT_SECONDS = 2.0  # how often a replica of a shared database says it is alive
 INLINE_TICK_SECONDS = 0.001  # a tick re-running every subscription within this runs inline
 
 
@@ -92,8 +98,24 @@ class QueryResult:
 class Engine:
     """Runs queries and mutations against the store and keeps subscriptions current."""
 
-    def __init__(self, database: str | Path, functions: Registry = registry) -> None:
+    def __init__(
+        self,
+        database: str | Path,
+        functions: Registry = registry,
+        *,
+        machine: str | None = None,
+        address: str | None = None,
+    ) -> None:
         self.database = database
+        started = int(time.time() * 1000)
+        self.machine = machine or socket.gethostname()
+        self.replica = ReplicaBeat(
+            f"{self.machine}:{os.getpid()}:{started}", self.machine, os.getpid(), address,
+            started, 0,
+        )  # fmt: skip
+        self.in_process = True  # until start() has asked the store
+        self._commits: Listener | None = None
+        self._beats: asyncio.Task[None] | None = None
         self.functions = functions
         self.version = 0
         self.executions = 0
@@ -113,9 +135,21 @@ class Engine:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.version = await self._in(self._reader, lambda: self._store().last_version())
+        self.in_process = await self._in(self._reader, lambda: self._store().in_process)
         self._task = asyncio.create_task(self._run(), name="sessionbase-live-engine")
+        # Other processes commit to a shared database: their NOTIFY wakes this one, which
+        # then reads the commit log from its own version (and says it is alive).
+        self._commits = listen_for_commits(self.database, self.notify_commit)
+        if not self.in_process:
+            self._beats = asyncio.create_task(self._heartbeats(), name="sessionbase-heartbeat")
 
     async def close(self) -> None:
+        if self._beats is not None:
+            self._beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beats
+        if self._commits is not None:
+            await asyncio.to_thread(self._commits.close)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -205,6 +239,24 @@ class Engine:
     def subscription_count(self) -> int:
         return len(self._subs)
 
+    async def _heartbeats(self) -> None:
+        """Tell the shared database, every few seconds, that this replica is alive and how
+        far its live queries have applied the commit log (``sessionbase status`` shows it)."""
+        while True:
+            beat = dataclasses.replace(self.replica, applied=self.version)
+            try:
+                await self._in(self._writer, functools.partial(self._beat, beat))
+            except SessionbaseError as exc:
+                log.debug("heartbeat not recorded: %s", exc)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def listener_state(self) -> dict[str, object] | None:
+        """How the commit listener of a shared database is doing (None: not shared)."""
+        return None if self._commits is None else self._commits.state()
+
+    def _beat(self, beat: ReplicaBeat) -> None:
+        self._store().heartbeat(beat)
+
     # ------------------------------------------------------------ ticks
 
     async def _run(self) -> None:
@@ -231,7 +283,7 @@ class Engine:
     async def tick(self) -> None:
         """Bring every subscription to the newest committed version, in one snapshot."""
         subs = list(self._subs.values())
-        if _cheap(subs):
+        if self.in_process and _cheap(subs):
             version, results = self._evaluate(subs)
         else:
             version, results = await self._in(self._reader, lambda: self._evaluate(subs))
@@ -278,6 +330,8 @@ class Engine:
             sub.journal = ctx.journal
         except FunctionError as exc:
             return QueryResult(None, str(exc), ctx.reads)
+        except StoreUnavailable:
+            raise  # the whole tick waits for the database; clients keep what they have
         except SessionbaseError as exc:
             log.warning("query %s failed: %s", sub.key[0], exc)
             return QueryResult(None, f"{sub.key[0]} failed: {exc}", ctx.reads)

@@ -39,7 +39,7 @@ EMBED_INTERVAL = 30.0  # seconds: a safety net; commits wake the embedder
 EMBED_SETTLE = 0.5  # seconds: let a burst of commits settle into one embedding pass
 
 
-def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
+def create_app(settings: Settings, *, ingest: bool = True, address: str | None = None) -> Starlette:
     """The whole server. ``ingest=False`` serves an existing database without following files.
 
     Raises SessionbaseError at once, before anything runs, when the database cannot be opened
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = Engine(settings.database_url)
+        engine = Engine(settings.database_url, machine=settings.machine, address=address)
         app.state.engine = engine
         app.state.hub = hub = Hub(engine)
         app.state.ready = asyncio.Event()
@@ -113,6 +113,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> Starlette:
             "subscriptions": engine.subscription_count,
             "connections": len(request.app.state.hub.sessions),
         }
+        listening = engine.listener_state()
+        if listening is not None:
+            body["commit_listener"] = listening
         return JSONResponse(body, status_code=200 if ready else 503)
 
     routes = [

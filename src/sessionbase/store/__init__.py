@@ -6,8 +6,9 @@ import-linter contract in pyproject.toml keeps it so).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from sessionbase.errors import ConfigError
@@ -16,7 +17,17 @@ from sessionbase.store.interface import Store
 if TYPE_CHECKING:
     from sessionbase.store.vectors import VectorTable
 
-__all__ = ["Store", "is_postgres", "open_store", "open_vectors", "vector_location"]
+__all__ = [
+    "Listener",
+    "Store",
+    "backend_name",
+    "is_postgres",
+    "listen_for_commits",
+    "open_store",
+    "open_vectors",
+    "shown",
+    "vector_location",
+]
 
 SQLITE_SCHEME = "sqlite"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -51,6 +62,40 @@ def open_store(
     from sessionbase.store.sqlite import SQLiteStore
 
     return SQLiteStore(sqlite_path(database), readonly=readonly, cache_mb=cache_mb)
+
+
+class Listener(Protocol):
+    """A listening thread: its state for health checks, and close when done."""
+
+    def state(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...
+
+
+def listen_for_commits(database: str | Path, wake: Callable[[], None]) -> Listener | None:
+    """Call ``wake`` (on a thread of its own) whenever any process commits to a shared
+    database, and after every reconnection; None for a SQLite file, where this process's own
+    commits are the only ones and ``Store.on_commit`` tells of them."""
+    if not is_postgres(database):
+        return None
+    from sessionbase.store._pg_listener import CommitListener
+
+    return CommitListener(str(database), wake)
+
+
+def shown(database: str | Path) -> str:
+    """The database as it may be printed: a URL without its password."""
+    text = str(database)
+    scheme, sep, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return text
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***{at}{host}"
+
+
+def backend_name(database: str | Path) -> str:
+    """``postgresql`` or ``sqlite``."""
+    return "postgresql" if is_postgres(database) else "sqlite"
 
 
 def vector_location(database: str | Path) -> str:

@@ -42,7 +42,11 @@ def pool_for(url: str) -> ConnectionPool[Connection]:
                 url,
                 min_size=1,
                 max_size=POOL_MAX,
-                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+                kwargs={
+                    "autocommit": True,
+                    "connect_timeout": CONNECT_TIMEOUT,
+                    "application_name": "sessionbase",
+                },
                 check=ConnectionPool.check_connection,
                 name="sessionbase",
                 open=False,
@@ -55,10 +59,13 @@ def pool_for(url: str) -> ConnectionPool[Connection]:
         return pool
 
 
-def connect(url: str) -> Connection:
-    """A connection of its own, outside the pool (for LISTEN and session locks)."""
+def connect(url: str, purpose: str = "sessionbase") -> Connection:
+    """A connection of its own, outside the pool (for LISTEN and session locks), named
+    ``purpose`` in ``pg_stat_activity``."""
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        return psycopg.connect(
+            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=purpose
+        )
     except psycopg.Error as exc:
         raise StoreUnavailable(f"cannot connect to {redacted(url)}: {one_line(exc)}") from exc
 

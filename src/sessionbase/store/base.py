@@ -105,3 +105,15 @@ class UserChange:
     entity: str  # "thread" | "project"
     id: str
     values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReplicaBeat:
+    """One serving process saying it is alive, and how far it has applied the commit log."""
+
+    id: str
+    machine: str
+    pid: int
+    address: str | None
+    started_at: int  # ms
+    applied: int  # the commit-log version its live queries are at

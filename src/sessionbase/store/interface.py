@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from sessionbase.store.base import (
     IngestBatch,
+    ReplicaBeat,
     SearchFilter,
     SourceRow,
     ThreadFilter,
@@ -249,6 +250,23 @@ class Store(Protocol):
 
     def totals(self) -> dict[str, int]:
         """Thread and message counts (cheap at any size)."""
+        ...
+
+    # ------------------------------------------------------------------ processes
+
+    def heartbeat(self, beat: ReplicaBeat) -> None:
+        """Record that a serving process is alive (a shared database lists them in
+        ``replicas``; a SQLite file has one process and keeps nothing)."""
+        ...
+
+    def replicas(self) -> list[dict[str, Any]]:
+        """Serving processes that sent a heartbeat lately: ``id, machine, pid, address,
+        started_at, heartbeat_at, applied, lag`` (versions behind the newest commit)."""
+        ...
+
+    def ingesters(self) -> list[dict[str, Any]]:
+        """Who ingests each (machine, Codex home) of a shared database: ``machine,
+        codex_home, holder, pid, since``."""
         ...
 
     # ------------------------------------------------------------------ search

@@ -28,11 +28,12 @@ from sessionbase.store._pg_connection import Borrowed, redacted
 from sessionbase.store._pg_fts import tsvector
 from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
 from sessionbase.store._pg_search import PgSearch
-from sessionbase.store.base import IngestBatch, SourceRow, UserChange
+from sessionbase.store.base import IngestBatch, ReplicaBeat, SourceRow, UserChange
 
 COMMIT_CHANNEL = "sessionbase_commits"
 COMMIT_LOCK = 0x5E55_0002  # pg_advisory_xact_lock key held from a version's choice to commit
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
+REPLICA_ALIVE_MS = 15_000  # a replica whose last heartbeat is older is not listed
 
 _THREAD_COLUMNS = (
     "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
@@ -580,6 +581,35 @@ class PostgresStore(PgSearch):
                     [(thread_id, *map(clean, u)) for u in units],
                 )
             self._finish([f"units:{thread_id}"])
+
+    def heartbeat(self, beat: ReplicaBeat) -> None:
+        now = int(time.time() * 1000)
+        with self._db.errors("cannot record this replica's heartbeat"):
+            self._x(
+                "INSERT INTO replicas (id, machine, pid, address, started_at, heartbeat_at,"
+                " applied) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                " heartbeat_at = excluded.heartbeat_at, applied = excluded.applied,"
+                " address = excluded.address",
+                (beat.id, beat.machine, beat.pid, beat.address, beat.started_at, now,
+                 beat.applied),
+            )  # fmt: skip
+            self._x("DELETE FROM replicas WHERE heartbeat_at < %s", (now - 3600_000,))
+
+    def replicas(self) -> list[dict[str, Any]]:
+        now = int(time.time() * 1000)
+        rows = self._dicts(
+            "SELECT id, machine, pid, address, started_at, heartbeat_at, applied,"
+            " greatest((SELECT coalesce(max(version), 0) FROM commit_log) - applied, 0) AS lag"
+            ' FROM replicas WHERE heartbeat_at >= %s ORDER BY machine COLLATE "C", started_at',
+            (now - REPLICA_ALIVE_MS,),
+        )
+        return [{**r, "lag": int(r["lag"])} for r in rows]
+
+    def ingesters(self) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT machine, codex_home, holder, pid, since FROM ingesters"
+            ' ORDER BY machine COLLATE "C", codex_home COLLATE "C"'
+        )
 
     def announce(self, touched: list[str]) -> int:
         with self._db.errors("cannot write the commit log"):

@@ -26,7 +26,7 @@ from sessionbase.store import _migrations, _sqlite_health
 from sessionbase.store._errors import translate_errors
 from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
 from sessionbase.store._sqlite_search import SQLiteSearch
-from sessionbase.store.base import IngestBatch, SourceRow, UserChange
+from sessionbase.store.base import IngestBatch, ReplicaBeat, SourceRow, UserChange
 from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.tokens import parts as search_parts
 
@@ -627,6 +627,15 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
         except BaseException:
             self._rollback()
             raise
+
+    def heartbeat(self, beat: ReplicaBeat) -> None:
+        """One process serves a SQLite file: there is nobody to tell."""
+
+    def replicas(self) -> list[dict[str, Any]]:
+        return []
+
+    def ingesters(self) -> list[dict[str, Any]]:
+        return []
 
     def announce(self, touched: list[str]) -> int:
         """A commit-log entry with no rows: tells live queries that derived state changed."""
