@@ -108,3 +108,26 @@ def test_search_and_similar_results_fit_the_terminal(
         assert lines
         assert all(len(line) <= 80 for line in lines), [x for x in lines if len(x) > 80]
         assert any(line.startswith("Investigate why") and "…" in line for line in lines)
+
+
+def test_projects_never_show_two_working_dirs_alike(
+    codex_home: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Working dirs that differ only far from their end (here a team's name) are cut so that
+    the difference shows; a dir that fits is shown whole."""
+    base = "/srv/build/agents/workspaces/{team}/checkouts/services/payments-reconciliation"
+    dirs = [base.format(team="team-platform"), base.format(team="team-growth"), "/w/api"]
+    for cwd in dirs:
+        r = Rollout(cwd=cwd)
+        r.user(f"work in {cwd}")
+        r.write(codex_home)
+    run_cli("backfill", "--no-embed")
+    monkeypatch.setenv("COLUMNS", "80")
+    listing = run_cli("projects")
+    lines = listing.splitlines()[1:]
+    assert all(len(line.rstrip()) <= 80 for line in listing.splitlines())
+    shown = [line.split()[-1] for line in lines]
+    assert len(set(shown)) == 3, shown
+    assert "/w/api" in shown
+    assert any("plat" in s for s in shown), listing
+    assert any("grow" in s for s in shown), listing

@@ -89,13 +89,48 @@ def share_width(width: int, needs: list[int]) -> list[int]:
     return out
 
 
-def path_tail(path: str, width: int) -> str:
-    """A path that fits ``width``: ``~`` for the home directory, then its end, which says
-    more than its start."""
+def short_paths(paths: list[str], width: int) -> dict[str, str]:
+    """Each path as it fits ``width``: ``~`` for the home directory, then its end, which says
+    more than its start. Where two different paths would then read the same, each shows the
+    part where they differ too (``/srv/…/team-a/che…/payments``), so no two look alike."""
+    homed = {p: _homed(p) for p in paths}
+    shown = {p: _tail(h, width) for p, h in homed.items()}
+    alike: dict[str, list[str]] = {}
+    for path, text in shown.items():
+        alike.setdefault(text, []).append(path)
+    for group in (g for g in alike.values() if len(g) > 1):
+        for path in group:
+            others = [homed[q] for q in group if q != path]
+            shown[path] = _around_difference(homed[path], others, width)
+    if len(set(shown.values())) < len(shown):  # not seen in practice: show them whole
+        counts: dict[str, int] = {}
+        for text in shown.values():
+            counts[text] = counts.get(text, 0) + 1
+        shown = {p: homed[p] if counts[t] > 1 else t for p, t in shown.items()}
+    return shown
+
+
+def _homed(path: str) -> str:
     home = str(Path.home())
     if path == home or path.startswith(home + os.sep):
-        path = "~" + path[len(home) :]
+        return "~" + path[len(home) :]
+    return path
+
+
+def _tail(path: str, width: int) -> str:
     return path if len(path) <= width else "…" + path[len(path) - width + 1 :]
+
+
+def _around_difference(path: str, others: list[str], width: int) -> str:
+    """``path`` cut to ``width`` keeping its end and, between "…"s, the place where it first
+    differs from the most similar of ``others`` (their ends being the same)."""
+    differs = max(len(os.path.commonprefix([path, other])) for other in others)
+    end = max((width - 2) // 2, 1)
+    middle = width - 2 - end
+    start = max(0, differs - middle // 2)
+    if start == 0:
+        return path[: middle + 1] + "…" + path[-end:]
+    return "…" + path[start : start + middle] + "…" + path[-end:]
 
 
 def local_time(ms: int | None) -> str:

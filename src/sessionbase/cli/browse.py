@@ -15,9 +15,9 @@ from sessionbase.cli._output import (
     local_time,
     new_table,
     open_reader,
-    path_tail,
     resolve_project,
     resolve_thread,
+    short_paths,
 )
 from sessionbase.cli.transcript import print_transcript
 from sessionbase.config import Settings
@@ -142,14 +142,14 @@ def projects(settings: Settings, as_json: bool) -> None:
     names = (("name", max(len(p["name"]) for p in rows)),)
     dirs = (("working dir", max(len(p["working_dir"]) for p in rows)),)
     table = listing((("last active", 16), ("id", 16), ("threads", 7)), names + dirs)
-    dir_width = table.columns[-1].max_width
+    shown = short_paths([p["working_dir"] for p in rows], table.columns[-1].max_width)
     for p in rows:
         table.add_row(
             (p["last_active_at"] or "-")[:16].replace("T", " "),
             p["id"],
             str(p["thread_count"]),
             p["name"],
-            path_tail(p["working_dir"], dir_width),
+            shown[p["working_dir"]],
         )
     console_out().print(table)
 
