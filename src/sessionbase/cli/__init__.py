@@ -1,13 +1,20 @@
 """The command line: thin commands over the library, each with --json where it reads.
 
 One module per group of commands: ``mirror`` (backfill, serve, status), ``browse`` (threads,
-show, projects, skills), ``search`` (search, similar) and ``watch``. ``_group`` holds the
-global options; ``_output`` what the commands share for printing and for naming things.
+show, projects, skills), ``search`` (search, similar), ``watch`` and ``agents`` (mcp).
+``_group`` holds the global options; ``_output`` what the commands share for printing and
+for naming things.
 """
 
 from __future__ import annotations
 
-from sessionbase.cli import browse, mirror, search, watch  # noqa: F401  (each registers its commands)
+from sessionbase.cli import (  # noqa: F401  (each registers its commands)
+    agents,
+    browse,
+    mirror,
+    search,
+    watch,
+)
 from sessionbase.cli._group import cli
 
 __all__ = ["cli", "main"]

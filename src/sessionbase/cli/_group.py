@@ -101,8 +101,11 @@ def _load(
         raise fail(exc) from exc
     level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), 20)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
-    if not verbose:  # it logs each batch of file events; serve logs what it ingested
+    if not verbose:
+        # watchfiles logs each batch of file events (serve logs what it ingested); the MCP SDK
+        # each session it opens and closes (requests are logged only with -v)
         logging.getLogger("watchfiles").setLevel(logging.WARNING)
+        logging.getLogger("mcp").setLevel(logging.WARNING)
     return settings
 
 

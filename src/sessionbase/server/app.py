@@ -1,4 +1,4 @@
-"""The ASGI app: sync WebSocket, HTTP API and health routes, with ingest in its lifespan.
+"""The ASGI app: sync WebSocket, HTTP API, MCP and health routes, with ingest in its lifespan.
 
 ``create_app(settings)`` is all ``serve`` needs. The lifespan opens the live engine, then
 starts ingest in the background: the server answers at once (``/readyz`` says 503 until the
@@ -31,6 +31,7 @@ from sessionbase.live.engine import Engine
 from sessionbase.server.auth import LoopbackOnly
 from sessionbase.server.guards import RequestGuard
 from sessionbase.server.http import convex_routes, json_routes
+from sessionbase.server.mcp_endpoint import McpEndpoint
 from sessionbase.server.sync import Hub, SyncSession
 from sessionbase.server.webapp import web_routes
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
     """
     _check_can_serve(settings, ingest)
     auth = LoopbackOnly()
+    mcp = McpEndpoint(settings, auth)
     started = time.monotonic()
 
     @contextlib.asynccontextmanager
@@ -91,6 +93,7 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
                     await task
             if follower is not None:
                 await follower.close()
+            await mcp.close()
             await hub.stop()
             await engine.close()
 
@@ -126,6 +129,7 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
         WebSocketRoute("/api/sync", sync),  # the PyPI client's path (no version)
         *convex_routes(),
         *json_routes(),
+        Route("/mcp", mcp),  # the Model Context Protocol (Streamable HTTP)
         *web_routes(),  # last: the app answers every other GET
     ]
     middleware = [Middleware(RequestGuard, public_origins=settings.public_urls)]
