@@ -52,6 +52,7 @@ __all__ = [
     "ResponseFailed",
     "Script",
     "StreamClosed",
+    "ToolSearch",
     "Usage",
     "normalize_script",
 ]
@@ -120,6 +121,21 @@ class FunctionCall:
     arguments: Mapping[str, Any] | str
     call_id: str | None = None
     id: str | None = None
+    namespace: str | None = None
+    """The Responses ``namespace`` of a namespaced tool (Codex names an MCP server's tools
+    ``mcp__<server>__``); omitted when None."""
+
+
+@dataclass(frozen=True)
+class ToolSearch:
+    """A call of Codex's client-side ``tool_search`` tool (``tool_search_call``): Codex answers
+    with a ``tool_search_output`` of the deferred tools (MCP servers' among them) matching
+    ``query``, which the model may call from the next response on."""
+
+    query: str
+    limit: int | None = None
+    call_id: str | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +158,7 @@ class CustomToolCall:
 
 
 OutputItem: TypeAlias = (
-    Message | Reasoning | ExecCommand | FunctionCall | ApplyPatch | CustomToolCall
+    Message | Reasoning | ExecCommand | FunctionCall | ToolSearch | ApplyPatch | CustomToolCall
 )
 
 
@@ -363,13 +379,28 @@ def _item_json(item: OutputItem, ids: _Ids) -> dict[str, Any]:
         }
     if isinstance(item, FunctionCall):
         args = item.arguments if isinstance(item.arguments, str) else json.dumps(item.arguments)
-        return {
+        call = {
             "type": "function_call",
             "id": item.id or ids.next("fc"),
             "status": "completed",
             "call_id": item.call_id or ids.next("call"),
             "name": item.name,
             "arguments": args,
+        }
+        if item.namespace is not None:
+            call["namespace"] = item.namespace
+        return call
+    if isinstance(item, ToolSearch):
+        arguments: dict[str, Any] = {"query": item.query}
+        if item.limit is not None:
+            arguments["limit"] = item.limit
+        return {
+            "type": "tool_search_call",
+            "id": item.id or ids.next("tsc"),
+            "status": "completed",
+            "call_id": item.call_id or ids.next("call"),
+            "execution": "client",
+            "arguments": arguments,
         }
     if isinstance(item, ApplyPatch):
         return {
