@@ -20,8 +20,10 @@ import platformdirs
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from sessionbase.errors import ConfigError
+from sessionbase.files import read_limited
 
 APP_NAME = "sessionbase"
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few lines; anything bigger is a mistake
 
 
 def _default_data_dir() -> Path:
@@ -201,9 +203,11 @@ def load(
     )
     if path is not None:
         try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
+            table = tomllib.loads(read_limited(path, MAX_CONFIG_BYTES).decode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
         for key, raw in table.items():

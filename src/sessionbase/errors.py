@@ -3,9 +3,12 @@
 SessionbaseError
 ├── ConfigError       bad settings: a missing CODEX_HOME, an unreadable config file
 ├── FormatError       one bad input line, fully located (returned, not raised, by parsers)
+├── SourceError       a file given to sessionbase cannot be mirrored (missing, a directory,
+│                     not a format it reads)
 ├── StoreError        the database failed or is not ours to open (e.g. a newer schema)
 │   ├── StoreUnavailable  the database server cannot be reached right now (try again later)
-│   └── DatabaseDamaged   the database file is damaged or empty: rebuild it from the rollouts
+│   ├── DatabaseDamaged   the database file is damaged or empty: rebuild it from the rollouts
+│   └── IngestLocked      another process already ingests into this data dir
 ├── ProtocolError     a client broke the wire protocol; closes that one connection
 ├── FunctionError     a query or mutation refused its input (unknown function, bad argument,
 │                     missing thread): the caller's fault, never a 500
@@ -36,6 +39,10 @@ class FormatError(SessionbaseError):
         self.reason = reason
 
 
+class SourceError(SessionbaseError):
+    """A file the user asked to mirror that cannot be: the message says which and why."""
+
+
 class StoreError(SessionbaseError):
     """The database refused an operation or cannot be opened."""
 
@@ -48,6 +55,10 @@ class StoreUnavailable(StoreError):
 class DatabaseDamaged(StoreError):
     """The database file is damaged (or empty): what it mirrored can be rebuilt from the
     rollouts, which ``sessionbase doctor --repair`` does."""
+
+
+class IngestLocked(StoreError):
+    """Another process holds the data dir's ingest lock (one writer per data dir)."""
 
 
 class ProtocolError(SessionbaseError):

@@ -1,4 +1,5 @@
-"""Run a real `sessionbase serve` in a subprocess on a free loopback port, for tests."""
+"""Run a real `sessionbase serve` in a subprocess on a free loopback port, and other commands
+in processes of their own, for tests."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Any
 
 
 def free_port() -> int:
@@ -20,11 +24,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def run_command(
+    data_dir: Path,
+    codex_home: Path,
+    *args: str,
+    prefix: tuple[str, ...] = (),
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """`sessionbase --data-dir D --codex-home H <args>` in its own process, its output
+    captured (raises TimeoutExpired should it hang). ``prefix`` as for ``ServerProcess``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONBASE_")}
+    return subprocess.run(
+        [*prefix, sys.executable, "-c", "from sessionbase.cli import main; main()",
+         "--data-dir", str(data_dir), "--codex-home", str(codex_home), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )  # fmt: skip
+
+
 class ServerProcess:
     """`sessionbase --data-dir D --codex-home H serve --port P`, ready when /readyz says so.
 
     ``restart()`` stops and starts it again on the same port (for reconnect tests). The log
-    is kept in ``log_path`` for failure messages.
+    is kept in ``log_path`` for failure messages. ``prefix`` runs the command under another
+    (``setpriv`` to drop capabilities, say). With ``pipe_log`` the server writes its log to a
+    pipe, which this process copies to ``log_path``: a file-size limit on the server then
+    cannot stop its logging.
     """
 
     def __init__(
@@ -35,12 +59,17 @@ class ServerProcess:
         port: int | None = None,
         extra: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+        pipe_log: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.codex_home = codex_home
         self.port = port or free_port()
         self.extra = extra
         self.env = env or {}
+        self.prefix = prefix
+        self.pipe_log = pipe_log
+        self._copier: threading.Thread | None = None
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -55,14 +84,19 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONBASE_")}
         env["SESSIONBASE_RESCAN_INTERVAL"] = "5"
         env.update(self.env)
-        log = open(self.log_path, "ab")  # handed to the child
+        log = open(self.log_path, "ab")  # handed to the child, or fed from its pipe
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from sessionbase.cli import main; main()",
+            [*self.prefix, sys.executable, "-c", "from sessionbase.cli import main; main()",
              "--data-dir", str(self.data_dir), "--codex-home", str(self.codex_home),
              "serve", "--port", str(self.port), *self.extra],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            stdout=subprocess.PIPE if self.pipe_log else log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-        log.close()
+        if self.pipe_log:
+            assert self.proc.stdout is not None
+            self._copier = threading.Thread(target=_copy, args=(self.proc.stdout, log))
+            self._copier.start()
+        else:
+            log.close()
 
     def ready(self) -> bool:
         try:
@@ -103,11 +137,32 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._copier is not None:
+            self._copier.join()
+            self._copier = None
         self.proc = None
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def query(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        """Run a query once over the plain JSON API."""
+        request = urllib.request.Request(
+            f"{self.url}/v1/query/{path}",
+            data=json.dumps(args or {}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def readyz(self) -> tuple[int, Any]:
+        """The status code and body of ``/readyz``."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
 
     def log(self) -> str:
         try:
@@ -122,3 +177,10 @@ class ServerProcess:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _copy(source: IO[bytes], log: IO[bytes]) -> None:
+    with source, log:
+        for line in source:
+            log.write(line)
+            log.flush()

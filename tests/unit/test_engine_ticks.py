@@ -89,6 +89,10 @@ def test_queries_reading_server_facts_rerun_when_they_change(tmp_path: Path) -> 
             await engine.tick()
             assert '"mirror":"live"' in status.value_json
             assert engine.executions == seen[2] + 1
+            # No commit moved the version, yet connections must see the new result: it is
+            # marked changed (what a connection compares with what it last sent).
+            assert status.changed_at != seen[0]
+            assert projects.changed_at == seen[1]
         finally:
             await engine.close()
 

@@ -16,6 +16,7 @@ import orjson
 import pytest
 import zstandard
 
+from sessionbase.codex.paths import NOT_FOLLOWED
 from sessionbase.config import Settings
 from sessionbase.ingest import reader
 from sessionbase.ingest.mirror import Mirror, SyncReport
@@ -457,32 +458,36 @@ def test_symlink_loops_in_sessions(codex_home: Path, settings: Settings, run_cli
     assert user_texts(settings, r.thread_id) == ["only once"]
 
 
-def test_rollout_symlink_pointing_to_itself(
-    codex_home: Path, settings: Settings, run_cli: Cli
+def test_symlinked_rollouts_are_listed_not_followed(
+    tmp_path: Path, codex_home: Path, settings: Settings, run_cli: Cli
 ) -> None:
+    """Below sessions/, as in Codex's own listing, a symlink is never followed: not one to
+    itself, nor one to a rollout elsewhere. Each is listed in ``status`` with the reason."""
     good_rollout = Rollout()
     good_rollout.user("fine", item=False)
     good_rollout.write(codex_home)
     looped = Rollout().path_in(codex_home)
     looped.symlink_to(looped)
+    elsewhere = Rollout()
+    elsewhere.user("kept outside the home", item=False)
+    outside = elsewhere.write(tmp_path / "outside")
+    linked = elsewhere.path_in(codex_home).with_name("rollout-linked-" + elsewhere.file_name())
+    linked.symlink_to(outside)
 
     report = sync(settings)
-    assert report.statuses == {"ingested": 1, "error": 1}
-    assert report.errors == [
-        {"path": str(looped), "error": "cannot stat: Too many levels of symbolic links"}
-    ]
+    assert report.statuses == {"ingested": 1}
+    assert report.errors == []
+    assert {p.path for p in report.unrecognized} == {str(looped), str(linked)}
     assert user_texts(settings, good_rollout.thread_id) == ["fine"]
+    assert user_texts(settings, elsewhere.thread_id) == []
     status = run_cli.json("status")
-    assert status["files_by_status"] == {"ok": 1, "error": 1}
-    assert status["errors"] == [
-        {
-            "path": str(looped),
-            "status": "error",
-            "error": "cannot stat: Too many levels of symbolic links",
-        }
+    assert status["files_by_status"] == {"ok": 1}
+    assert status["unrecognized"] == [
+        {"path": str(path), "reason": NOT_FOLLOWED} for path in sorted([looped, linked])
     ]
-    # Reported again next time, still without raising.
-    assert sync(settings).statuses == {"unchanged": 1, "error": 1}
+    with Mirror(settings) as mirror:
+        assert mirror.ingest_paths([looped, linked]) == []  # a watch event changes nothing
+    assert sync(settings).statuses == {"unchanged": 1}
 
 
 @pytest.mark.timeout(30)

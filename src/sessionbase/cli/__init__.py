@@ -1,9 +1,9 @@
 """The command line: thin commands over the library, each with --json where it reads.
 
-One module per group of commands: ``mirror`` (backfill, serve, status), ``browse`` (threads,
-show, projects, skills), ``search`` (search, similar), ``watch`` and ``agents`` (mcp).
-``_group`` holds the global options; ``_output`` what the commands share for printing and
-for naming things.
+One module per group of commands: ``mirror`` (backfill, serve, status), ``imports``
+(import), ``browse`` (threads, show, projects, skills), ``search`` (search, similar),
+``watch`` and ``agents`` (mcp). ``_group`` holds the global options; ``_output`` what the
+commands share for printing and for naming things.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from sessionbase.cli import (  # noqa: F401  (each registers its commands)
     agents,
     browse,
+    imports,
     mirror,
     search,
     watch,

@@ -21,10 +21,11 @@ from sessionbase.cli._output import (
     fail,
     open_reader,
 )
-from sessionbase.codex.paths import find_rollouts, no_rollouts_hint
+from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
 from sessionbase.errors import ConfigError, SessionbaseError
-from sessionbase.ingest.mirror import backfill as run_backfill, check_homes
+from sessionbase.ingest.lock import published_state
+from sessionbase.ingest.mirror import backfill as run_backfill, check_homes, survey
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store import Store, backend_name, shown
 from sessionbase.wording import counted
@@ -166,7 +167,9 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
 
     Files Codex appends to are picked up within milliseconds (inotify), with a cheap
     rescan every `rescan_interval` seconds as a safety net. It logs the data dir and Codex
-    homes it uses; -v also logs each request.
+    homes it uses; -v also logs each request. A path that cannot be read is skipped and
+    logged once; if ingest as a whole stops (the database refusing writes, say), /readyz
+    answers 503 with the reason and serve retries after 1, 2, 4 ... 60 s.
     """
     import uvicorn
 
@@ -241,7 +244,11 @@ def _url_host(address: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON document.")
 @click.pass_obj
 def status(settings: Settings, as_json: bool) -> None:
-    """What is mirrored, how far behind the files it is, and what went wrong."""
+    """What is mirrored, how far behind the files it is, and what went wrong.
+
+    Also whether live import runs (and why it stopped, if it did), and the paths under the
+    Codex homes that are not mirrored: unreadable ones and unrecognized files, with why.
+    """
     from sessionbase.search import semantic_index
 
     with open_reader(settings) as store:
@@ -254,12 +261,17 @@ def status(settings: Settings, as_json: bool) -> None:
             report["threads_to_embed"] = len(index.threads_to_index(store))
         except SessionbaseError as exc:
             report["embedding_error"] = str(exc)
-        report["lag_bytes"], report["files_new"], on_disk = _lag(store, settings)
+        on_disk = survey(settings)
+        report["lag_bytes"], report["files_new"] = _lag(store, on_disk.rollouts)
         report["replicas"] = store.replicas()
         report["ingesters"] = store.ingesters()
     report["database"] = shown(settings.database_url)
     report["backend"] = backend_name(settings.database_url)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
+    report["ingest"] = published_state(settings.data_dir) or {"state": "not_running"}
+    report["imported"] = on_disk.imported
+    report["unreadable"] = [{"path": p.path, "reason": p.reason} for p in on_disk.unreadable]
+    report["unrecognized"] = [{"path": p.path, "reason": p.reason} for p in on_disk.unrecognized]
     if as_json:
         emit_json(report)
         return
@@ -275,6 +287,9 @@ def status(settings: Settings, as_json: bool) -> None:
             f"ingester     {i['machine']} {i['codex_home']}: {i['holder']}", markup=False
         )
     console_out().print(f"codex homes  {', '.join(report['codex_homes'])}")
+    console_out().print(f"ingest       {_ingest_line(report['ingest'])}")
+    if report["imported"]:
+        console_out().print(f"imported     {counted(len(report['imported']), 'file')}")
     console_out().print(
         f"files        {report['files']} "
         + " ".join(f"{k}={v}" for k, v in sorted(report["files_by_status"].items()))
@@ -296,7 +311,11 @@ def status(settings: Settings, as_json: bool) -> None:
         console_out().print(f"[red]error[/red]        {e['path']}: {e['error']}")
     for p in report["skill_problems"]:
         console_out().print(f"[yellow]skill[/yellow]        {p['path']}: {p['reason']}")
-    if on_disk == 0:
+    for p in report["unreadable"]:
+        console_out().print(f"[red]unreadable[/red]   {p['path']}: {p['reason']}")
+    for p in report["unrecognized"]:
+        console_out().print(f"[yellow]not mirrored[/yellow] {p['path']}: {p['reason']}")
+    if not on_disk.rollouts and not on_disk.imported:
         console_out().print(no_rollouts_hint(settings.codex_homes))
 
 
@@ -313,10 +332,25 @@ def _semantic_state(report: dict[str, Any]) -> str:
     return f"{done}; {todo}" if waiting else done
 
 
-def _lag(store: Store, settings: Settings) -> tuple[int, int, int]:
+def _ingest_line(state: dict[str, Any]) -> str:
+    """The ingest state in words: who ingests, and why it stopped if it did."""
+    kind = state.get("state")
+    pid = state.get("pid")
+    if kind == "not_running":
+        return "not running (`sessionbase serve` follows Codex live)"
+    if kind == "importing":
+        return f"a backfill or import is running (pid {pid})"
+    if kind == "stopped":
+        return (
+            f"[red]STOPPED[/red] (serve pid {pid}): {state.get('reason')};"
+            f" retrying at {state.get('retry_at')}"
+        )
+    return f"{kind} (serve pid {pid}) since {state.get('since')}"
+
+
+def _lag(store: Store, on_disk: list[str]) -> tuple[int, int]:
     """Bytes on disk the mirror has not read yet (past its offset in each file it tracks, and
-    all of each rollout it has not seen), how many rollouts it has not seen, and how many
-    rollouts are on disk at all."""
+    all of each rollout it has not seen), and how many rollouts it has not seen."""
     sources = store.sources()
     lag = 0
     for s in sources:
@@ -327,11 +361,10 @@ def _lag(store: Store, settings: Settings) -> tuple[int, int, int]:
         except OSError:
             continue
     tracked = {s.path for s in sources}
-    on_disk = [f.location for home in settings.codex_homes for f in find_rollouts(home)]
     new = [path for path in on_disk if path not in tracked]
     for path in new:
         try:
             lag += os.stat(path).st_size
         except OSError:
             continue
-    return lag, len(new), len(on_disk)
+    return lag, len(new)

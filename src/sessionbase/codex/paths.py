@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from sessionbase.files import kind_of
 
 SESSIONS_DIR = "sessions"
 ARCHIVED_DIR = "archived_sessions"
@@ -17,12 +20,13 @@ _ROLLOUT_SUFFIXES = (".jsonl", ".jsonl.zst", ".json")
 
 @dataclass(frozen=True)
 class RolloutFile:
-    """A rollout found on disk; ``archived`` when it lives under archived_sessions/."""
+    """A rollout found on disk; ``archived`` when it lives under archived_sessions/. An
+    imported file belongs to no home (``codex_home`` None)."""
 
     location: str
     """The path as text: a full pass looks at thousands of files and builds a ``Path`` only
     for the few that changed."""
-    codex_home: Path
+    codex_home: Path | None
     archived: bool
 
     @property
@@ -45,7 +49,9 @@ def thread_id_from_name(name: str) -> str | None:
     return found[-1].lower() if found else None
 
 
-def is_archived(path: Path, codex_home: Path) -> bool:
+def is_archived(path: Path, codex_home: Path | None) -> bool:
+    if codex_home is None:
+        return False
     try:
         return path.relative_to(codex_home).parts[0] == ARCHIVED_DIR
     except (ValueError, IndexError):
@@ -64,48 +70,128 @@ def no_rollouts_hint(codex_homes: tuple[Path, ...]) -> str:
     )
 
 
-def find_rollouts(codex_home: Path) -> list[RolloutFile]:
-    """Every rollout under sessions/ and archived_sessions/, oldest name first.
+NOT_FOLLOWED = "a symbolic link: not followed below sessions/ and archived_sessions/"
+NOT_A_ROLLOUT_NAME = (
+    "not named like a rollout (rollout-*.jsonl, .jsonl.zst or .json); to mirror a"
+    " `codex exec --json` capture or a copied session, use `sessionbase import FILE`"
+)
 
-    Unreadable directories and symlink loops are skipped, never fatal. A plain ``.jsonl``
-    shadows its compressed ``.jsonl.zst`` sibling, as in Codex. Only symlinked directories
-    cost a stat: a loop needs a symlink, and readdir already gives every entry's inode.
+
+@dataclass(frozen=True)
+class PathProblem:
+    """A path that was not mirrored, and why (in words a person can act on)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class HomeScan:
+    """What one walk of a Codex home's session folders found."""
+
+    rollouts: list[RolloutFile] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)
+    """Every directory walked, the roots included: what a watch must cover."""
+    unreadable: list[PathProblem] = field(default_factory=list)
+    unrecognized: list[PathProblem] = field(default_factory=list)
+
+    def extend(self, other: HomeScan) -> None:
+        self.rollouts.extend(other.rollouts)
+        self.directories.extend(other.directories)
+        self.unreadable.extend(other.unreadable)
+        self.unrecognized.extend(other.unrecognized)
+
+
+def scan_home(codex_home: Path) -> HomeScan:
+    """Every rollout under ``sessions/`` and ``archived_sessions/``, oldest name first, with
+    the directories walked and what could not be read or was not recognized.
+
+    The roots are opened as paths, so a home or a ``sessions`` folder that is a symlink works,
+    as in Codex. Below them no symlink is followed, to a directory or to a file: Codex lists
+    only real directories and files there, and a link could lead anywhere (``/`` included).
+    An unreadable directory is reported and skipped; the walk goes on. A plain ``.jsonl``
+    shadows its compressed ``.jsonl.zst`` sibling, as in Codex.
     """
-    found: list[tuple[str, str, bool]] = []
+    scan = HomeScan()
     for sub in (SESSIONS_DIR, ARCHIVED_DIR):
+        root = codex_home / sub
         try:
-            top = os.stat(codex_home / sub)
-        except OSError:
+            top = os.stat(root)
+        except FileNotFoundError:
             continue
-        seen_dirs = {(top.st_dev, top.st_ino)}
-        stack = [(os.path.join(codex_home, sub), top.st_dev)]
-        while stack:
-            directory, dev = stack.pop()
+        except OSError as exc:
+            scan.unreadable.append(PathProblem(str(root), _os_reason(exc)))
+            continue
+        if not stat.S_ISDIR(top.st_mode):
+            scan.unrecognized.append(
+                PathProblem(str(root), f"not a directory ({kind_of(top.st_mode)})")
+            )
+            continue
+        scan.extend(scan_tree(str(root), codex_home, archived=sub == ARCHIVED_DIR, root=top))
+    scan.rollouts.sort(key=lambda f: (os.path.basename(f.location), f.location))
+    return scan
+
+
+def scan_tree(
+    directory: str, codex_home: Path, *, archived: bool, root: os.stat_result | None = None
+) -> HomeScan:
+    """``scan_home`` for one directory under a session root (a new day's folder, say); it must
+    be a real directory, not a symlink to one, unless its ``root`` stat is given."""
+    scan = HomeScan()
+    if root is None:
+        try:
+            root = os.lstat(directory)
+        except OSError:
+            return scan  # gone already
+        if not stat.S_ISDIR(root.st_mode):
+            return scan
+    # Real directories only, yet a bind mount can still make a loop: cut it by inode.
+    seen = {(root.st_dev, root.st_ino)}
+    stack = [directory]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except FileNotFoundError:
+            continue  # removed while we walked
+        except OSError as exc:
+            scan.unreadable.append(PathProblem(current, _os_reason(exc)))
+            continue
+        scan.directories.append(current)
+        names = {e.name for e in entries}
+        for entry in entries:
+            name = entry.name
             try:
-                with os.scandir(directory) as scan:
-                    entries = list(scan)
-            except OSError:
-                continue
-            names = {e.name for e in entries}
-            for entry in entries:
-                try:
-                    if entry.is_dir():
-                        if entry.is_symlink():
-                            target = entry.stat()
-                            key, child_dev = (target.st_dev, target.st_ino), target.st_dev
-                        else:
-                            key, child_dev = (dev, entry.inode()), dev
-                        if key not in seen_dirs:
-                            seen_dirs.add(key)
-                            stack.append((entry.path, child_dev))
-                        continue
-                except OSError:
-                    pass  # a symlink loop or the like: the tailer reports it as a file error
-                name = entry.name
-                if not is_rollout_name(name):
+                if entry.is_symlink():
+                    scan.unrecognized.append(PathProblem(entry.path, NOT_FOLLOWED))
                     continue
+                if entry.is_dir(follow_symlinks=False):
+                    child = entry.stat(follow_symlinks=False)
+                    if (child.st_dev, child.st_ino) not in seen:
+                        seen.add((child.st_dev, child.st_ino))
+                        stack.append(entry.path)
+                    continue
+                regular = entry.is_file(follow_symlinks=False)
+                mode = 0 if regular else entry.stat(follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                scan.unreadable.append(PathProblem(entry.path, _os_reason(exc)))
+                continue
+            if is_rollout_name(name):
                 if name.endswith(".zst") and name[: -len(".zst")] in names:
                     continue
-                found.append((name, entry.path, sub == ARCHIVED_DIR))
-    found.sort()
-    return [RolloutFile(location, codex_home, archived) for _, location, archived in found]
+                # A rollout name that is a FIFO or a device still goes to the tailer, which
+                # records why it cannot be read.
+                scan.rollouts.append(RolloutFile(entry.path, codex_home, archived))
+            elif regular:
+                scan.unrecognized.append(PathProblem(entry.path, NOT_A_ROLLOUT_NAME))
+            else:
+                reason = f"not a regular file ({kind_of(mode)})"
+                scan.unrecognized.append(PathProblem(entry.path, reason))
+    return scan
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)

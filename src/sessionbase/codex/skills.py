@@ -8,7 +8,6 @@ skills Codex loads and the reasons it rejects the others. Unlike Codex we also k
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import math
@@ -22,6 +21,8 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sessionbase.files import FileTooLarge, NotRegularFile, read_head, read_limited
+
 SKILL_FILE = "SKILL.md"
 SCOPES = ("repo", "user", "system", "admin")
 MAX_NAME_LEN = 64
@@ -31,6 +32,11 @@ MAX_DIRS_PER_ROOT = 2000
 MISSING_FRONTMATTER = "missing YAML frontmatter delimited by ---"
 PERMISSION_DENIED = "permission denied"
 SYMLINKED_SKILL_FILE = "not loaded: SKILL.md is a symlink and Codex follows only symlinked dirs"
+MAX_SKILL_FILE_BYTES = 1024 * 1024  # read of each SKILL.md, whose frontmatter comes first
+MAX_MANIFEST_BYTES = 1024 * 1024
+FRONTMATTER_BEYOND_LIMIT = (
+    f"missing YAML frontmatter in the first {MAX_SKILL_FILE_BYTES >> 20} MiB of the file"
+)
 
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -154,13 +160,15 @@ def parse_skill_file(path: Path, root: SkillRoot) -> Skill | SkillProblem:
     shown = os.path.abspath(path)
     canonical = os.path.realpath(path)
     try:
-        raw = _read_regular_file(canonical)
+        # The frontmatter opens the file: a huge body is never read whole.
+        raw, cut = read_head(canonical, MAX_SKILL_FILE_BYTES)
     except OSError as exc:
         return SkillProblem(shown, root.scope, f"failed to read file: {_os_error_text(exc)}")
     # Codex rejects non-UTF-8 files; we keep them, replacing the bad bytes.
     frontmatter = _frontmatter(raw.decode("utf-8", errors="replace"))
     if frontmatter is None:
-        return SkillProblem(shown, root.scope, MISSING_FRONTMATTER)
+        reason = FRONTMATTER_BEYOND_LIMIT if cut else MISSING_FRONTMATTER
+        return SkillProblem(shown, root.scope, reason)
     try:
         return _build_skill(frontmatter, canonical, root)
     except _Invalid as exc:
@@ -200,7 +208,9 @@ def _subdirs(path: Path) -> list[Path]:
 def _plugin_manifest_name(plugin_root: Path) -> str | None:
     """The ``name`` in ``.codex-plugin/plugin.json``, which Codex uses as the namespace."""
     try:
-        manifest = json.loads((plugin_root / ".codex-plugin" / "plugin.json").read_bytes())
+        manifest = json.loads(
+            read_limited(plugin_root / ".codex-plugin" / "plugin.json", MAX_MANIFEST_BYTES)
+        )
     except (OSError, ValueError):
         return None
     name = manifest.get("name") if isinstance(manifest, dict) else None
@@ -283,24 +293,10 @@ def _classify(entry: os.DirEntry[str], follow_links: bool) -> tuple[str | None, 
     return None, entry.path
 
 
-def _read_regular_file(path: str) -> bytes:
-    # O_NONBLOCK: a FIFO swapped in after the listing must not hang the scan.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(mode):
-            raise OSError("not a regular file")
-        with open(fd, "rb", closefd=False) as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
-
-
 def _os_error_text(exc: OSError) -> str:
-    """Rust's ``io::Error`` Display, which is what Codex prints."""
+    """Rust's ``io::Error`` Display, which is what Codex prints (our own refusals as they are)."""
+    if isinstance(exc, NotRegularFile | FileTooLarge):
+        return str(exc)
     if exc.errno is not None and exc.strerror:
         return f"{exc.strerror} (os error {exc.errno})"
     return str(exc)

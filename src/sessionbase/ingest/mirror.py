@@ -1,15 +1,18 @@
-"""The mirror: every Codex home's rollouts, session index and skills, brought up to date.
+"""The mirror: every Codex home's rollouts, session index and skills, and the imported
+files, brought up to date.
 
 ``Mirror`` is synchronous and owns the writer connection; it runs on one thread (the CLI's, or
 serve's ingest thread). Only one process may ingest into a data dir at a time, enforced with
-a lock file, so two writers never interleave commits.
+a lock file (``IngestLock``), so two writers never interleave commits. A path that cannot be
+read is skipped and listed (``unreadable()``), never fatal to the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import contextlib
 import os
+import sqlite3
 import stat
 import time
 from collections import Counter
@@ -25,17 +28,27 @@ from sessionbase.codex.paths import (
     ARCHIVED_DIR,
     SESSION_INDEX,
     SESSIONS_DIR,
+    HomeScan,
+    PathProblem,
     RolloutFile,
-    find_rollouts,
     is_rollout_name,
+    scan_home,
+    scan_tree,
 )
 from sessionbase.config import Settings
-from sessionbase.errors import ConfigError, StoreError
+from sessionbase.errors import ConfigError, SourceError, StoreError
+from sessionbase.files import FileTooLarge, open_regular
+from sessionbase.ingest import imports
+from sessionbase.ingest.lock import IngestLock
 from sessionbase.ingest.projects import ProjectResolver, project_id
 from sessionbase.ingest.readahead import ReadAhead
+from sessionbase.ingest.reader import complete_lines
 from sessionbase.ingest.tailer import FileReport, Tailer
 from sessionbase.store import open_store
 from sessionbase.wording import counted
+
+MAX_INDEX_BYTES = 64 * 1024 * 1024  # about half a million renames: more is not an index
+MAX_INDEX_LINE_BYTES = 64 * 1024  # one entry: an id, a name and a time
 
 
 class Progress(Protocol):
@@ -64,6 +77,8 @@ class SyncReport:
     threads_touched: set[str] = field(default_factory=set)
     seconds: float = 0.0
     totals: dict[str, Any] = field(default_factory=dict)
+    unreadable: list[PathProblem] = field(default_factory=list)
+    unrecognized: list[PathProblem] = field(default_factory=list)
 
     def add(self, report: FileReport) -> None:
         self.statuses[report.status] += 1
@@ -89,6 +104,8 @@ class SyncReport:
             "seconds": round(self.seconds, 3),
             "threads": self.totals.get("threads", 0),
             "messages": self.totals.get("messages", 0),
+            "unreadable": [{"path": p.path, "reason": p.reason} for p in self.unreadable],
+            "unrecognized": [{"path": p.path, "reason": p.reason} for p in self.unrecognized],
         }
 
     def summary(self) -> str:
@@ -110,46 +127,22 @@ class SyncReport:
         if len(self.errors) > 10:
             more = counted(len(self.errors) - 10, "more error")
             lines.append(f"… and {more} (see `sessionbase status`)")
+        for problem in self.unreadable[:10]:
+            lines.append(f"cannot read: {problem.path}: {problem.reason} (skipped)")
+        if len(self.unreadable) > 10:
+            more = counted(len(self.unreadable) - 10, "more path")
+            lines.append(f"… and {more} that cannot be read (see `sessionbase status`)")
+        if self.unrecognized:
+            lines.append(
+                f"not recognized: {counted(len(self.unrecognized), 'file')} under the session"
+                " folders (`sessionbase status` says which and why)"
+            )
         return "\n".join(lines)
 
 
-class IngestLock:
-    """An exclusive lock on the data dir's ingest; released on close or process death."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "ingest.lock"
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a+")
-        except OSError as exc:
-            raise StoreError(
-                f"cannot write to the data dir {data_dir} ({exc.strerror}): backfill and serve"
-                " need to write; read commands work as it is. Make it writable, or choose"
-                " another data dir with --data-dir"
-            ) from exc
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.seek(0)
-            holder = self._fh.read().strip() or "another process"
-            self._fh.close()
-            raise StoreError(
-                f"{holder} is already ingesting into {data_dir}; "
-                "stop it first (only one `sessionbase serve` or `backfill` per data dir)"
-            ) from None
-        self._fh.seek(0)
-        self._fh.truncate()
-        self._fh.write(f"sessionbase pid {os.getpid()}")
-        self._fh.flush()
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-
-
 class Mirror:
-    """Keeps the database equal to the Codex homes. Use from one thread; close when done."""
+    """Keeps the database equal to the Codex homes and the imported files. Use from one
+    thread; close when done."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -160,13 +153,34 @@ class Mirror:
             self.lock.close()
             raise
         self.projects = ProjectResolver(settings.machine)
-        self.tailer = Tailer(
+        self.tailer = self._tailer()
+        # What the last full walk found, and what has come up since (a new day's folder, a
+        # session index turned into a FIFO...): for the watch and for reporting.
+        self._scan = HomeScan()
+        self._new_dirs: set[str] = set()
+        self._index_problems: dict[str, str] = {}
+        self._registry_problem: PathProblem | None = None
+        self.imported: frozenset[str] = frozenset()
+
+    def _tailer(self) -> Tailer:
+        return Tailer(
             self.store,
             self.projects,
-            machine=settings.machine,
-            batch_bytes=settings.batch_bytes,
-            max_line_bytes=settings.max_line_bytes,
+            machine=self.settings.machine,
+            batch_bytes=self.settings.batch_bytes,
+            max_line_bytes=self.settings.max_line_bytes,
         )
+
+    def reconnect(self) -> None:
+        """Open the store afresh (keeping the lock): after a failure, start from a clean
+        connection. Raises StoreError when the database cannot be opened yet."""
+        on_commit = self.store.on_commit
+        with contextlib.suppress(StoreError, sqlite3.Error):
+            self.store.close()  # whatever state the failure left it in
+        self.store = open_store(self.settings.database_url, cache_mb=32)
+        self.store.on_commit = on_commit
+        self.store.checkpoint_in_background()
+        self.tailer = self._tailer()
 
     def close(self) -> None:
         self.store.close()
@@ -180,11 +194,77 @@ class Mirror:
 
     # ------------------------------------------------------------- discovery
 
-    def discover(self) -> list[RolloutFile]:
-        found: list[RolloutFile] = []
+    def scan(self) -> list[RolloutFile]:
+        """Walk every home and read the imported files' registry: the files to mirror."""
+        found = HomeScan()
         for home in self.settings.codex_homes:
-            found.extend(find_rollouts(home))
-        return found
+            found.extend(scan_home(home))
+        self._scan, self._new_dirs = found, set()
+        self._load_registry()
+        imported = [RolloutFile(path, None, False) for path in sorted(self.imported)]
+        return found.rollouts + [f for f in imported if f.location not in self._home_files()]
+
+    def _home_files(self) -> set[str]:
+        return {f.location for f in self._scan.rollouts}
+
+    def _load_registry(self) -> None:
+        try:
+            self.imported = frozenset(imports.imported_files(self.settings.data_dir))
+            self._registry_problem = None
+        except SourceError as exc:
+            path = str(imports.registry_dir(self.settings.data_dir) / imports.REGISTRY)
+            self._registry_problem = PathProblem(path, str(exc))
+
+    def unreadable(self) -> list[PathProblem]:
+        """Paths the last pass could not read (directories, the session index...)."""
+        problems = list(self._scan.unreadable)
+        problems += [PathProblem(p, r) for p, r in sorted(self._index_problems.items())]
+        if self._registry_problem is not None:
+            problems.append(self._registry_problem)
+        return sorted(problems, key=lambda p: p.path)
+
+    def unrecognized(self) -> list[PathProblem]:
+        """Files under the session folders that are not rollouts, and why (imported files
+        excepted: they are mirrored)."""
+        found = [p for p in self._scan.unrecognized if p.path not in self.imported]
+        return sorted(found, key=lambda p: p.path)
+
+    def walk_for_watch(self) -> set[str]:
+        """Walk the homes now and return the directories to watch (before a first pass)."""
+        self.scan()
+        return self.watch_dirs()
+
+    def watch_dirs(self) -> set[str]:
+        """Every directory whose changes matter: each home itself (its session index, new
+        session folders), every real directory under its session folders, the top of its
+        skills folder, the imported files' folders and the registry's."""
+        dirs = set(self._scan.directories) | self._new_dirs
+        for home in self.settings.codex_homes:
+            dirs.add(str(home))
+            skills = home / "skills"
+            if skills.is_dir():
+                dirs.add(str(skills))
+        dirs.update(os.path.dirname(path) for path in self.imported)
+        dirs.add(str(imports.registry_dir(self.settings.data_dir)))
+        return {d for d in dirs if os.path.isdir(d)}
+
+    def walk_new_dirs(self, paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+        """The rollouts and directories under new directories reported by the watch (a new
+        day under sessions/); the directories join ``watch_dirs()``."""
+        rollouts: list[Path] = []
+        dirs: list[str] = []
+        for path in paths:
+            where = self._session_root_of(path)
+            if where is None:
+                continue
+            home, archived = where
+            found = scan_tree(str(path), home, archived=archived)
+            rollouts += [f.path for f in found.rollouts]
+            dirs += found.directories
+            self._scan.unreadable += found.unreadable
+            self._scan.unrecognized += found.unrecognized
+        self._new_dirs.update(dirs)
+        return rollouts, dirs
 
     def home_of(self, path: Path) -> Path | None:
         for home in self.settings.codex_homes:
@@ -195,13 +275,25 @@ class Mirror:
             return home
         return None
 
+    def _session_root_of(self, path: Path) -> tuple[Path, bool] | None:
+        """(home, archived) when ``path`` is a home's sessions/ or archived_sessions/ or lies
+        below one."""
+        home = self.home_of(path)
+        if home is None:
+            return None
+        parts = path.relative_to(home).parts
+        if not parts or parts[0] not in (SESSIONS_DIR, ARCHIVED_DIR):
+            return None
+        return home, parts[0] == ARCHIVED_DIR
+
     # ----------------------------------------------------------------- syncing
 
     def sync(self, progress: Progress | None = None) -> SyncReport:
-        """One full pass: new and changed rollouts, vanished files, names, skills."""
+        """One full pass: new and changed rollouts and imported files, vanished files, names,
+        skills."""
         began = time.monotonic()
         report = SyncReport()
-        files = self.discover()
+        files = self.scan()
         report.files_seen = len(files)
         settled = self.store.settled_files()
         changed: list[tuple[RolloutFile, os.stat_result | None]] = []
@@ -224,7 +316,7 @@ class Mirror:
             (f.location, st.st_size)
             for f, st in changed
             if st is not None
-            and stat.S_ISREG(st.st_mode)  # a FIFO would block a worker's open()
+            and stat.S_ISREG(st.st_mode)  # anything else is the tailer's to report
             and f.location not in tracked
             and not f.location.endswith(".json")
         ]
@@ -256,83 +348,96 @@ class Mirror:
             progress.finish()
         report.seconds = time.monotonic() - began
         report.totals = self.store.totals()
+        report.unreadable = self.unreadable()
+        report.unrecognized = self.unrecognized()
         return report
 
     def ingest_paths(self, paths: Iterable[Path]) -> list[FileReport]:
         """Bring the given changed paths up to date (from watch events)."""
         reports = []
         names = skills = False
-        for path in sorted(self._expand_new_dirs(set(paths))):
-            home = self.home_of(path)
+        paths = set(paths)
+        registry = imports.registry_dir(self.settings.data_dir) / imports.REGISTRY
+        if registry in paths:
+            before = self.imported
+            self._load_registry()
+            paths.update(Path(p) for p in self.imported - before)
+        for path in sorted(paths):
+            location = str(path)
             if path.name == SESSION_INDEX:
                 names = True
             elif path.name == "SKILL.md":
                 skills = True
-            elif home is not None and _is_tracked_rollout(path, home):
+            elif location in self.imported:
+                reports.append(self.tailer.ingest(path, None))
+            elif (where := self._session_root_of(path)) is not None and is_rollout_name(path.name):
+                if _is_symlink(path):
+                    continue  # never followed; the next full pass lists it
                 if path.name.endswith(".zst") and path.with_suffix("").exists():
                     continue
-                reports.append(self.tailer.ingest(path, home))
+                reports.append(self.tailer.ingest(path, where[0]))
         if names:
             self.sync_names()
         if skills:
             self.sync_skills()
         return reports
 
-    def _expand_new_dirs(self, paths: set[Path]) -> set[Path]:
-        """A new directory (a new day under sessions/) may hold files written before the
-        watch on it began: list them too, so none waits for the safety-net rescan."""
-        out = set()
-        for path in paths:
-            home = self.home_of(path)
-            if home is None or path.name.startswith("rollout-") or not path.is_dir():
-                out.add(path)
-                continue
-            for dirpath, _dirs, files in os.walk(path):
-                out.update(Path(dirpath) / name for name in files if is_rollout_name(name))
-        return out
+    def ingest_files(self, paths: Iterable[str]) -> list[FileReport]:
+        """Bring the given imported files up to date now (``sessionbase import``)."""
+        with self.store.grouped_commits():
+            return [self.tailer.ingest(Path(path), None) for path in paths]
 
     def sync_names(self) -> int | None:
-        """Read new entries of each home's session_index.jsonl (append-only; newest wins)."""
+        """Read new entries of each home's session_index.jsonl (append-only; newest wins).
+
+        The index is read through the one guarded open, line by line with each line bounded,
+        and only up to ``MAX_INDEX_BYTES``: a FIFO, a device or a gigantic file in its place
+        is reported (``unreadable()``) and skipped, never waited on or read whole.
+        """
         names: dict[str, tuple[str, str | None]] = {}
         read_to: dict[str, str] = {}
         for home in self.settings.codex_homes:
             path = home / SESSION_INDEX
             key = f"session_index:{path}"
             try:
-                st = path.stat()
-            except OSError:
+                offset, end, inode = self._read_index(path, key, names)
+            except FileNotFoundError:
+                self._index_problems.pop(str(path), None)
                 continue
-            saved = orjson.loads(self.store.get_setting(key) or "{}")
-            offset = int(saved.get("offset", 0))
-            if saved.get("inode") != st.st_ino or st.st_size < offset:
-                offset = 0
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read()
-            except OSError:
+            except OSError as exc:
+                self._index_problems[str(path)] = exc.strerror or str(exc)
                 continue
-            end = data.rfind(b"\n") + 1
-            for line in data[:end].splitlines():
-                try:
-                    entry = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                    name = entry.get("thread_name")
-                    if isinstance(name, str) and name.strip():
-                        updated = entry.get("updated_at")
-                        names[entry["id"].lower()] = (
-                            name.strip(),
-                            updated if isinstance(updated, str) else None,
-                        )
-            read_to[key] = orjson.dumps({"offset": offset + end, "inode": st.st_ino}).decode()
+            self._index_problems.pop(str(path), None)
+            if end != offset:
+                read_to[key] = orjson.dumps({"offset": end, "inode": inode}).decode()
         # Names first, offsets after: a crash in between re-reads entries (harmless) instead
         # of skipping entries that were never stored.
         version = self.store.set_session_names(names)
         for key, value in read_to.items():
             self.store.put_setting(key, value)
         return version
+
+    def _read_index(
+        self, path: Path, key: str, names: dict[str, tuple[str, str | None]]
+    ) -> tuple[int, int, int]:
+        """Gather the entries past the saved offset; returns (offset, new offset, inode)."""
+        with open_regular(path) as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size > MAX_INDEX_BYTES:
+                raise FileTooLarge(path, MAX_INDEX_BYTES)
+            saved = orjson.loads(self.store.get_setting(key) or "{}")
+            offset = int(saved.get("offset", 0))
+            if saved.get("inode") != st.st_ino or st.st_size < offset:
+                offset = 0
+            fh.seek(offset)
+            end = offset
+            for start, line, oversized in complete_lines(fh, offset, MAX_INDEX_LINE_BYTES):
+                end = oversized or start + len(line)
+                if end > MAX_INDEX_BYTES:
+                    raise FileTooLarge(path, MAX_INDEX_BYTES)  # it grew while we read
+                if not oversized:
+                    _index_entry(line, names)
+        return offset, end, st.st_ino
 
     def sync_skills(self) -> int | None:
         """Rediscover skills in every root Codex searches; store only if something changed."""
@@ -351,12 +456,75 @@ class Mirror:
         return self.store.replace_skills(found, problems, ids)
 
 
-def _is_tracked_rollout(path: Path, home: Path) -> bool:
-    """What a full scan (``find_rollouts``) would pick up: a rollout name under sessions/ or
-    archived_sessions/ -- not a ``rollout-….jsonl.tmp`` or a copy elsewhere in the home."""
-    parts = path.relative_to(home).parts
-    in_rollout_dirs = len(parts) > 1 and parts[0] in (SESSIONS_DIR, ARCHIVED_DIR)
-    return in_rollout_dirs and is_rollout_name(path.name)
+def _index_entry(line: bytes, names: dict[str, tuple[str, str | None]]) -> None:
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+        name = entry.get("thread_name")
+        if isinstance(name, str) and name.strip():
+            updated = entry.get("updated_at")
+            names[entry["id"].lower()] = (
+                name.strip(),
+                updated if isinstance(updated, str) else None,
+            )
+
+
+def _is_symlink(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+@dataclass
+class Survey:
+    """What is on disk to mirror and what will be skipped, found without the database or
+    the lock (for ``sessionbase status``)."""
+
+    rollouts: list[str]
+    imported: list[str]
+    unreadable: list[PathProblem]
+    unrecognized: list[PathProblem]
+
+
+def survey(settings: Settings) -> Survey:
+    found = HomeScan()
+    for home in settings.codex_homes:
+        found.extend(scan_home(home))
+    unreadable = list(found.unreadable)
+    for home in settings.codex_homes:
+        problem = index_problem(home / SESSION_INDEX)
+        if problem is not None:
+            unreadable.append(PathProblem(str(home / SESSION_INDEX), problem))
+    try:
+        imported = imports.imported_files(settings.data_dir)
+    except SourceError as exc:
+        registry = imports.registry_dir(settings.data_dir) / imports.REGISTRY
+        unreadable.append(PathProblem(str(registry), str(exc)))
+        imported = []
+    return Survey(
+        rollouts=[f.location for f in found.rollouts],
+        imported=imported,
+        unreadable=sorted(unreadable, key=lambda p: p.path),
+        unrecognized=sorted(
+            (p for p in found.unrecognized if p.path not in set(imported)), key=lambda p: p.path
+        ),
+    )
+
+
+def index_problem(path: Path) -> str | None:
+    """Why a session index cannot be read (as ``sync_names`` would find), or None."""
+    try:
+        with open_regular(path) as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_INDEX_BYTES:
+                return str(FileTooLarge(path, MAX_INDEX_BYTES))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def check_homes(settings: Settings) -> None:

@@ -22,6 +22,7 @@ from sessionbase.codex import rollout
 from sessionbase.codex.paths import thread_id_from_name
 from sessionbase.codex.rollout import Generation
 from sessionbase.errors import FormatError
+from sessionbase.files import open_regular
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
 from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
 
@@ -205,8 +206,9 @@ def _reason_key(reason: str) -> str:
 
 
 def open_rollout(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed when it is a ``.zst``."""
-    raw = open(path, "rb", buffering=READ_CHUNK)
+    """The file's bytes, decompressed when it is a ``.zst``. Raises ``OSError`` (including
+    ``NotRegularFile``) when the path is not a regular file that can be read."""
+    raw = open_regular(path, buffering=READ_CHUNK)
     if not path.name.endswith(".zst"):
         return raw
     reader: Any = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)

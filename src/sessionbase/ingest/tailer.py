@@ -22,6 +22,7 @@ import zstandard
 from sessionbase.codex import rollout
 from sessionbase.codex.paths import is_archived, thread_id_from_name
 from sessionbase.codex.rollout import Generation, Record
+from sessionbase.files import read_limited
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
 from sessionbase.ingest.projects import ProjectResolver
 from sessionbase.ingest.readahead import StreamLost
@@ -55,6 +56,15 @@ def _fingerprint(path: Path, length: int) -> tuple[str, int]:
     return hashlib.blake2b(head, digest_size=16).hexdigest(), len(head)
 
 
+def _home_text(codex_home: Path | None) -> str:
+    """How a source's home is stored: empty for an imported file, which has none."""
+    return "" if codex_home is None else str(codex_home)
+
+
+def _home(stored: str) -> Path | None:
+    return Path(stored) if stored else None
+
+
 class Tailer:
     """Brings files up to date in the store. One instance per writer thread."""
 
@@ -76,7 +86,7 @@ class Tailer:
     def ingest(
         self,
         path: Path,
-        codex_home: Path,
+        codex_home: Path | None,
         progress: ProgressFn | None = None,
         *,
         stat_result: os.stat_result | None = None,
@@ -137,7 +147,9 @@ class Tailer:
 
     # ---------------------------------------------------------------- moves
 
-    def _find_moved(self, path: Path, codex_home: Path, st: os.stat_result) -> SourceRow | None:
+    def _find_moved(
+        self, path: Path, codex_home: Path | None, st: os.stat_result
+    ) -> SourceRow | None:
         """A new path whose content we already track elsewhere (archive/unarchive, rename)."""
         for old in self._move_candidates(path, st):
             if os.path.exists(old.path) or old.fingerprint is None:
@@ -147,7 +159,9 @@ class Tailer:
                     continue
             except (OSError, zstandard.ZstdError):
                 continue
-            moved = SourceRow(**{**old.__dict__, "path": str(path), "codex_home": str(codex_home)})
+            moved = SourceRow(
+                **{**old.__dict__, "path": str(path), "codex_home": _home_text(codex_home)}
+            )
             moved.status = "ok"
             self.store.move_source(old.path, moved, is_archived(path, codex_home))
             return moved
@@ -165,7 +179,7 @@ class Tailer:
     def _read(
         self,
         path: Path,
-        codex_home: Path,
+        codex_home: Path | None,
         st: os.stat_result,
         known: SourceRow | None,
         report: FileReport,
@@ -180,11 +194,11 @@ class Tailer:
             report.status = "rebuilt"
         fresh = source is None
         if source is None:
-            source = SourceRow(path=str(path), codex_home=str(codex_home))
+            source = SourceRow(path=str(path), codex_home=_home_text(codex_home))
             source.state = initial_state(path)
             if reset_thread is None:
                 reset_thread = (known.thread_id if known else None) or None
-        source.path, source.codex_home = str(path), str(codex_home)
+        source.path, source.codex_home = str(path), _home_text(codex_home)
         source.dev, source.inode, source.size, source.mtime_ns = (
             st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
         )  # fmt: skip
@@ -214,8 +228,9 @@ class Tailer:
         report: FileReport,
         progress: ProgressFn | None,
     ) -> FileReport:
-        """TS-era session documents are rewritten whole: read all of it, every time it changes."""
-        raw = path.read_bytes()
+        """TS-era session documents are rewritten whole: read all of it, every time it changes.
+        A document is one value, so it is bounded like one line (``max_line_bytes``)."""
+        raw = read_limited(path, self.max_line_bytes)
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -257,17 +272,21 @@ class Tailer:
             fields.update(
                 machine=self.machine,
                 rollout_path=source.path,
-                archived=int(is_archived(Path(source.path), Path(source.codex_home))),
+                archived=int(is_archived(Path(source.path), _home(source.codex_home))),
                 project_id=project.id if project else None,
             )
             batch.thread, batch.project = fields, project
         return batch
 
-    def _failed(self, report: FileReport, path: Path, codex_home: Path, error: str) -> FileReport:
+    def _failed(
+        self, report: FileReport, path: Path, codex_home: Path | None, error: str
+    ) -> FileReport:
         known = self.store.source(str(path))
         if known is None:
             self.store.insert_source(
-                SourceRow(path=str(path), codex_home=str(codex_home), status="error", error=error)
+                SourceRow(
+                    path=str(path), codex_home=_home_text(codex_home), status="error", error=error
+                )
             )
         else:
             self.store.mark_source(str(path), "error", error)

@@ -1,24 +1,35 @@
-"""Following Codex while it writes: inotify events plus a periodic safety-net rescan.
+"""Following Codex while it writes: file events plus a periodic safety-net rescan, restarted
+with backoff whenever something stops it.
 
 All ingest work runs on one dedicated thread (the writer); the event loop only waits for
 file events and timers. Events can be dropped by the kernel, so a cheap stat-only rescan runs
-every ``settings.rescan_interval`` seconds as well.
+every ``settings.rescan_interval`` seconds as well. A path that cannot be read is skipped and
+reported (``IngestHealth``); an error that stops ingest as a whole (the database refusing
+writes, the watch failing) is reported too, and ``run`` starts over after 1, 2, 4 … 60 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import os
+import sqlite3
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from watchfiles import Change, awatch
+from watchfiles import Change
 
 from sessionbase.codex.paths import SESSION_INDEX, is_rollout_name
 from sessionbase.config import Settings
+from sessionbase.errors import SessionbaseError
+from sessionbase.ingest.dirwatch import Batch, DirWatch, WatchFailed
+from sessionbase.ingest.health import IngestHealth
+from sessionbase.ingest.imports import REGISTRY
 from sessionbase.ingest.mirror import Mirror, SyncReport, check_homes
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.wording import counted
@@ -26,17 +37,9 @@ from sessionbase.wording import counted
 log = logging.getLogger("sessionbase.ingest")
 T = TypeVar("T")
 
-# How long watchfiles waits for more events before handing a group over (milliseconds).
-WATCH_STEP_MS = 5
-WATCH_DEBOUNCE_MS = 50
-
-
-def _interesting(change: Change, path: str) -> bool:
-    name = Path(path).name
-    if is_rollout_name(name) or name in (SESSION_INDEX, "SKILL.md"):
-        return True
-    # New directories under sessions/ (a new day): their first files can precede the watch.
-    return change == Change.added and "sessions" in Path(path).parts and os.path.isdir(path)
+RETRY_FIRST = 1.0  # seconds before the first retry after ingest stopped; doubled each time
+RETRY_MAX = 60.0
+NEW_DIR_ROUNDS = 8  # walks of a new directory tree until its watch covers all of it
 
 
 class Follower:
@@ -48,12 +51,16 @@ class Follower:
         *,
         on_reports: Callable[[list[FileReport]], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
+        health: IngestHealth | None = None,
     ) -> None:
         self.settings = settings
         self.on_reports = on_reports or _log_reports
         self.on_commit = on_commit
+        self.health = health or IngestHealth()
+        self.health.on_change(self._publish)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-ingest")
         self._mirror: Mirror | None = None
+        self._broken = False  # the last attempt failed: reconnect the store before the next
         self.ready = asyncio.Event()
 
     async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
@@ -67,6 +74,7 @@ class Follower:
         self._mirror.store.on_commit = self.on_commit
         # Following live, the next line must not wait for a checkpoint of the last one.
         self._mirror.store.checkpoint_in_background()
+        self._publish()
 
     async def start(self) -> SyncReport:
         """Catch up with everything on disk (opening first if needed); then ``ready`` is set."""
@@ -74,76 +82,174 @@ class Follower:
             await self.open()
         assert self._mirror is not None
         report = await self._on_writer(self._mirror.sync)
+        self.health.skipped(self._mirror.unreadable(), self._mirror.unrecognized())
         self.ready.set()
         return report
+
+    async def run(
+        self, stop: asyncio.Event, on_ready: Callable[[SyncReport], None] | None = None
+    ) -> None:
+        """``follow`` until ``stop``; whenever it fails, report why and start over after a
+        growing delay (logged once per retry). ``on_ready`` is called after the first
+        catch-up pass only."""
+        delay = RETRY_FIRST
+        first = True
+
+        def caught_up(report: SyncReport) -> None:
+            nonlocal delay, first
+            delay = RETRY_FIRST
+            if first and on_ready is not None:
+                on_ready(report)
+            first = False
+
+        while not stop.is_set():
+            try:
+                await self.follow(stop, caught_up)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = _reason(exc)
+                if not isinstance(exc, SessionbaseError | OSError | sqlite3.Error | WatchFailed):
+                    log.error("ingest failed unexpectedly", exc_info=exc)
+            self._broken = True
+            self.health.stopped(reason, delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()
+            if not stop.is_set():
+                self.health.retrying()
+            delay = min(delay * 2, RETRY_MAX)
 
     async def follow(
         self, stop: asyncio.Event, on_ready: Callable[[SyncReport], None] | None = None
     ) -> None:
         """Catch up, call ``on_ready``, then ingest changes as they happen until ``stop``.
+        Raises whatever stops it.
 
         The watch begins before the catch-up pass: a line appended to a file the pass has
         already read is then an event waiting in the queue, not a wait for the next rescan.
         """
-        changes: asyncio.Queue[set[tuple[Change, str]] | None] = asyncio.Queue()
-        watch = asyncio.create_task(self._watch(stop, changes))
-        # awatch sets up its inotify watches synchronously on the task's first step.
-        await asyncio.sleep(0)
-        rescans: asyncio.Task[None] | None = None
+        changes: asyncio.Queue[Batch | WatchFailed | None] = asyncio.Queue()
+        watch = DirWatch(changes, self._interesting)
+        wake_on_stop = asyncio.create_task(_put_none_when(stop, changes))
         try:
-            report = await self.start()
-            if on_ready is not None:
-                on_ready(report)
+            if self._mirror is None:
+                await self.open()
             mirror = self._mirror
             assert mirror is not None
-            rescans = asyncio.create_task(self._rescan_loop(stop))
-            while (batch := await changes.get()) is not None:
-                paths = {Path(p) for _, p in batch}
-                while not changes.empty() and (more := changes.get_nowait()) is not None:
-                    paths.update(Path(p) for _, p in more)  # events that piled up meanwhile
-                reports = await self._on_writer(mirror.ingest_paths, paths)
-                self.on_reports(reports)
-            await watch  # re-raises if the watch failed
+            if self._broken:
+                await self._on_writer(mirror.reconnect)
+                self._broken = False
+            await watch.watch(await self._on_writer(mirror.walk_for_watch))
+            report = await self.start()
+            await watch.watch(mirror.watch_dirs())
+            self.health.following()
+            if on_ready is not None:
+                on_ready(report)
+            await self._follow_changes(mirror, watch, changes, stop)
         finally:
-            watch.cancel()
-            if rescans is not None:
-                rescans.cancel()
+            wake_on_stop.cancel()
+            await watch.close()
 
-    async def _watch(
-        self, stop: asyncio.Event, changes: asyncio.Queue[set[tuple[Change, str]] | None]
+    async def _follow_changes(
+        self,
+        mirror: Mirror,
+        watch: DirWatch,
+        changes: asyncio.Queue[Batch | WatchFailed | None],
+        stop: asyncio.Event,
     ) -> None:
-        try:
-            async for batch in awatch(
-                *self.settings.codex_homes,
-                watch_filter=_interesting,
-                debounce=WATCH_DEBOUNCE_MS,
-                step=WATCH_STEP_MS,
-                stop_event=stop,
-                recursive=True,
-            ):
-                changes.put_nowait(batch)
-        finally:
-            changes.put_nowait(None)
-
-    async def _rescan_loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         interval = self.settings.rescan_interval
-        if interval <= 0 or self._mirror is None:
-            return
+        next_rescan = loop.time() + interval if interval > 0 else math.inf
         while not stop.is_set():
             try:
-                async with asyncio.timeout(interval):
-                    await stop.wait()
+                async with asyncio.timeout_at(None if math.isinf(next_rescan) else next_rescan):
+                    item = await changes.get()
             except TimeoutError:
-                report = await self._on_writer(self._mirror.sync)
+                report = await self._on_writer(mirror.sync)
+                self.health.skipped(mirror.unreadable(), mirror.unrecognized())
+                await watch.watch(mirror.watch_dirs())
                 changed = report.files_seen - report.statuses.get("unchanged", 0)
                 if changed:
                     log.info("rescan caught %s", counted(changed, "changed file"))
+                next_rescan = loop.time() + interval
+                continue
+            paths: set[Path] = set()
+            while item is not None:
+                if isinstance(item, WatchFailed):
+                    raise item
+                paths.update(Path(p) for _, p in item)
+                item = changes.get_nowait() if not changes.empty() else None  # piled up
+            if not paths:
+                continue  # the stop wake-up
+            paths |= await self._take_in_new_dirs(mirror, watch, paths)
+            reports = await self._on_writer(mirror.ingest_paths, paths)
+            self.health.skipped(mirror.unreadable(), mirror.unrecognized())
+            self.on_reports(reports)
+
+    async def _take_in_new_dirs(
+        self, mirror: Mirror, watch: DirWatch, paths: set[Path]
+    ) -> set[Path]:
+        """Watch the new directories among ``paths`` (a new day under sessions/) and return
+        the rollouts in them. Walks again after each new watch: whatever was created before
+        the watch covered it is found by a walk, whatever after by the watch."""
+        found: set[Path] = set()
+        fresh = [p for p in paths if _is_real_dir(p)]
+        for _ in range(NEW_DIR_ROUNDS):
+            if not fresh:
+                break
+            rollouts, dirs = await self._on_writer(mirror.walk_new_dirs, fresh)
+            found.update(rollouts)
+            before = watch.dirs
+            await watch.watch(mirror.watch_dirs())
+            fresh = [Path(d) for d in dirs if d not in before]
+        return found
+
+    def _interesting(self, change: Change, path: str) -> bool:
+        name = os.path.basename(path)
+        if is_rollout_name(name) or name in (SESSION_INDEX, "SKILL.md", REGISTRY):
+            return True
+        mirror = self._mirror
+        if mirror is not None and path in mirror.imported:
+            return True
+        # A new directory (a new day under sessions/): its first files can precede its watch.
+        return change == Change.added and _is_real_dir(Path(path))
+
+    def _publish(self) -> None:
+        if self._mirror is not None:
+            try:
+                self._mirror.lock.publish(self.health.summary())
+            except OSError as exc:
+                log.debug("cannot publish the ingest state: %s", exc)
 
     async def close(self) -> None:
         if self._mirror is not None:
             await self._on_writer(self._mirror.close)
             self._mirror = None
         self._executor.shutdown(wait=True)
+
+
+async def _put_none_when(stop: asyncio.Event, changes: asyncio.Queue[Any]) -> None:
+    await stop.wait()
+    changes.put_nowait(None)
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    """What stopped ingest, in one line."""
+    if isinstance(exc, SessionbaseError | WatchFailed):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _log_reports(reports: list[FileReport]) -> None:

@@ -80,7 +80,7 @@ class Subscription:
     error: str | None = None
     reads: ReadSet = field(default_factory=ReadSet)
     value_json: str = "null"
-    changed_at: int = 0
+    changed_at: int = 0  # the engine's change count when its result last changed
     ready: bool = False
     stale: bool = True
     watchers: int = 0
@@ -120,6 +120,7 @@ class Engine:
         self.version = 0
         self.executions = 0
         self.facts: dict[str, Any] = {}
+        self._changes = 0  # results changed so far: a result's ``changed_at``
         self._subs: dict[tuple[str, str], Subscription] = {}
         self._listeners: set[Callable[[], None]] = set()
         self._wake = asyncio.Event()
@@ -294,7 +295,8 @@ class Engine:
             value_json = result.value_json or "null"
             if result.error != sub.error or value_json != sub.value_json or sub.changed_at == 0:
                 sub.value_json, sub.error = value_json, result.error
-                sub.changed_at = version
+                self._changes += 1
+                sub.changed_at = self._changes
                 changed = True
         moved = version > self.version
         self.version = max(self.version, version)

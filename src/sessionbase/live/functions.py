@@ -312,8 +312,9 @@ def skills_list(ctx: QueryContext, args: SkillArgs) -> list[dict[str, Any]]:
 @registry.query("status:get", NoArgs)
 def status_get(ctx: QueryContext, args: NoArgs) -> dict[str, Any]:
     """Ingest state for an app header: ``mirror`` (``live``, ``catching_up``, ``stopped`` or
-    ``off``), ``codexHomes``, counts, files, ``lagBytes``, skipped lines, errors and the
-    invalid SKILL.md files (``skillProblems``)."""
+    ``off``), ``ingest`` (why it stopped, when it retries, the paths it cannot read or does
+    not recognize), ``codexHomes``, counts, files, ``lagBytes``, skipped lines, errors and
+    the invalid SKILL.md files (``skillProblems``)."""
     return {**ctx.status(), **ctx.server_facts(), "skill_problems": ctx.skill_problems()}
 
 

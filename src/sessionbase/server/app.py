@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version as package_version
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,7 +26,9 @@ from starlette.websockets import WebSocket
 
 from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
-from sessionbase.ingest.mirror import IngestLock, SyncReport
+from sessionbase.ingest.health import IngestHealth, IngestState
+from sessionbase.ingest.lock import IngestLock
+from sessionbase.ingest.mirror import SyncReport
 from sessionbase.ingest.watcher import Follower
 from sessionbase.live.engine import Engine
 from sessionbase.server.auth import LoopbackOnly
@@ -55,22 +58,26 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = Engine(settings.database_url, machine=settings.machine, address=address)
+        health = IngestHealth() if ingest else None
         app.state.engine = engine
+        app.state.health = health
         app.state.hub = hub = Hub(engine)
         app.state.ready = asyncio.Event()
         stop = asyncio.Event()
-        follower = Follower(settings, on_commit=engine.notify_commit) if ingest else None
+        follower = None
+        if health is not None:
+            health.on_change(lambda: engine.set_facts(**_ingest_facts(health)))
+            follower = Follower(settings, on_commit=engine.notify_commit, health=health)
         if follower is not None:
             await follower.open()
         await engine.start()
         engine.set_facts(
-            mirror="catching_up" if ingest else "off",
-            codex_homes=[str(home) for home in settings.codex_homes],
+            **_ingest_facts(health), codex_homes=[str(home) for home in settings.codex_homes]
         )
         hub.start()
         task = None
         if follower is not None:
-            task = asyncio.create_task(_follow(follower, engine, app.state.ready, stop, started))
+            task = asyncio.create_task(_follow(follower, app.state.ready, stop, started))
         else:
             app.state.ready.set()
         app.state.semantic = asyncio.Event()
@@ -107,7 +114,11 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
         return JSONResponse({"ok": True})
 
     async def readyz(request: Request) -> Response:
-        ready = request.app.state.ready.is_set()
+        """Ready once the first import pass is done, and not while ingest is stopped or
+        starting over (``ingest`` says why it stopped, and when it retries)."""
+        health: IngestHealth | None = request.app.state.health
+        following = health is None or health.state is IngestState.FOLLOWING
+        ready = request.app.state.ready.is_set() and following
         engine: Engine = request.app.state.engine
         body = {
             "ready": ready,
@@ -115,6 +126,7 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
             "version": engine.version,
             "subscriptions": engine.subscription_count,
             "connections": len(request.app.state.hub.sessions),
+            "ingest": health.summary() if health is not None else None,
         }
         listening = engine.listener_state()
         if listening is not None:
@@ -198,12 +210,23 @@ async def _embed(
         worker.shutdown(wait=False)
 
 
+def _ingest_facts(health: IngestHealth | None) -> dict[str, Any]:
+    """What ``status:get`` says of ingest: ``mirror`` in a word, and ``ingest`` in full."""
+    if health is None:
+        return {"mirror": "off", "ingest": None}
+    mirror = {
+        IngestState.STARTING: "catching_up",
+        IngestState.FOLLOWING: "live",
+        IngestState.STOPPED: "stopped",
+    }[health.state]
+    return {"mirror": mirror, "ingest": health.summary()}
+
+
 async def _follow(
-    follower: Follower, engine: Engine, ready: asyncio.Event, stop: asyncio.Event, started: float
+    follower: Follower, ready: asyncio.Event, stop: asyncio.Event, started: float
 ) -> None:
     def on_ready(report: SyncReport) -> None:
         ready.set()
-        engine.set_facts(mirror="live")
         log.info(
             "ready in %.3f s: %d threads, %d messages",
             time.monotonic() - started,
@@ -214,11 +237,4 @@ async def _follow(
             hint = no_rollouts_hint(follower.settings.codex_homes)
             log.warning("%s Watching for the first one.", hint)
 
-    try:
-        await follower.follow(stop, on_ready)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("ingest stopped")
-        engine.set_facts(mirror="stopped")
-        raise
+    await follower.run(stop, on_ready)

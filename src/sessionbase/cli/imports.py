@@ -1,0 +1,98 @@
+"""``sessionbase import``: mirror files saved anywhere (``codex exec --json`` captures,
+copied sessions) and keep them current."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sessionbase.cli._group import cli
+from sessionbase.cli._output import emit_json
+from sessionbase.config import Settings
+from sessionbase.errors import IngestLocked, SessionbaseError, SourceError
+from sessionbase.ingest.imports import check_capture, register
+from sessionbase.ingest.lock import published_state
+from sessionbase.ingest.mirror import Mirror
+from sessionbase.wording import counted
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON document.")
+@click.pass_obj
+def import_files(settings: Settings, files: tuple[Path, ...], as_json: bool) -> None:
+    """Mirror FILES saved anywhere: `codex exec --json` captures, copied rollouts.
+
+    Codex's own rollouts are found under the Codex homes by their names; these can have
+    any name and live anywhere. Each FILE must be a Codex rollout (any generation) or a
+    `codex exec --json` capture. It is recorded in the data dir and imported now; from then
+    on `backfill` and `serve` keep it current as it grows. While `serve` runs on this data
+    dir, it imports the files itself, at once.
+    """
+    refused: list[dict[str, str]] = []
+    accepted: list[str] = []
+    for given in files:
+        path = Path(os.path.abspath(given))
+        try:
+            check_capture(path, settings.max_line_bytes)
+        except SourceError as exc:
+            refused.append({"path": str(path), "error": str(exc)})
+            continue
+        accepted.append(str(path))
+    imported: list[dict[str, Any]] = []
+    serving: int | None = None
+    try:
+        if accepted:
+            register(settings.data_dir, accepted)
+            try:
+                with Mirror(settings) as mirror:
+                    for report in mirror.ingest_files(accepted):
+                        imported.append(
+                            {
+                                "path": report.path,
+                                "status": report.status,
+                                "thread_id": report.thread_id,
+                                "rows": report.rows,
+                                "error": report.error,
+                            }
+                        )
+            except IngestLocked:
+                state = published_state(settings.data_dir) or {}
+                serving = state.get("pid") if isinstance(state.get("pid"), int) else -1
+    except (SessionbaseError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        emit_json(
+            {"registered": accepted, "imported": imported, "refused": refused, "serve_pid": serving}
+        )
+    else:
+        _print(accepted, imported, refused, serving)
+    if refused:
+        raise SystemExit(1)
+
+
+def _print(
+    accepted: list[str],
+    imported: list[dict[str, Any]],
+    refused: list[dict[str, str]],
+    serving: int | None,
+) -> None:
+    for item in imported:
+        if item["error"]:
+            click.echo(f"{item['path']}: {item['status']}: {item['error']}")
+        else:
+            thread = item["thread_id"] or "(no thread yet)"
+            click.echo(f"imported {item['path']}: thread {thread}, {counted(item['rows'], 'row')}")
+    if serving is not None:
+        who = f"serve (pid {serving})" if serving > 0 else "the process ingesting into it"
+        click.echo(
+            f"recorded {counted(len(accepted), 'file')} in the data dir; {who} imports"
+            " them now and keeps them current"
+        )
+    elif imported:
+        click.echo("`sessionbase serve` keeps them current as they grow")
+    for item in refused:
+        click.echo(f"error: {item['error']}", err=True)
