@@ -93,3 +93,28 @@ def test_serve_on_a_home_without_sessions_says_so_and_takes_the_first_one(
     assert "1 new row" in server.log()
     assert "1 new rows" not in server.log()
     assert "change detected" not in server.log()
+
+
+def test_a_skill_written_while_serving_arrives_without_a_rescan(tmp_path: Path) -> None:
+    """Skills are watched folder by folder too (the watch never recurses): a new skill's
+    folder, and an edit of a SKILL.md deep in the tree, arrive at once."""
+    codex_home = tmp_path / "codex-home"
+    nested = codex_home / "skills" / "group" / "deep"
+    nested.mkdir(parents=True)
+    (nested / "SKILL.md").write_text("---\nname: deep\ndescription: Before.\n---\n")
+    server = ServerProcess(tmp_path / "data", codex_home, env={"SESSIONBASE_RESCAN_INTERVAL": "0"})
+    db = server.data_dir / "sessionbase.db"
+    described = "SELECT count(*) FROM skills WHERE name = ? AND description = ?"
+    with server:
+        assert _committed(db, described, "deep", "Before.")
+        (nested / "SKILL.md").write_text("---\nname: deep\ndescription: After.\n---\n")
+        fresh = codex_home / "skills" / "fresh"
+        fresh.mkdir()
+        (fresh / "SKILL.md").write_text("---\nname: fresh\ndescription: New.\n---\n")
+        deadline = time.monotonic() + 10
+        while not (
+            _committed(db, described, "deep", "After.")
+            and _committed(db, described, "fresh", "New.")
+        ):
+            assert time.monotonic() < deadline, f"the skill changes never arrived\n{server.log()}"
+            time.sleep(0.05)

@@ -157,6 +157,7 @@ class Mirror:
         # What the last full walk found, and what has come up since (a new day's folder, a
         # session index turned into a FIFO...): for the watch and for reporting.
         self._scan = HomeScan()
+        self._skill_dirs: set[str] = set()
         self._new_dirs: set[str] = set()
         self._index_problems: dict[str, str] = {}
         self._registry_problem: PathProblem | None = None
@@ -197,9 +198,11 @@ class Mirror:
     def scan(self) -> list[RolloutFile]:
         """Walk every home and read the imported files' registry: the files to mirror."""
         found = HomeScan()
+        skill_dirs: set[str] = set()
         for home in self.settings.codex_homes:
             found.extend(scan_home(home))
-        self._scan, self._new_dirs = found, set()
+            skill_dirs.update(_real_dirs(home / "skills"))
+        self._scan, self._skill_dirs, self._new_dirs = found, skill_dirs, set()
         self._load_registry()
         imported = [RolloutFile(path, None, False) for path in sorted(self.imported)]
         return found.rollouts + [f for f in imported if f.location not in self._home_files()]
@@ -236,24 +239,23 @@ class Mirror:
 
     def watch_dirs(self) -> set[str]:
         """Every directory whose changes matter: each home itself (its session index, new
-        session folders), every real directory under its session folders, the top of its
-        skills folder, the imported files' folders and the registry's."""
-        dirs = set(self._scan.directories) | self._new_dirs
-        for home in self.settings.codex_homes:
-            dirs.add(str(home))
-            skills = home / "skills"
-            if skills.is_dir():
-                dirs.add(str(skills))
+        session folders), every real directory under its session and skills folders, the
+        imported files' folders and the registry's."""
+        dirs = set(self._scan.directories) | self._skill_dirs | self._new_dirs
+        dirs.update(str(home) for home in self.settings.codex_homes)
         dirs.update(os.path.dirname(path) for path in self.imported)
         dirs.add(str(imports.registry_dir(self.settings.data_dir)))
         return {d for d in dirs if os.path.isdir(d)}
 
     def walk_new_dirs(self, paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
         """The rollouts and directories under new directories reported by the watch (a new
-        day under sessions/); the directories join ``watch_dirs()``."""
+        day under sessions/, a new skill); the directories join ``watch_dirs()``."""
         rollouts: list[Path] = []
         dirs: list[str] = []
         for path in paths:
+            if self._in_skills(path):
+                dirs += _real_dirs(path)
+                continue
             where = self._session_root_of(path)
             if where is None:
                 continue
@@ -274,6 +276,10 @@ class Mirror:
                 continue
             return home
         return None
+
+    def _in_skills(self, path: Path) -> bool:
+        home = self.home_of(path)
+        return home is not None and path.relative_to(home).parts[:1] == ("skills",)
 
     def _session_root_of(self, path: Path) -> tuple[Path, bool] | None:
         """(home, archived) when ``path`` is a home's sessions/ or archived_sessions/ or lies
@@ -366,8 +372,8 @@ class Mirror:
             location = str(path)
             if path.name == SESSION_INDEX:
                 names = True
-            elif path.name == "SKILL.md":
-                skills = True
+            elif path.name == "SKILL.md" or self._in_skills(path):
+                skills = True  # a SKILL.md, or a folder that may hold new ones
             elif location in self.imported:
                 reports.append(self.tailer.ingest(path, None))
             elif (where := self._session_root_of(path)) is not None and is_rollout_name(path.name):
@@ -469,6 +475,36 @@ def _index_entry(line: bytes, names: dict[str, tuple[str, str | None]]) -> None:
                 name.strip(),
                 updated if isinstance(updated, str) else None,
             )
+
+
+def _real_dirs(top: Path) -> list[str]:
+    """``top`` and the real directories below it, as deep and as many as Codex's skill scan
+    goes; no symlink is followed (what a watch of a skills folder covers)."""
+    if not _is_real_dir(top):
+        return []
+    found = [str(top)]
+    level = [str(top)]
+    for _ in range(codex_skills.MAX_SCAN_DEPTH):
+        below: list[str] = []
+        for directory in level:
+            try:
+                with os.scandir(directory) as listing:
+                    below += [e.path for e in listing if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue  # the skills scan reports what it cannot read
+        below = below[: codex_skills.MAX_DIRS_PER_ROOT - len(found)]
+        found += below
+        level = below
+        if not level:
+            break
+    return found
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _is_symlink(path: Path) -> bool:
