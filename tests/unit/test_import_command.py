@@ -14,6 +14,7 @@ from sessionbase.cli import cli
 from sessionbase.codex.paths import NOT_A_ROLLOUT_NAME
 from sessionbase.config import Settings
 from sessionbase.ingest.imports import imported_files
+from sessionbase.ingest.mirror import Mirror
 from tests.builders.codex import Rollout
 from tests.conftest import CORPUS, Cli
 
@@ -90,3 +91,19 @@ def test_status_names_the_files_it_does_not_mirror(
     assert status["unrecognized"] == unrecognized[1:]
     assert status["imported"] == [str(day / captures[0].name)]
     assert status["files"] == 2
+
+
+def test_import_while_a_backfill_holds_the_data_dir_records_the_file_for_later(
+    tmp_path: Path, settings: Settings, run_cli: Cli
+) -> None:
+    capture = tmp_path / "run.jsonl"
+    shutil.copyfile(CAPTURES / "stream-output-3.jsonl", capture)
+    with Mirror(settings):  # what a running backfill holds
+        output = run_cli("import", str(capture))
+        assert run_cli.json("status")["ingest"] == {"state": "importing", "pid": os.getpid()}
+    assert f"a backfill or import (pid {os.getpid()}) is running on it" in output
+    assert "imports them now" not in output
+    assert imported_files(settings.data_dir) == [str(capture)]
+    assert run_cli.json("threads") == []
+    run_cli("backfill", "--no-embed")  # the next pass takes it in
+    assert [t["source"] for t in run_cli.json("threads")] == ["exec"]

@@ -43,7 +43,7 @@ def import_files(settings: Settings, files: tuple[Path, ...], as_json: bool) -> 
             continue
         accepted.append(str(path))
     imported: list[dict[str, Any]] = []
-    serving: int | None = None
+    holder: dict[str, Any] | None = None  # the state of the process ingesting, if one is
     try:
         if accepted:
             register(settings.data_dir, accepted)
@@ -60,16 +60,22 @@ def import_files(settings: Settings, files: tuple[Path, ...], as_json: bool) -> 
                             }
                         )
             except IngestLocked:
-                state = published_state(settings.data_dir) or {}
-                serving = state.get("pid") if isinstance(state.get("pid"), int) else -1
+                holder = published_state(settings.data_dir) or {"state": "importing"}
     except (SessionbaseError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    serving = holder is not None and holder.get("state") != "importing"
     if as_json:
+        serve_pid = holder.get("pid") if holder is not None and serving else None
         emit_json(
-            {"registered": accepted, "imported": imported, "refused": refused, "serve_pid": serving}
+            {
+                "registered": accepted,
+                "imported": imported,
+                "refused": refused,
+                "serve_pid": serve_pid,
+            }
         )
     else:
-        _print(accepted, imported, refused, serving)
+        _print(accepted, imported, refused, holder)
     if refused:
         raise SystemExit(1)
 
@@ -78,7 +84,7 @@ def _print(
     accepted: list[str],
     imported: list[dict[str, Any]],
     refused: list[dict[str, str]],
-    serving: int | None,
+    holder: dict[str, Any] | None,
 ) -> None:
     for item in imported:
         if item["error"]:
@@ -86,11 +92,15 @@ def _print(
         else:
             thread = item["thread_id"] or "(no thread yet)"
             click.echo(f"imported {item['path']}: thread {thread}, {counted(item['rows'], 'row')}")
-    if serving is not None:
-        who = f"serve (pid {serving})" if serving > 0 else "the process ingesting into it"
+    recorded = f"recorded {counted(len(accepted), 'file')} in the data dir"
+    if holder is not None and holder.get("state") == "importing":
         click.echo(
-            f"recorded {counted(len(accepted), 'file')} in the data dir; {who} imports"
-            " them now and keeps them current"
+            f"{recorded}; a backfill or import (pid {holder.get('pid')}) is running on it: the"
+            " next `sessionbase backfill` or `serve` imports them"
+        )
+    elif holder is not None:
+        click.echo(
+            f"{recorded}; serve (pid {holder.get('pid')}) imports them now and keeps them current"
         )
     elif imported:
         click.echo("`sessionbase serve` keeps them current as they grow")
