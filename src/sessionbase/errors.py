@@ -8,7 +8,8 @@ SessionbaseError
 ├── StoreError        the database failed or is not ours to open (e.g. a newer schema)
 │   ├── StoreUnavailable  the database server cannot be reached right now (try again later)
 │   ├── DatabaseDamaged   the database file is damaged or empty: rebuild it from the rollouts
-│   └── IngestLocked      another process already ingests into this data dir
+│   ├── IngestLocked      another process already ingests into this data dir
+│   └── IngestBusy        another process ingests these Codex homes (of this machine)
 ├── ProtocolError     a client broke the wire protocol; closes that one connection
 ├── FunctionError     a query or mutation refused its input (unknown function, bad argument,
 │                     missing thread): the caller's fault, never a 500
@@ -59,6 +60,10 @@ class DatabaseDamaged(StoreError):
 
 class IngestLocked(StoreError):
     """Another process holds the data dir's ingest lock (one writer per data dir)."""
+
+
+class IngestBusy(StoreError):
+    """Another process already ingests these Codex homes into this database."""
 
 
 class ProtocolError(SessionbaseError):

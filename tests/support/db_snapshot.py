@@ -39,14 +39,23 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# Columns only the PostgreSQL schema has: its own search index, and the machine of a file
+# (SQLite serves one machine).
+POSTGRES_ONLY = {("messages", "search"), ("threads", "title_search"), ("sources", "machine"),
+                 ("quarantine", "machine")}  # fmt: skip
+
+
 def snapshot(
-    database: Path,
+    database: Path | str,
     tables: Iterable[str] = CONTENT_TABLES,
     *,
     ignore: Iterable[tuple[str, str]] = (),
 ) -> Snapshot:
-    """Every row of ``tables`` in ``database``, minus the ``(table, column)`` pairs ignored."""
+    """Every row of ``tables`` in ``database`` (a SQLite file or a PostgreSQL URL), minus
+    the ``(table, column)`` pairs ignored; the same rows give the same snapshot on both."""
     skip = ALWAYS_IGNORED | set(ignore)
+    if str(database).startswith("postgresql://"):
+        return _postgres_snapshot(str(database), tables, skip | POSTGRES_ONLY)
     db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         out: Snapshot = {}
@@ -67,6 +76,30 @@ def snapshot(
         return out
     finally:
         db.close()
+
+
+def _postgres_snapshot(url: str, tables: Iterable[str], skip: set[tuple[str, str]]) -> Snapshot:
+    import psycopg
+
+    out: Snapshot = {}
+    with psycopg.connect(url) as conn:
+        for table in tables:
+            cursor = conn.execute(f"SELECT * FROM {table}")
+            columns = [d.name for d in cursor.description or ()]
+            rows: list[Row] = []
+            for raw in cursor:
+                row = []
+                for column, value in zip(columns, raw, strict=True):
+                    if (table, column) in skip:
+                        continue
+                    if (table, column) in JSON_COLUMNS and value is not None:
+                        value = _canonical(orjson.loads(value))
+                    elif isinstance(value, memoryview):
+                        value = bytes(value)
+                    row.append((column, value))
+                rows.append(tuple(row))
+            out[table] = sorted(rows, key=repr)
+    return out
 
 
 def table_counts(database: Path) -> dict[str, int]:

@@ -24,6 +24,7 @@ class IngestState(enum.StrEnum):
     STARTING = "starting"  # opening the store and catching up with the files
     FOLLOWING = "following"  # caught up; new lines arrive as Codex writes them
     STOPPED = "stopped"  # failed; ``reason`` says why, a retry is scheduled
+    STANDBY = "standby"  # another process ingests these homes into the shared database
 
 
 class IngestHealth:
@@ -53,6 +54,12 @@ class IngestHealth:
     def stopped(self, reason: str, retry_in: float) -> None:
         log.error("ingest stopped: %s; retrying in %s", reason, _seconds(retry_in))
         self._set(IngestState.STOPPED, reason, _now_ms() + int(retry_in * 1000))
+
+    def standby(self, reason: str) -> None:
+        """Another process ingests (a shared database): serve, and take over when it stops."""
+        if self.state is not IngestState.STANDBY:
+            log.info("%s; serving, and taking over if it stops", reason)
+        self._set(IngestState.STANDBY, reason, None)
 
     def retrying(self) -> None:
         """Starting over after a stop; ``reason`` still says what stopped it last."""

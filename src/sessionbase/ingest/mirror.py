@@ -36,7 +36,7 @@ from sessionbase.codex.paths import (
     scan_tree,
 )
 from sessionbase.config import Settings
-from sessionbase.errors import ConfigError, SourceError, StoreError
+from sessionbase.errors import ConfigError, IngestBusy, SourceError, StoreError
 from sessionbase.files import FileTooLarge, open_regular
 from sessionbase.ingest import imports
 from sessionbase.ingest.lock import IngestLock
@@ -44,7 +44,7 @@ from sessionbase.ingest.projects import ProjectResolver, project_id
 from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.reader import complete_lines
 from sessionbase.ingest.tailer import FileReport, Tailer
-from sessionbase.store import open_store
+from sessionbase.store import Store, is_postgres, open_store, shown
 from sessionbase.wording import counted
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024  # about half a million renames: more is not an index
@@ -146,11 +146,14 @@ class Mirror:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.lock = IngestLock(settings.data_dir)
+        # One process ingests a SQLite file (its data dir's lock); into a shared database,
+        # one per (machine, Codex home) (the store's claim).
+        self.lock = None if is_postgres(settings.database_url) else IngestLock(settings.data_dir)
         try:
-            self.store = open_store(settings.database_url, cache_mb=32)
+            self.store = self._open_claimed()
         except BaseException:
-            self.lock.close()
+            if self.lock is not None:
+                self.lock.close()
             raise
         self.projects = ProjectResolver(settings.machine)
         self.tailer = self._tailer()
@@ -162,6 +165,20 @@ class Mirror:
         self._index_problems: dict[str, str] = {}
         self._registry_problem: PathProblem | None = None
         self.imported: frozenset[str] = frozenset()
+
+    def _open_claimed(self) -> Store:
+        """The writer store, holding the ingest claim on these homes (a shared database);
+        IngestBusy while another process holds it."""
+        settings = self.settings
+        store = open_store(settings.database_url, cache_mb=32, machine=settings.machine)
+        if not store.claim_ingest([str(home) for home in settings.codex_homes]):
+            store.close()
+            homes = ", ".join(str(home) for home in settings.codex_homes)
+            raise IngestBusy(
+                f"another process is already ingesting {homes} of machine "
+                f"{settings.machine} into {shown(settings.database_url)}"
+            )
+        return store
 
     def _tailer(self) -> Tailer:
         return Tailer(
@@ -178,14 +195,15 @@ class Mirror:
         on_commit = self.store.on_commit
         with contextlib.suppress(StoreError, sqlite3.Error):
             self.store.close()  # whatever state the failure left it in
-        self.store = open_store(self.settings.database_url, cache_mb=32)
+        self.store = self._open_claimed()
         self.store.on_commit = on_commit
         self.store.checkpoint_in_background()
         self.tailer = self._tailer()
 
     def close(self) -> None:
         self.store.close()
-        self.lock.close()
+        if self.lock is not None:
+            self.lock.close()
 
     def __enter__(self) -> Mirror:
         return self

@@ -26,7 +26,7 @@ from watchfiles import Change
 
 from sessionbase.codex.paths import SESSION_INDEX, is_rollout_name
 from sessionbase.config import Settings
-from sessionbase.errors import SessionbaseError
+from sessionbase.errors import IngestBusy, SessionbaseError
 from sessionbase.ingest.dirwatch import Batch, DirWatch, WatchFailed
 from sessionbase.ingest.health import IngestHealth
 from sessionbase.ingest.imports import REGISTRY
@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 RETRY_FIRST = 1.0  # seconds before the first retry after ingest stopped; doubled each time
 RETRY_MAX = 60.0
+CLAIM_RETRY = 1.0  # seconds between a standby's attempts to take the ingest claim over
 NEW_DIR_ROUNDS = 8  # walks of a new directory tree until its watch covers all of it
 
 
@@ -108,6 +109,13 @@ class Follower:
                 return
             except asyncio.CancelledError:
                 raise
+            except IngestBusy as exc:  # a shared database: another process ingests (or took
+                await self.release()  # over); wait, and take over when it stops
+                self.health.standby(str(exc))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CLAIM_RETRY):
+                        await stop.wait()
+                continue
             except Exception as exc:
                 reason = _reason(exc)
                 if not isinstance(exc, SessionbaseError | OSError | sqlite3.Error | WatchFailed):
@@ -217,11 +225,23 @@ class Follower:
         return change == Change.added and _is_real_dir(Path(path))
 
     def _publish(self) -> None:
-        if self._mirror is not None:
+        if self._mirror is not None and self._mirror.lock is not None:
             try:
                 self._mirror.lock.publish(self.health.summary())
             except OSError as exc:
                 log.debug("cannot publish the ingest state: %s", exc)
+
+    @property
+    def ingesting(self) -> bool:
+        """Whether this process holds the mirror (and, on a shared database, the claim)."""
+        return self._mirror is not None
+
+    async def release(self) -> None:
+        """Close the mirror (and its claim), keeping the writer thread to open it again."""
+        if self._mirror is not None:
+            await self._on_writer(self._mirror.close)
+            self._mirror = None
+        self.ready.clear()
 
     async def close(self) -> None:
         if self._mirror is not None:

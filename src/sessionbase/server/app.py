@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version as package_version
 from typing import Any
@@ -37,8 +37,10 @@ from sessionbase.server.http import convex_routes, json_routes
 from sessionbase.server.mcp_endpoint import McpEndpoint
 from sessionbase.server.sync import Hub, SyncSession
 from sessionbase.server.webapp import web_routes
+from sessionbase.store import is_postgres
 
 log = logging.getLogger("sessionbase")
+STANDBY_SECONDS = 1.0  # how often a standby replica's embedder looks whether it ingests now
 EMBED_INTERVAL = 30.0  # seconds: a safety net; commits wake the embedder
 EMBED_SETTLE = 0.5  # seconds: let a burst of commits settle into one embedding pass
 
@@ -68,8 +70,8 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
         if health is not None:
             health.on_change(lambda: engine.set_facts(**_ingest_facts(health)))
             follower = Follower(settings, on_commit=engine.notify_commit, health=health)
-        if follower is not None:
-            await follower.open()
+        if follower is not None and not is_postgres(settings.database_url):
+            await follower.open()  # on a shared database, run() waits for the ingest claim
         await engine.start()
         engine.set_facts(
             **_ingest_facts(health), codex_homes=[str(home) for home in settings.codex_homes]
@@ -84,7 +86,13 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
         embedder = None
         if ingest:
             embedder = asyncio.create_task(
-                _embed(settings, engine, app.state.ready, app.state.semantic)
+                _embed(
+                    settings,
+                    engine,
+                    app.state.ready,
+                    app.state.semantic,
+                    lambda: follower is not None and follower.ingesting,
+                )  # fmt: skip
             )
         try:
             yield
@@ -117,7 +125,8 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
         """Ready once the first import pass is done, and not while ingest is stopped or
         starting over (``ingest`` says why it stopped, and when it retries)."""
         health: IngestHealth | None = request.app.state.health
-        following = health is None or health.state is IngestState.FOLLOWING
+        following = health is None or health.state in (IngestState.FOLLOWING,
+                                                       IngestState.STANDBY)  # fmt: skip
         ready = request.app.state.ready.is_set() and following
         engine: Engine = request.app.state.engine
         body = {
@@ -155,15 +164,25 @@ def _check_can_serve(settings: Settings, ingest: bool) -> None:
 
     open_store(settings.database_url).close()
     if ingest:
-        IngestLock(settings.data_dir).close()
+        if not is_postgres(settings.database_url):  # a shared database: replicas take turns
+            IngestLock(settings.data_dir).close()
 
 
 async def _embed(
-    settings: Settings, engine: Engine, ready: asyncio.Event, caught_up: asyncio.Event
+    settings: Settings,
+    engine: Engine,
+    ready: asyncio.Event,
+    caught_up: asyncio.Event,
+    ingesting: Callable[[], bool] = lambda: True,
 ) -> None:
     """Keep units and vectors current in the background: new messages become searchable by
-    meaning within seconds, and neither ingest nor queries ever wait for the model."""
+    meaning within seconds, and neither ingest nor queries ever wait for the model. On a
+    shared database only the process that ingests embeds (``ingesting``), and only while it
+    does: the others read the vectors it stores."""
     await ready.wait()  # before the imports below: they would hold up the catch-up pass
+    while not ingesting():
+        caught_up.set()  # another process embeds; this one searches what it stored
+        await asyncio.sleep(STANDBY_SECONDS)
     from sessionbase.search import semantic_index
     from sessionbase.store import Store, open_store
 
@@ -185,6 +204,9 @@ async def _embed(
     loop = asyncio.get_running_loop()
     try:
         while True:
+            if not ingesting():
+                await asyncio.sleep(STANDBY_SECONDS)
+                continue
             try:
                 embedded = await loop.run_in_executor(worker, run)
                 caught_up.set()
@@ -218,6 +240,7 @@ def _ingest_facts(health: IngestHealth | None) -> dict[str, Any]:
         IngestState.STARTING: "catching_up",
         IngestState.FOLLOWING: "live",
         IngestState.STOPPED: "stopped",
+        IngestState.STANDBY: "standby",
     }[health.state]
     return {"mirror": mirror, "ingest": health.summary()}
 

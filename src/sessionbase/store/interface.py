@@ -254,6 +254,17 @@ class Store(Protocol):
 
     # ------------------------------------------------------------------ processes
 
+    def claim_ingest(self, homes: list[str]) -> bool:
+        """Become the one process that ingests these Codex homes of this store's machine
+        into a shared database: True once held (from then on this store's commits fail if
+        another process took the claim over), False while another process holds it. A SQLite
+        file answers True: its data dir's lock file (``ingest.mirror.IngestLock``) decides."""
+        ...
+
+    def claim_held(self) -> bool:
+        """Whether this store still holds the ingest claim it took (its connection alive)."""
+        ...
+
     def heartbeat(self, beat: ReplicaBeat) -> None:
         """Record that a serving process is alive (a shared database lists them in
         ``replicas``; a SQLite file has one process and keeps nothing)."""

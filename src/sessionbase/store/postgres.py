@@ -13,6 +13,7 @@ come from ``_pg_reads`` and searches from ``_pg_search``.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +23,9 @@ from typing import Any
 import orjson
 
 from sessionbase.codex.skills import Skill, SkillProblem
-from sessionbase.errors import StoreError
+from sessionbase.errors import IngestBusy
 from sessionbase.store import _pg_migrations
-from sessionbase.store._pg_connection import Borrowed, redacted
+from sessionbase.store._pg_connection import Borrowed, Connection, connect, redacted
 from sessionbase.store._pg_fts import tsvector
 from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
 from sessionbase.store._pg_search import PgSearch
@@ -155,6 +156,7 @@ class PostgresStore(PgSearch):
         self._group_began = 0.0
         self._group_touched: list[str] = []
         self._fence: dict[str, int] = {}  # codex home -> ingest token this writer holds
+        self._claim: Connection | None = None  # holds the ingest claim's advisory locks
 
     @property
     def vector_location(self) -> str:
@@ -169,6 +171,9 @@ class PostgresStore(PgSearch):
 
     def close(self) -> None:
         self._db.release()
+        if self._claim is not None:
+            self._claim.close()  # frees the advisory locks: a standby takes over
+            self._claim = None
 
     def checkpoint_in_background(self) -> None:
         """PostgreSQL checkpoints on its own: nothing to hand over."""
@@ -241,7 +246,7 @@ class PostgresStore(PgSearch):
             (self.machine, list(self._fence)),
         ).fetchall()
         if {r[0]: int(r[1]) for r in rows} != self._fence:
-            raise StoreError("another process took over ingesting these Codex homes")
+            raise IngestBusy("another process took over ingesting these Codex homes")
 
     # ------------------------------------------------------------------ ingest
 
@@ -581,6 +586,55 @@ class PostgresStore(PgSearch):
                     [(thread_id, *map(clean, u)) for u in units],
                 )
             self._finish([f"units:{thread_id}"])
+
+    def claim_ingest(self, homes: list[str]) -> bool:
+        """Session advisory locks, one per (machine, home), on a connection of this store's
+        own: they last while it does, so a process that dies (even by kill -9) frees them at
+        once and a standby takes over. Each claim bumps the home's token in ``ingesters``;
+        every commit of this store checks the tokens (``fence``)."""
+        conn = self._claim
+        if conn is None or conn.closed or conn.broken:
+            self._claim = conn = connect(self.url, "sessionbase-ingest")
+        keys = [f"ingest\n{self.machine}\n{home}" for home in homes]
+        tokens: dict[str, int] = {}
+        with self._db.errors("cannot claim the ingest"):
+            taken = []
+            try:
+                for key in keys:
+                    row = conn.execute(
+                        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
+                    ).fetchone()
+                    if not row or not row[0]:
+                        return False
+                    taken.append(key)
+                now = int(time.time() * 1000)
+                for home in homes:
+                    row = conn.execute(
+                        "INSERT INTO ingesters (machine, codex_home, holder, pid, token, since)"
+                        " VALUES (%s, %s, %s, %s, 1, %s) ON CONFLICT (machine, codex_home)"
+                        " DO UPDATE SET holder = excluded.holder, pid = excluded.pid,"
+                        " token = ingesters.token + 1, since = excluded.since RETURNING token",
+                        (self.machine, home, f"{socket.gethostname()} pid {os.getpid()}",
+                         os.getpid(), now),
+                    ).fetchone()  # fmt: skip
+                    assert row is not None
+                    tokens[home] = int(row[0])
+                taken = []
+            finally:
+                for key in taken:  # not all of them: give back what was taken
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        self.fence(tokens)
+        return True
+
+    def claim_held(self) -> bool:
+        conn = self._claim
+        if conn is None or conn.closed or conn.broken:
+            return False
+        try:
+            conn.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
 
     def heartbeat(self, beat: ReplicaBeat) -> None:
         now = int(time.time() * 1000)
