@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
 from sessionbase.errors import StoreError
@@ -536,9 +537,12 @@ def test_a_newer_schema_is_refused(store: Store, database_url: str, backend: str
         db.execute("PRAGMA user_version = 9999")
         db.close()
     else:
-        import psycopg
-
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("INSERT INTO schema_version VALUES (9999)")
-    with pytest.raises(StoreError, match="newer than this sessionbase"):
-        open_store(database_url)
+    try:
+        with pytest.raises(StoreError, match="newer than this sessionbase"):
+            open_store(database_url)
+    finally:
+        if backend == "postgres":  # the run's database serves the tests after this one
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("DELETE FROM schema_version WHERE version = 9999")
