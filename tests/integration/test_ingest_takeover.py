@@ -178,6 +178,8 @@ def test_kill_9_the_ingester_twenty_times_and_a_standby_takes_over(
 
     def ingester_pid() -> int | None:
         with psycopg.connect(pg_url) as conn:
+            if conn.execute("SELECT to_regclass('ingesters')").fetchone() == (None,):
+                return None  # the first replica has not created the tables yet
             row = conn.execute(
                 "SELECT i.pid FROM ingesters i JOIN pg_stat_activity a ON a.application_name"
                 " = 'sessionbase-ingest' AND a.datname = current_database()"
