@@ -158,6 +158,7 @@ export const api = {
   messagesList: query<{ threadId: string; paginationOpts: PaginationOptions }, PaginationResult<Message>>(
     "messages:list",
   ),
+  messagesTail: query<{ threadId: string; n: number }, Message[]>("messages:tail"),
   projects: query<Record<string, never>, Project[]>("projects:list"),
   skills: query<{ projectId?: string }, Skill[]>("skills:list"),
   searchThreads: query<SearchArgs, ThreadHit[]>("search:threads"),

@@ -170,8 +170,9 @@ const scenarios = {
     const ids = await drawerThreadIds(page);
     const visited = [];
     for (const key of ["j", "j", "k"]) {
+      const before = page.url();
       await page.keyboard.press(key);
-      await page.waitForURL(/\/t\//, { timeout: WAIT });
+      await page.waitForURL((url) => url.href !== before && url.pathname.startsWith("/t/"), { timeout: WAIT });
       visited.push(new URL(page.url()).pathname.slice(3));
     }
     await page.keyboard.press("/");

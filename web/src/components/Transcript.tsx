@@ -1,23 +1,24 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useQueries } from "convex/react";
+import { useQueries, useQuery } from "convex/react";
 import { ArrowDown } from "lucide-react";
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, type Message } from "../api";
 import { plural } from "../lib/format";
+import { useDebounced } from "../lib/useDebounced";
 import { MessageView } from "./MessageView";
 
 // A thread's transcript, however long. Only the rows near the viewport are in the page (a
-// virtualized list), and only the blocks of BLOCK rows they fall in are subscribed, each a
-// live `messages:list` query between two cursors: a 10,000-row thread costs what its visible
-// part costs. The row count comes from `threads:get`, so the scrollbar is right from the start,
-// and a new row appears as soon as the server sends it. Opening a thread shows its end (or the
-// row a search hit named), and the view follows new rows while it is at the bottom.
+// virtualized list), and only what they show is subscribed: the newest TAIL rows (the
+// `messages:tail` query, asked for at once, beside `threads:get`, so a thread opens at its end
+// in one round trip), and, further up, the blocks of BLOCK rows the view falls in, each a live
+// `messages:list` query between two cursors. A 10,000-row thread costs what its visible part
+// costs. The view follows new rows while it is at the bottom.
 
 const BLOCK = 100;
+const TAIL = 100;
 const ESTIMATE = 72;
 const BOTTOM_SLACK = 48;
-
-type Block = Message[];
+const SETTLE_MS = 60;
 
 function blockArgs(threadId: string, block: number) {
   return {
@@ -30,11 +31,26 @@ function blockArgs(threadId: string, block: number) {
   };
 }
 
-export function Transcript({ threadId, count, at }: { threadId: string; count: number; at: number | null }) {
+type BlockQuery = { query: typeof api.messagesList; args: ReturnType<typeof blockArgs> };
+
+export function Transcript({
+  threadId,
+  itemCount,
+  at,
+}: {
+  threadId: string;
+  itemCount: number | undefined;
+  at: number | null;
+}) {
   const scroller = useRef<HTMLDivElement>(null);
-  const cache = useRef(new Map<number, Block>());
+  const cache = useRef(new Map<number, Message[]>());
   const stick = useRef(at === null);
+  const positioned = useRef(false);
   const [unseen, setUnseen] = useState(0);
+
+  const tail = useQuery(api.messagesTail, { threadId, n: TAIL });
+  const tailStart = tail?.length ? tail[0].idx : Number.POSITIVE_INFINITY;
+  const count = Math.max(itemCount ?? 0, tail?.length ? tail[tail.length - 1].idx + 1 : 0);
   const seenCount = useRef(count);
 
   const virtualizer = useVirtualizer({
@@ -44,40 +60,50 @@ export function Transcript({ threadId, count, at }: { threadId: string; count: n
     overscan: 6,
   });
   const items = virtualizer.getVirtualItems();
-  const firstBlock = Math.floor((items[0]?.index ?? 0) / BLOCK);
-  const lastBlock = Math.floor((items[items.length - 1]?.index ?? 0) / BLOCK);
+  const [placed, setPlaced] = useState(false);
+  // The blocks in view, once the view has settled (not those a fast scroll flies past, nor
+  // the top of the thread before it has been scrolled to its end).
+  const span = useDebounced(
+    placed ? `${items[0]?.index ?? 0}:${Math.min(items[items.length - 1]?.index ?? 0, tailStart - 1)}` : "",
+    SETTLE_MS,
+  );
 
+  // Blocks for the rows in view that the tail does not hold.
   const queries = useMemo(() => {
-    const wanted: Record<string, { query: typeof api.messagesList; args: ReturnType<typeof blockArgs> }> = {};
-    if (count === 0) return wanted;
-    for (let block = firstBlock; block <= lastBlock; block++) {
+    const wanted: Record<string, BlockQuery> = {};
+    const [first, last] = span.split(":").map(Number);
+    if (!span || count === 0 || first > last) return wanted;
+    for (let block = Math.floor(first / BLOCK); block <= Math.floor(last / BLOCK); block++) {
       wanted[String(block)] = { query: api.messagesList, args: blockArgs(threadId, block) };
     }
     return wanted;
-  }, [threadId, count, firstBlock, lastBlock]);
+  }, [threadId, count, span]);
   const results = useQueries(queries);
   for (const [key, value] of Object.entries(results)) {
-    if (value && !(value instanceof Error)) cache.current.set(Number(key), value.page as Block);
+    if (value && !(value instanceof Error)) cache.current.set(Number(key), value.page as Message[]);
   }
   const failed = Object.values(results).find((value): value is Error => value instanceof Error);
 
   const messageAt = (index: number): Message | undefined => {
+    if (tail && index >= tailStart) return tail[index - tailStart];
     const block = cache.current.get(Math.floor(index / BLOCK));
     const candidate = block?.[index % BLOCK];
     return candidate && candidate.idx === index ? candidate : block?.find((m) => m.idx === index);
   };
 
-  const atBottom = useCallback(() => {
-    const el = scroller.current;
-    return !el || el.scrollTop + el.clientHeight >= el.scrollHeight - BOTTOM_SLACK;
-  }, []);
-
   const toEnd = useCallback(() => {
     if (count > 0) virtualizer.scrollToIndex(count - 1, { align: "end" });
   }, [count, virtualizer]);
 
-  // Where a thread opens: at its end, or centred on the row a search hit named.
-  useLayoutEffect(() => {
+  // Where a thread opens, once its length is known: at its end, or centred on the row a search
+  // hit named. Later growth is followed below.
+  useEffect(() => {
+    positioned.current = false;
+    setPlaced(false);
+  }, [threadId, at]);
+  useEffect(() => {
+    if (positioned.current || count === 0) return;
+    positioned.current = true;
     if (at !== null && at < count) {
       stick.current = false;
       virtualizer.scrollToIndex(at, { align: "center" });
@@ -85,15 +111,16 @@ export function Transcript({ threadId, count, at }: { threadId: string; count: n
       stick.current = true;
       toEnd();
     }
-    // Only when the thread or the target changes; later growth is handled below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [threadId, at]);
+    seenCount.current = count;
+    setPlaced(true);
+  }, [threadId, at, count, toEnd, virtualizer]);
 
-  // Follow new rows (and rows that grow as they load) while the view is at the bottom.
-  const loadedKey = Object.entries(results)
+  // Follow new rows (and rows that change height as they load) while the view is at the bottom.
+  const loadedKey = `${tail?.length ?? "-"}:${tail?.[tail.length - 1]?.idx ?? "-"}|${Object.entries(results)
     .map(([key, value]) => `${key}:${value && !(value instanceof Error) ? value.page.length : "-"}`)
-    .join(",");
+    .join(",")}`;
   useEffect(() => {
+    if (!positioned.current) return;
     if (stick.current) {
       toEnd();
       seenCount.current = count;
@@ -104,16 +131,18 @@ export function Transcript({ threadId, count, at }: { threadId: string; count: n
   }, [count, loadedKey, toEnd]);
 
   const onScroll = () => {
-    stick.current = atBottom();
+    const el = scroller.current;
+    stick.current = !el || el.scrollTop + el.clientHeight >= el.scrollHeight - BOTTOM_SLACK;
     if (stick.current) {
       seenCount.current = count;
       if (unseen) setUnseen(0);
     }
   };
 
+  const empty = tail !== undefined && itemCount !== undefined && count === 0;
   return (
-    <div className="transcript" ref={scroller} onScroll={onScroll} data-testid="transcript">
-      {count === 0 ? <p className="empty transcript-empty">No messages yet.</p> : null}
+    <div className="transcript" ref={scroller} onScroll={onScroll} data-testid="transcript" data-count={count}>
+      {empty ? <p className="empty transcript-empty">No messages yet.</p> : null}
       {failed ? (
         <p className="callout callout-bad" role="alert">
           Could not load messages: {failed.message}
@@ -126,7 +155,7 @@ export function Transcript({ threadId, count, at }: { threadId: string; count: n
             <div
               key={item.key}
               role="listitem"
-              className={`row${message?.idx === at ? " row--target" : ""}`}
+              className={`row${message && message.idx === at ? " row--target" : ""}`}
               data-index={item.index}
               data-idx={message?.idx}
               data-kind={message?.kind}

@@ -15,15 +15,6 @@ export function ThreadPage() {
   const thread = useQuery(api.threadsGet, { id });
   useTitle(thread ? threadTitle(thread) : undefined);
 
-  if (thread === undefined) {
-    return (
-      <div className="thread-page" aria-busy="true">
-        <div className="thread-header">
-          <div className="skeleton-row skeleton-title" />
-        </div>
-      </div>
-    );
-  }
   if (thread === null) {
     return (
       <div className="page page--center">
@@ -34,10 +25,17 @@ export function ThreadPage() {
       </div>
     );
   }
+  // The transcript subscribes at once, beside the header's query: one round trip to the end.
   return (
-    <div className="thread-page">
-      <ThreadHeader thread={thread} />
-      <Transcript key={thread.id} threadId={thread.id} count={thread.itemCount ?? 0} at={at} />
+    <div className="thread-page" aria-busy={thread === undefined}>
+      {thread ? (
+        <ThreadHeader thread={thread} />
+      ) : (
+        <div className="thread-header">
+          <div className="skeleton-row skeleton-title" />
+        </div>
+      )}
+      <Transcript key={id} threadId={id} itemCount={thread?.itemCount} at={at} />
     </div>
   );
 }
