@@ -129,6 +129,12 @@ def test_stdio(threads: dict[str, str], run_cli: Cli) -> None:
     anyio.run(exercise, stdio(run_cli.settings.data_dir), threads)
 
 
+def test_stdio_while_serve_ingests_into_the_same_data_dir(
+    served: ServerProcess, threads: dict[str, str], run_cli: Cli
+) -> None:
+    anyio.run(exercise, stdio(run_cli.settings.data_dir), threads)
+
+
 def test_stdio_before_any_database_exists_answers_with_what_to_do(tmp_path: Path) -> None:
     async def body() -> None:
         async with stdio(tmp_path / "empty")() as client:

@@ -13,7 +13,8 @@ import pytest
 
 from sessionbase.config import Settings
 from sessionbase.errors import FunctionError
-from sessionbase.mcp.tools import TOOLS, ToolInputError
+from sessionbase.mcp.arguments import ToolInputError
+from sessionbase.mcp.tools import TOOLS
 from sessionbase.store import Store, open_store
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.conftest import Cli

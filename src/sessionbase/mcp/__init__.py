@@ -2,6 +2,6 @@
 queries as the live functions, served on stdio (``sessionbase mcp``) and at ``/mcp`` of
 ``serve`` (Streamable HTTP).
 
-``tools`` and ``render`` are plain code over a ``Store``; ``server`` and ``http`` hold the
-official SDK, which is only imported where MCP is spoken.
+``tools``, ``arguments`` and ``render`` are plain code over a ``Store``. Only ``server`` holds
+the official SDK, which ``http`` loads on first use.
 """
