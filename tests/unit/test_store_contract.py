@@ -386,6 +386,14 @@ def test_threads_filter_and_order(store: Store) -> None:
     assert store.thread("019e17") is None  # only a whole id names a thread
 
 
+def test_the_machine_filter(store: Store) -> None:
+    ingest(store, T1, ["needle here"], machine="laptop")
+    ingest(store, T2, ["needle there"], path="/codex/t2.jsonl", machine="desktop")
+    assert [t["id"] for t in store.threads(ThreadFilter(machine="desktop"))] == [T2]
+    assert {h[0] for h in hits(store, "needle", SearchFilter(machine="laptop"))} == {T1}
+    assert len(hits(store, "needle")) == 2
+
+
 def test_pages_and_tails(store: Store) -> None:
     ingest(store, T1, [f"m{n}" for n in range(10)])
     page = store.messages_page(T1, after=2, until=6, limit=3)

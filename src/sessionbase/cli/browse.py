@@ -29,22 +29,30 @@ from sessionbase.wording import counted
 @cli.command()
 @click.option("--project", help="Only threads of this project: its id, name or working dir.")
 @click.option("--source", help="Only threads from this source (cli, vscode, exec, subagent…).")
+@click.option("--machine", help="Only threads that ran on this machine (a shared database).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of threads.")
 @click.pass_obj
 def threads(
-    settings: Settings, project: str | None, source: str | None, limit: int, as_json: bool
+    settings: Settings,
+    project: str | None,
+    source: str | None,
+    machine: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """Recent threads, most recently updated first."""
     with open_reader(settings) as store:
         project_id = resolve_project(store, project)
-        rows = store.threads(ThreadFilter(project_id=project_id, source=source, limit=limit))
+        rows = store.threads(
+            ThreadFilter(project_id=project_id, source=source, machine=machine, limit=limit)
+        )
     if as_json:
         emit_json([_thread_json(t) for t in rows])
         return
     if not rows:
         console_err().print(
-            "no threads" + (" match these filters" if project or source else " yet")
+            "no threads" + (" match these filters" if project or source or machine else " yet")
         )
         return
     titles = [(t["title"] or "(no message yet)")[:100] for t in rows]

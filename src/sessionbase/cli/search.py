@@ -33,6 +33,7 @@ from sessionbase.store.rows import MESSAGE_KINDS, ROLES
 @click.option("--role", type=click.Choice(ROLES), help="Only messages of this role.")
 @click.option("--kind", type=click.Choice(MESSAGE_KINDS), help="Only messages of this kind.")
 @click.option("--source", help="Only threads from this source (cli, vscode, exec…).")
+@click.option("--machine", help="Only threads that ran on this machine (a shared database).")
 @click.option("--since", help="Only after: 2026-05-01, 2026-05-01T10:00, or 7d / 12h ago.")
 @click.option("--until", help="Only before (same forms as --since).")
 @click.option("--include-subagents", is_flag=True, help="Also search sub-agent threads.")
@@ -48,6 +49,7 @@ def search(
     role: str | None,
     kind: str | None,
     source: str | None,
+    machine: str | None,
     since: str | None,
     until: str | None,
     include_subagents: bool,
@@ -78,7 +80,7 @@ def search(
                 thread_id = resolve_thread(store, thread_id, "--thread")
             flt = SearchFilter(
                 project_id=resolve_project(store, project), thread_id=thread_id, role=role,
-                kind=kind, source=source, since=_when(since), until=_when(until),
+                kind=kind, source=source, machine=machine, since=_when(since), until=_when(until),
                 include_subagents=include_subagents,
             )  # fmt: skip
             hits = hybrid.search(store, query, mode, flt, limit)

@@ -123,6 +123,7 @@ def projects_remove(ctx: MutationContext, args: IdArgs) -> None:
 class RecentArgs(Args):
     project_id: str | None = None
     source: str | None = None
+    machine: str | None = Field(default=None, max_length=200)
     include_archived: bool = False
     include_subagents: bool = False
     limit: Whole = Field(default=50, ge=1, le=500)
@@ -134,6 +135,7 @@ def threads_recent(ctx: QueryContext, args: RecentArgs) -> list[dict[str, Any]]:
     flt = ThreadFilter(
         project_id=args.project_id,
         source=args.source,
+        machine=args.machine,
         include_archived=args.include_archived,
         include_subagents=args.include_subagents,
         limit=args.limit,
@@ -211,6 +213,7 @@ class ThreadPaginationOpts(PaginationOpts):
 class ThreadListArgs(Args):
     project_id: str | None = Field(default=None, max_length=200)
     source: str | None = Field(default=None, max_length=200)
+    machine: str | None = Field(default=None, max_length=200)
     include_archived: bool = False
     include_subagents: bool = False
     pinned: bool | None = None
@@ -228,6 +231,7 @@ def threads_list(ctx: QueryContext, args: ThreadListArgs) -> dict[str, Any]:
     flt = ThreadFilter(
         project_id=args.project_id,
         source=args.source,
+        machine=args.machine,
         include_archived=args.include_archived,
         include_subagents=args.include_subagents,
         pinned=args.pinned,

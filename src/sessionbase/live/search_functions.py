@@ -23,6 +23,7 @@ class SearchArgs(Args):
     role: Role | None = None
     kind: MessageKind | None = None
     source: str | None = None
+    machine: str | None = Field(default=None, max_length=200)
     since: Whole | None = Field(default=None, description="ms since the epoch, inclusive")
     until: Whole | None = Field(default=None, description="ms since the epoch, exclusive")
     include_subagents: bool = False
@@ -35,6 +36,7 @@ class SearchArgs(Args):
             role=self.role,
             kind=self.kind,
             source=self.source,
+            machine=self.machine,
             since=self.since,
             until=self.until,
             include_subagents=self.include_subagents,

@@ -113,6 +113,9 @@ class PgReads:
         if flt.source:
             where.append("source = %s")
             args.append(flt.source)
+        if flt.machine:
+            where.append("machine = %s")
+            args.append(flt.machine)
         if not flt.include_archived:
             where.append("coalesce(archived_by_user, archived) = 0")
         if flt.parent_id is not None:

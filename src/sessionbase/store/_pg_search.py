@@ -31,6 +31,7 @@ def _search_where(
 
     where_given(f"{t}.project_id = %s", flt.project_id)
     where_given(f"{t}.source = %s", flt.source)
+    where_given(f"{t}.machine = %s", flt.machine)
     where_given(f"{t}.id = %s", flt.thread_id)
     if not flt.include_subagents:
         where.append(f"{t}.parent_thread_id IS NULL AND coalesce({t}.source, '') != 'subagent'")

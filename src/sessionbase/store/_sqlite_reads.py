@@ -77,6 +77,9 @@ class SQLiteReads:
         if flt.source:
             where.append("source = ?")
             args.append(flt.source)
+        if flt.machine:
+            where.append("machine = ?")
+            args.append(flt.machine)
         if not flt.include_archived:
             where.append("coalesce(archived_by_user, archived) = 0")
         if flt.parent_id is not None:

@@ -29,6 +29,7 @@ def _search_where(
 
     where_given(f"{t}.project_id = ?", flt.project_id)
     where_given(f"{t}.source = ?", flt.source)
+    where_given(f"{t}.machine = ?", flt.machine)
     where_given(f"{t}.id = ?", flt.thread_id)
     if not flt.include_subagents:
         where.append(f"{t}.parent_thread_id IS NULL AND coalesce({t}.source, '') != 'subagent'")

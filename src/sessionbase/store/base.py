@@ -74,6 +74,8 @@ class ThreadFilter:
     include_archived: bool = True
     include_subagents: bool = True
     limit: int = 50
+    machine: str | None = None
+    """Only threads that ran on this machine (several machines share a PostgreSQL database)."""
     pinned: bool | None = None
     """Only pinned threads (True), only unpinned ones (False), or both (None)."""
     parent_id: str | None = None
@@ -96,6 +98,7 @@ class SearchFilter:
     since: int | None = None  # ms
     until: int | None = None  # ms
     include_subagents: bool = False
+    machine: str | None = None
 
 
 @dataclass(frozen=True)
