@@ -22,7 +22,8 @@ PREFIX = "sbtest_"
 TABLES = (
     "projects", "threads", "messages", "extras", "skills", "skill_problems", "sources",
     "quarantine", "session_index", "user_metadata", "commit_log", "settings_kv",
-    "mutation_log", "units", "vectors", "replicas", "ingesters",
+    "mutation_log", "units", "vectors", "replicas", "ingesters", "devices", "pairing_codes",
+    "auth_log",
 )  # fmt: skip
 
 

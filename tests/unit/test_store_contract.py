@@ -18,6 +18,7 @@ from sessionbase.errors import StoreError
 from sessionbase.store import Store, open_store, open_vectors
 from sessionbase.store.base import (
     IngestBatch,
+    NewDevice,
     ProjectRow,
     SearchFilter,
     SourceRow,
@@ -365,6 +366,108 @@ def test_one_mutation_key_from_two_writers_at_once_is_applied_once(database_url:
         assert len(reader.commits_since(0)) == 1
     finally:
         reader.close()
+
+
+# ------------------------------------------------------------------ devices
+
+NOW = 1_800_000_000_000
+
+
+def make_code(store: Store, code_hash: str, scopes: list[str], expires_at: int) -> None:
+    record = {"name": "phone", "scopes": scopes, "expires_at": expires_at}
+    store.apply_user_changes([UserChange("pairing", code_hash, {"record": record, "by": "cli"})],
+                             None, None)  # fmt: skip
+
+
+def new_device(device_id: str, name: str | None = None) -> NewDevice:
+    return NewDevice(device_id, name, f"hash-of-{device_id}", "192.0.2.7", "phone-browser")
+
+
+def test_a_pairing_code_makes_one_device_with_its_scopes(store: Store) -> None:
+    make_code(store, "h1", ["read", "write"], NOW + 60_000)
+    assert store.live_pairing_codes(NOW) == 1
+    device = store.redeem_pairing("h1", NOW, new_device("d1"))
+    assert device is not None
+    assert device["id"] == "d1"
+    assert device["name"] == "phone"
+    assert device["scopes"] == ["read", "write"]
+    assert device["last_ip"] == "192.0.2.7"
+    assert device["revoked_at"] is None
+    assert "secret_hash" not in device
+    assert store.redeem_pairing("h1", NOW + 1, new_device("d2")) is None  # used up
+    assert store.live_pairing_codes(NOW) == 0
+    assert store.device("d1") == {**device, "secret_hash": "hash-of-d1"}
+    assert store.device("d2") is None
+    assert [d["id"] for d in store.devices()] == ["d1"]
+    assert "secret_hash" not in store.devices()[0]
+    assert "devices:d1" in store.commits_since(0)[-1][1]
+
+
+def test_expired_and_unknown_codes_pair_nothing(store: Store) -> None:
+    make_code(store, "old", ["read"], NOW - 1)
+    assert store.redeem_pairing("old", NOW, new_device("d1")) is None
+    assert store.redeem_pairing("never-made", NOW, new_device("d1")) is None
+    assert store.devices() == []
+
+
+def test_the_device_may_name_itself(store: Store) -> None:
+    make_code(store, "h1", ["read"], NOW + 60_000)
+    device = store.redeem_pairing("h1", NOW, new_device("d1", "Pixel 9"))
+    assert device is not None
+    assert device["name"] == "Pixel 9"
+
+
+def test_devices_are_renamed_revoked_and_removed_with_an_audit_trail(store: Store) -> None:
+    make_code(store, "h1", ["read", "admin"], NOW + 60_000)
+    store.redeem_pairing("h1", NOW, new_device("d1"))
+    store.apply_user_changes([UserChange("device", "d1", {"name": "tablet", "by": "cli"})],
+                             None, None)  # fmt: skip
+    store.apply_user_changes([UserChange("device", "d1", {"revoked_at": NOW + 5, "by": "cli"})],
+                             None, None)  # fmt: skip
+    store.apply_user_changes([UserChange("device", "d1", {"revoked_at": NOW + 9})], None, None)
+    device = store.device("d1")
+    assert device is not None
+    assert device["name"] == "tablet"
+    assert device["revoked_at"] == NOW + 5
+    assert "devices:d1" in store.commits_since(0)[-1][1]
+    store.apply_user_changes([UserChange("device", "d1", {"removed": True})], None, None)
+    assert store.device("d1") is None
+    events = [e["event"] for e in store.auth_events()]
+    assert events == ["removed", "revoked", "revoked", "renamed", "paired", "pairing_created"]
+
+
+def test_devices_are_seen_and_failures_logged(store: Store) -> None:
+    make_code(store, "h1", ["read"], NOW + 60_000)
+    store.redeem_pairing("h1", NOW, new_device("d1"))
+    store.touch_device("d1", NOW + 100, "198.51.100.4", None)
+    device = store.device("d1")
+    assert device is not None
+    assert (device["last_seen_at"], device["last_ip"]) == (NOW + 100, "198.51.100.4")
+    assert device["user_agent"] == "phone-browser"  # kept when not given
+    store.log_auth_event("failed", address="203.0.113.9", detail="wrong pairing code")
+    assert store.auth_events(1) == [
+        {"ts": store.auth_events(1)[0]["ts"], "event": "failed", "device_id": None,
+         "address": "203.0.113.9", "detail": "wrong pairing code"}
+    ]  # fmt: skip
+
+
+def test_one_code_redeemed_by_two_writers_at_once_pairs_once(database_url: str) -> None:
+    with open_store(database_url) as store:
+        make_code(store, "shared", ["read"], NOW + 60_000)
+    paired: list[dict[str, Any] | None] = []
+
+    def redeem(n: int) -> None:
+        with open_store(database_url) as store:
+            paired.append(store.redeem_pairing("shared", NOW, new_device(f"d{n}")))
+
+    workers = [threading.Thread(target=redeem, args=(n,)) for n in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len([p for p in paired if p is not None]) == 1
+    with open_store(database_url) as store:
+        assert len(store.devices()) == 1
 
 
 # ------------------------------------------------------------------ reads

@@ -120,3 +120,22 @@ class ReplicaBeat:
     address: str | None
     started_at: int  # ms
     applied: int  # the commit-log version its live queries are at
+
+
+AUTH_ENTITIES = ("device", "pairing")
+"""``UserChange`` entities the store applies to its device tables, not to user metadata.
+
+``device``: ``{"name": str}``, ``{"revoked_at": ms}`` or ``{"removed": True}``;
+``pairing`` (keyed by the code's hash): ``{"record": {"name", "scopes", "expires_at"}}``.
+Each may carry ``by`` (who asked, for the audit log)."""
+
+
+@dataclass(frozen=True)
+class NewDevice:
+    """A device about to be created by redeeming a pairing code."""
+
+    id: str
+    name: str | None  # None: the name the code was made with
+    secret_hash: str
+    address: str | None = None
+    user_agent: str | None = None

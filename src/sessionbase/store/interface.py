@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from sessionbase.store.base import (
     IngestBatch,
+    NewDevice,
     ReplicaBeat,
     SearchFilter,
     SourceRow,
@@ -124,7 +125,8 @@ class Store(Protocol):
         """Store user decisions atomically; return (commit version, result). With an
         idempotency key ``(session_id, request_id)`` seen before, nothing is written and the
         first application's version and result are returned. ``call`` (what was called, as
-        a digest) is logged with the key."""
+        a digest) is logged with the key. Changes to ``AUTH_ENTITIES`` go to the device
+        tables and the audit log, touching ``devices:<id>``."""
         ...
 
     def recorded_mutation(
@@ -132,6 +134,48 @@ class Store(Protocol):
     ) -> tuple[int, Any, str | None] | None:
         """(version, result, call) of a mutation already applied under this idempotency key;
         ``call`` is None for one logged before calls were recorded."""
+        ...
+
+    # ------------------------------------------------------------------ devices
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        """One paired device with its ``secret_hash`` (revoked ones too), or None."""
+        ...
+
+    def devices(self) -> list[dict[str, Any]]:
+        """Every paired device, revoked ones too, newest first: ``id, name, scopes`` (a
+        list), ``created_at, last_seen_at, last_ip, user_agent, revoked_at``; no secrets."""
+        ...
+
+    def redeem_pairing(self, code_hash: str, now: int, device: NewDevice) -> dict[str, Any] | None:
+        """Use up a live pairing code and create its device, in one transaction: the device
+        (as ``devices`` lists it) with the scopes the code was made with, or None when no
+        unused, unexpired code has this hash. A code is used once, whichever process asks."""
+        ...
+
+    def live_pairing_codes(self, now: int) -> int:
+        """How many pairing codes are unused and unexpired."""
+        ...
+
+    def touch_device(
+        self, device_id: str, seen_at: int, address: str | None, user_agent: str | None
+    ) -> None:
+        """Record when and from where a device was last seen (no commit-log entry)."""
+        ...
+
+    def log_auth_event(
+        self,
+        event: str,
+        *,
+        device_id: str | None = None,
+        address: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append to the audit log (``paired``, ``token``, ``revoked``, ``failed`` …)."""
+        ...
+
+    def auth_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest audit-log entries first: ``ts, event, device_id, address, detail``."""
         ...
 
     # ------------------------------------------------------------------ settings

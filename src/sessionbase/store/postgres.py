@@ -8,7 +8,8 @@ version V has seen every version below it, whichever process wrote them.
 
 Files are keyed by machine as well as path (two machines may have the same home path); the
 store's ``machine`` scopes every question about files. This module holds the writes; reads
-come from ``_pg_reads`` and searches from ``_pg_search``.
+come from ``_pg_reads``, searches from ``_pg_search`` and the device tables from
+``_pg_devices``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import IngestBusy
 from sessionbase.store import _pg_migrations
 from sessionbase.store._pg_connection import Borrowed, Connection, connect, redacted
+from sessionbase.store._pg_devices import PgDevices
 from sessionbase.store._pg_fts import tsvector
 from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
 from sessionbase.store._pg_search import PgSearch
-from sessionbase.store.base import IngestBatch, ReplicaBeat, SourceRow, UserChange
+from sessionbase.store.base import AUTH_ENTITIES, IngestBatch, ReplicaBeat, SourceRow, UserChange
 
 COMMIT_CHANNEL = "sessionbase_commits"
 COMMIT_LOCK = 0x5E55_0002  # pg_advisory_xact_lock key held from a version's choice to commit
@@ -132,7 +134,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-class PostgresStore(PgSearch):
+class PostgresStore(PgSearch, PgDevices):
     """A sessionbase database on PostgreSQL. One instance per thread, like ``SQLiteStore``;
     any number of processes on any number of machines may share the database."""
 
@@ -489,6 +491,8 @@ class PostgresStore(PgSearch):
         return version, result
 
     def _apply_change(self, change: UserChange) -> str:
+        if change.entity in AUTH_ENTITIES:
+            return self._apply_auth_change(change)
         now = int(time.time() * 1000)
         for key, value in change.values.items():
             if value is None:

@@ -5,7 +5,8 @@ readers open their own. Every write method is one transaction that ends with one
 entry, so a crash at any point loses nothing and duplicates nothing.
 
 This module holds the connection and every write; the class inherits its read queries from
-``_sqlite_reads`` and its search queries from ``_sqlite_search``.
+``_sqlite_reads``, its search queries from ``_sqlite_search`` and its device tables from
+``_sqlite_devices``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import DatabaseDamaged, StoreError
 from sessionbase.store import _migrations, _sqlite_health
 from sessionbase.store._errors import translate_errors
+from sessionbase.store._sqlite_devices import SQLiteDevices
 from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
 from sessionbase.store._sqlite_search import SQLiteSearch
-from sessionbase.store.base import IngestBatch, ReplicaBeat, SourceRow, UserChange
+from sessionbase.store.base import AUTH_ENTITIES, IngestBatch, ReplicaBeat, SourceRow, UserChange
 from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.tokens import parts as search_parts
 
@@ -135,7 +137,7 @@ def _store_error(store: SQLiteStore, exc: BaseException) -> StoreError:
 
 
 @translate_errors(sqlite3.Error, _store_error)
-class SQLiteStore(SQLiteReads, SQLiteSearch):
+class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
     """A sessionbase database in one SQLite file. Not thread-safe: one instance per thread."""
 
     def __init__(self, path: Path, *, readonly: bool = False, cache_mb: int = 8) -> None:
@@ -538,6 +540,8 @@ class SQLiteStore(SQLiteReads, SQLiteSearch):
         return version, result
 
     def _apply_change(self, change: UserChange) -> str:
+        if change.entity in AUTH_ENTITIES:
+            return self._apply_auth_change(change)
         now = int(time.time() * 1000)
         for key, value in change.values.items():
             if value is None:
