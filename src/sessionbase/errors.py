@@ -13,7 +13,9 @@ SessionbaseError
 ├── ProtocolError     a client broke the wire protocol; closes that one connection
 ├── FunctionError     a query or mutation refused its input (unknown function, bad argument,
 │                     missing thread): the caller's fault, never a 500
-└── AuthError         a request without the right credential
+└── AuthError         a request without a valid credential (401)
+    ├── ScopeError    a valid credential without the scope the call needs (403)
+    └── RateLimited   too many attempts from one address, or from everyone (429)
 """
 
 from __future__ import annotations
@@ -80,3 +82,15 @@ class FunctionError(SessionbaseError):
 
 class AuthError(SessionbaseError):
     """Missing or insufficient credentials."""
+
+
+class ScopeError(AuthError):
+    """The caller is known but was not granted the scope this needs."""
+
+
+class RateLimited(AuthError):
+    """Too many attempts: wait ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

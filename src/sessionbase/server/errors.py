@@ -9,6 +9,8 @@ from sessionbase.errors import (
     ConfigError,
     FunctionError,
     ProtocolError,
+    RateLimited,
+    ScopeError,
     SessionbaseError,
     StoreError,
 )
@@ -21,6 +23,10 @@ def http_error(exc: SessionbaseError) -> tuple[int, dict[str, Any]]:
         code = "not_found" if status == 404 else "bad_request"
     elif isinstance(exc, ProtocolError):
         status, code = 400, "bad_request"
+    elif isinstance(exc, ScopeError):
+        status, code = 403, "forbidden"
+    elif isinstance(exc, RateLimited):
+        status, code = 429, "too_many_requests"
     elif isinstance(exc, AuthError):
         status, code = 401, "unauthorized"
     elif isinstance(exc, StoreError | ConfigError):
