@@ -101,6 +101,14 @@ class Settings:
         default=(),
         metadata={"help": "Codex home directories to mirror (default: $CODEX_HOME or ~/.codex)."},
     )
+    codex_homes_defaulted: bool = field(
+        default=False,
+        metadata={
+            "help": "Not a setting: load() found no Codex home given (flag, environment, config"
+            " file) and defaulted. The homes a data dir recorded then stand in for the default.",
+            "setting": False,
+        },
+    )
     home: UserPath = field(
         default_factory=Path.home,
         metadata={"help": "The user's home, for ~/.agents/skills (default: the current user's)."},
@@ -196,7 +204,7 @@ def load(
     Raises ConfigError for an unreadable file, an unknown key, a value of the wrong type, or
     a data dir that is not a directory.
     """
-    names = {f.name for f in dataclasses.fields(Settings)}
+    names = {f.name for f in dataclasses.fields(Settings) if f.metadata.get("setting", True)}
     values: dict[str, Any] = {}
     path = config_file or (
         Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None
@@ -230,6 +238,7 @@ def load(
         codex_home = environ.get("CODEX_HOME")
         home = values.get("home") or Path(environ.get("HOME") or Path.home())
         values["codex_homes"] = (Path(codex_home) if codex_home else Path(home) / ".codex",)
+        values["codex_homes_defaulted"] = not codex_home
     settings = Settings(**values)
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise ConfigError(

@@ -120,7 +120,7 @@ def test_a_damaged_table_is_a_503_with_the_error_body_and_no_traceback(
         assert status == 503, body
         assert body["error"]["code"] == "unavailable"
         assert "is damaged" in body["error"]["message"]
-        assert "sessionbase backfill" in body["error"]["message"]
+        assert "sessionbase doctor --repair" in body["error"]["message"]
         status, convex = post(
             f"{server.url}/api/query",
             {"path": "threads:get", "args": {"id": rollout.thread_id}, "format": "json"},

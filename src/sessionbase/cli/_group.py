@@ -21,6 +21,7 @@ import click
 from sessionbase import config
 from sessionbase.cli._output import fail
 from sessionbase.errors import SessionbaseError
+from sessionbase.ingest import homes
 
 _GIVEN = "sessionbase.global_options"  # ctx.meta key: the options given before the command
 
@@ -106,6 +107,9 @@ def _load(
         # each session it opens and closes (requests are logged only with -v)
         logging.getLogger("watchfiles").setLevel(logging.WARNING)
         logging.getLogger("mcp").setLevel(logging.WARNING)
+    settings, note = homes.settled(settings)  # no home given: those the data dir recorded
+    if note:
+        click.echo(note, err=True)
     return settings
 
 

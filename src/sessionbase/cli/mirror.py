@@ -109,7 +109,7 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
         if not no_embed:
             from sessionbase import search  # the embedding model's libraries load slowly
 
-            embedded = asyncio.run(search.index(settings, _embed_bar() if bars else None))
+            embedded = asyncio.run(search.index(settings, embed_bar() if bars else None))
     except SessionbaseError as exc:
         raise fail(exc) from exc
     if as_json:
@@ -122,7 +122,7 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
             click.echo(no_rollouts_hint(settings.codex_homes))
 
 
-def _embed_bar() -> Callable[[int, int], None]:
+def embed_bar() -> Callable[[int, int], None]:
     """Progress of embedding, drawn once there is something to embed: its total is known from
     the first call on, so the bar never shows a count out of nothing."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

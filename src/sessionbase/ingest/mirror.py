@@ -38,7 +38,7 @@ from sessionbase.codex.paths import (
 from sessionbase.config import Settings
 from sessionbase.errors import ConfigError, IngestBusy, SourceError, StoreError
 from sessionbase.files import FileTooLarge, open_regular
-from sessionbase.ingest import imports
+from sessionbase.ingest import homes, imports
 from sessionbase.ingest.lock import IngestLock
 from sessionbase.ingest.projects import ProjectResolver, project_id
 from sessionbase.ingest.readahead import ReadAhead
@@ -155,6 +155,7 @@ class Mirror:
             if self.lock is not None:
                 self.lock.close()
             raise
+        homes.record(self.store, settings.machine, settings.codex_homes)
         self.projects = ProjectResolver(settings.machine)
         self.tailer = self._tailer()
         # What the last full walk found, and what has come up since (a new day's folder, a

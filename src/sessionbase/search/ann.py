@@ -155,6 +155,24 @@ class AnnIndex:
                 self.rebuild(vectors)
             self.save_if_due()
 
+    def saved_problem(self, count: int) -> str | None:
+        """What is wrong with the saved index for a vector store of ``count`` vectors, or
+        None (``sessionbase doctor``). Whatever it is, the next open rebuilds it."""
+        if self.in_memory or (count == 0 and not self.path.exists()):
+            return None
+        if not self.path.exists():
+            return "not saved yet"
+        if self._read_params() is None:
+            return f"{self.params_path.name} is missing or from other code"
+        saved = self._new()
+        try:
+            saved.load(str(self.path))
+        except (RuntimeError, ValueError) as exc:
+            return f"{self.path.name} cannot be read ({exc})"
+        if len(saved) != count:
+            return f"it holds {len(saved)} of the {count} vectors"
+        return None
+
     def _read_params(self) -> tuple[Vectors, int, str] | None:
         """The saved mean, its count and the sidecar's text; None if the sidecar is missing,
         unreadable, or from other code or parameters (then the index is rebuilt)."""

@@ -62,6 +62,15 @@ class SemanticIndex:
                 self._ann.open(self.vectors)
             return self._ann
 
+    def saved_index_problem(self) -> str | None:
+        """What is wrong with the ANN index saved beside the vectors, or None (the next
+        open rebuilds it whatever it is)."""
+        first = next(self.vectors.batches(1), None)
+        if first is None:
+            return None
+        ann = AnnIndex(self.ann_dir, self.embedder.name, int(first[1].shape[1]))
+        return ann.saved_problem(self.vectors.count())
+
     def embed(self, texts: list[str]) -> Vectors:
         return self.embedder.embed(texts)
 

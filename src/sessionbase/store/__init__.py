@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
-from sessionbase.errors import ConfigError
+from sessionbase.errors import ConfigError, StoreError
+from sessionbase.store import decisions
+from sessionbase.store.base import UserChange
 from sessionbase.store.interface import Store
 
 if TYPE_CHECKING:
@@ -25,7 +27,11 @@ __all__ = [
     "listen_for_commits",
     "open_store",
     "open_vectors",
+    "salvage_user_changes",
+    "set_aside",
+    "set_aside_vectors",
     "shown",
+    "user_decisions_file",
     "vector_location",
 ]
 
@@ -55,13 +61,69 @@ def open_store(
     ConfigError for a URL it cannot use and StoreError when the database cannot be opened
     (StoreUnavailable when its server does not answer); the caller closes the store.
     """
+    store: Store
     if is_postgres(database):
         from sessionbase.store.postgres import PostgresStore
 
-        return PostgresStore(str(database), readonly=readonly, machine=machine)
-    from sessionbase.store.sqlite import SQLiteStore
+        store = PostgresStore(str(database), readonly=readonly, machine=machine)
+    else:
+        from sessionbase.store.sqlite import SQLiteStore
 
-    return SQLiteStore(sqlite_path(database), readonly=readonly, cache_mb=cache_mb)
+        store = SQLiteStore(sqlite_path(database), readonly=readonly, cache_mb=cache_mb)
+    if not readonly:
+        try:  # a new database gets the user's decisions back; else their file is kept current
+            decisions.restore_or_save(store)
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+def user_decisions_file(database: str | Path) -> Path | None:
+    """``Store.user_decisions_file`` without opening the database (it may be damaged)."""
+    if is_postgres(database):
+        return None
+    from sessionbase.store import _sqlite_health
+
+    return _sqlite_health.decisions_file(sqlite_path(database))
+
+
+def set_aside(database: str | Path) -> list[Path]:
+    """Move a damaged database out of the way, never deleting it: a SQLite file and its
+    ``-wal`` and ``-shm`` files are renamed ``NAME.damaged-STAMP``. Returns the new names.
+    The next writing open starts a new database. Raises StoreError for a database server."""
+    if is_postgres(database):
+        raise StoreError("a PostgreSQL database is repaired by its server, not set aside")
+    from sessionbase.store import _sqlite_health
+
+    try:
+        return _sqlite_health.set_aside(sqlite_path(database), "damaged")
+    except OSError as exc:
+        raise StoreError(f"cannot set {database} aside: {exc.strerror}") from exc
+
+
+def salvage_user_changes(database: str | Path) -> list[UserChange] | None:
+    """The user decisions a damaged database still yields (as many as can be read), or None."""
+    if is_postgres(database):
+        return None
+    from sessionbase.store import _sqlite_health
+
+    rows = _sqlite_health.salvage_user_changes(sqlite_path(database))
+    return None if rows is None else decisions.grouped(rows)
+
+
+def set_aside_vectors(location: str, model: str) -> list[Path]:
+    """Move a damaged vector store aside (as ``set_aside``): the next open starts an empty
+    one, and embedding fills it again."""
+    if is_postgres(location):
+        raise StoreError("vectors in PostgreSQL are repaired by its server, not set aside")
+    from sessionbase.store import _sqlite_health
+    from sessionbase.store._sqlite_vectors import vectors_file
+
+    try:
+        return _sqlite_health.set_aside(vectors_file(Path(location), model), "damaged")
+    except OSError as exc:
+        raise StoreError(f"cannot set the vectors in {location} aside: {exc.strerror}") from exc
 
 
 class Listener(Protocol):

@@ -34,6 +34,10 @@ class PgVectors:
         finally:
             db.release()
 
+    def integrity_problems(self) -> list[str]:
+        """Nothing: PostgreSQL checks its own pages."""
+        return []
+
     def close(self) -> None:
         """Nothing held between calls."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Callable
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,8 +21,8 @@ from sessionbase.errors import DatabaseDamaged, StoreError
 MAGIC = b"SQLite format 3\x00"
 HEADER_BYTES = 100
 REBUILD = (
-    "rename it (keep it, in case) and run `sessionbase backfill` to rebuild the mirror from"
-    " your rollouts"
+    "run `sessionbase doctor --repair` to set it aside and rebuild the mirror from your"
+    " rollouts (your renames, pins, archive flags and projects are kept)"
 )
 
 
@@ -47,6 +47,11 @@ def check_header(path: Path) -> int | None:
 def _page_size_ok(head: bytes) -> bool:
     size = int.from_bytes(head[16:18], "big")
     return size == 1 or (512 <= size <= 32768 and size & (size - 1) == 0)  # 1 means 65536
+
+
+def decisions_file(path: Path) -> Path:
+    """The user-decisions file kept beside the database ``path``."""
+    return path.with_name(f"{path.stem}-decisions.json")
 
 
 def empty_database(path: Path) -> DatabaseDamaged:
@@ -110,20 +115,13 @@ def check_tables(db: sqlite3.Connection, path: Path, expected: set[str]) -> None
         db.execute(f'SELECT * FROM "{table}" LIMIT 1').fetchall()
 
 
-def quick_check(db: sqlite3.Connection, tick: Callable[[], None] | None = None) -> list[str]:
-    """SQLite's own check of every page (``PRAGMA quick_check``): the problems it lists, or
-    none. ``tick`` is called now and then while it runs (for a spinner)."""
-    if tick is not None:
-
-        def handler() -> int:
-            tick()
-            return 0  # go on
-
-        db.set_progress_handler(handler, 100_000)
+def quick_check(db: sqlite3.Connection) -> list[str]:
+    """SQLite's own check of every page (``PRAGMA quick_check``): the problems it lists (at
+    most 20), or none. Seconds per gigabyte: for ``sessionbase doctor``, not every open."""
     try:
         rows = [str(r[0]) for r in db.execute("PRAGMA quick_check(20)")]
-    finally:
-        db.set_progress_handler(None, 0)
+    except sqlite3.DatabaseError as exc:  # too damaged to walk at all
+        return [str(exc)]
     return [] if rows == ["ok"] else rows
 
 
@@ -157,3 +155,36 @@ def read_only(path: Path) -> str:
         " serve need to write; read commands work as it is. Make it writable, or choose"
         " another data dir with --data-dir"
     )
+
+
+def set_aside(path: Path, why: str) -> list[Path]:
+    """Rename a database and its ``-wal`` and ``-shm`` files to ``NAME.WHY-STAMP`` (the
+    same stamp for all three, so they still belong together): never delete them."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    moved = []
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            target = path.with_name(f"{path.name}.{why}-{stamp}{suffix}")
+            source.rename(target)
+            moved.append(target)
+    return moved
+
+
+def salvage_user_changes(path: Path) -> list[tuple[str, str, str, str]] | None:
+    """Whatever rows of ``user_metadata`` a damaged database still yields, read as far as
+    they go: (entity, id, key, JSON value). None when none can be read."""
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        db = connect_readonly(path)
+    except sqlite3.Error:
+        return None
+    try:
+        for row in db.execute("SELECT entity, id, key, value FROM user_metadata"):
+            rows.append((str(row[0]), str(row[1]), str(row[2]), str(row[3])))
+    except sqlite3.Error:
+        if not rows:
+            return None
+    finally:
+        db.close()
+    return rows

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sessionbase.errors import StoreError
-from sessionbase.store._sqlite_health import connect_readonly
+from sessionbase.store._sqlite_health import connect_readonly, quick_check
 from sessionbase.store.vectors import Vectors, model_file_stem
 
 _CREATE = (
@@ -26,11 +26,15 @@ _CREATE = (
 )
 
 
+def vectors_file(data_dir: Path, model: str) -> Path:
+    return data_dir / f"vectors-{model_file_stem(model)}.db"
+
+
 class SQLiteVectors:
     """Thread-safe: one connection behind a lock (writes are batched and rare)."""
 
     def __init__(self, data_dir: Path, model: str) -> None:
-        self.path = data_dir / f"vectors-{model_file_stem(model)}.db"
+        self.path = vectors_file(data_dir, model)
         self._lock = threading.Lock()
         try:
             if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
@@ -55,6 +59,10 @@ class SQLiteVectors:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def integrity_problems(self) -> list[str]:
+        with self._lock:
+            return quick_check(self._db)
 
     def count(self) -> int:
         with self._lock:

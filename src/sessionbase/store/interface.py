@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from sessionbase.store.base import (
@@ -50,6 +51,13 @@ class Store(Protocol):
         """Whether reads run inside this process (SQLite) and so take microseconds: a
         server's event loop may run them itself. False for a database across a network,
         whose reads may wait for it."""
+        ...
+
+    @property
+    def user_decisions_file(self) -> Path | None:
+        """Where a copy of the user decisions lives beside the database, to be restored
+        into it when it is rebuilt (``store.decisions``); None where the database keeps them
+        safe itself (a database server and its backups)."""
         ...
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,6 +137,11 @@ class Store(Protocol):
         tables and the audit log, touching ``devices:<id>``."""
         ...
 
+    def user_changes(self) -> list[UserChange]:
+        """Every user decision stored, one change per thread or project (in no set order):
+        applying them to an empty database brings them all back."""
+        ...
+
     def recorded_mutation(
         self, session_id: str, request_id: int
     ) -> tuple[int, Any, str | None] | None:
@@ -176,6 +189,14 @@ class Store(Protocol):
 
     def auth_events(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit-log entries first: ``ts, event, device_id, address, detail``."""
+        ...
+
+    # ------------------------------------------------------------------ health
+
+    def integrity_problems(self) -> list[str]:
+        """The backend's own check of the whole database (slow: it reads every page of a
+        SQLite file): what it found wrong, or nothing. A backend that checks its own storage
+        returns nothing."""
         ...
 
     # ------------------------------------------------------------------ settings

@@ -25,7 +25,7 @@ import orjson
 
 from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import IngestBusy
-from sessionbase.store import _pg_migrations
+from sessionbase.store import _pg_migrations, decisions
 from sessionbase.store._pg_connection import Borrowed, Connection, connect, redacted
 from sessionbase.store._pg_devices import PgDevices
 from sessionbase.store._pg_fts import tsvector
@@ -532,6 +532,22 @@ class PostgresStore(PgSearch, PgDevices):
                 (int(bool(change.values["hidden"])), change.id),
             )
         return f"projects:{change.id}"
+
+    def user_changes(self) -> list[UserChange]:
+        with self._db.errors("cannot read the user decisions"):
+            rows = self._x(
+                "SELECT entity, id, key, value FROM user_metadata ORDER BY entity, id, key"
+            ).fetchall()
+        return decisions.grouped(rows)
+
+    @property
+    def user_decisions_file(self) -> None:
+        """None: the database server (and its backups) keeps the decisions."""
+        return None
+
+    def integrity_problems(self) -> list[str]:
+        """Nothing: PostgreSQL checksums and checks its own pages."""
+        return []
 
     def recorded_mutation(
         self, session_id: str, request_id: int

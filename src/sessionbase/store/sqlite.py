@@ -23,7 +23,7 @@ import orjson
 
 from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import DatabaseDamaged, StoreError
-from sessionbase.store import _migrations, _sqlite_health
+from sessionbase.store import _migrations, _sqlite_health, decisions
 from sessionbase.store._errors import translate_errors
 from sessionbase.store._sqlite_devices import SQLiteDevices
 from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
@@ -67,6 +67,21 @@ UPDATE threads SET
     WHEN title_auto IS NOT NULL THEN 'message'
   END
 WHERE id = ?
+"""
+
+# A derived project's new row takes what the user decided about it before it existed (kept
+# in user_metadata when the database was rebuilt and its decisions restored).
+_APPLY_USER_PROJECT = """
+UPDATE projects SET
+  name = coalesce((SELECT json_extract(value, '$') FROM user_metadata
+      WHERE entity = 'project' AND id = :id AND key = 'name'), name),
+  working_dir = coalesce((SELECT json_extract(value, '$') FROM user_metadata
+      WHERE entity = 'project' AND id = :id AND key = 'working_dir'), working_dir),
+  repo_url = coalesce((SELECT json_extract(value, '$') FROM user_metadata
+      WHERE entity = 'project' AND id = :id AND key = 'repo_url'), repo_url),
+  hidden = EXISTS (SELECT 1 FROM user_metadata
+      WHERE entity = 'project' AND id = :id AND key = 'hidden' AND value = 'true')
+WHERE id = :id
 """
 
 # A derived project's times and repository facts follow its threads (the newest one wins), so
@@ -366,11 +381,13 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
             touched += [f"messages:{batch.reset_thread}", f"threads:{batch.reset_thread}"]
         if batch.project is not None:
             p = batch.project
-            db.execute(
+            inserted = db.execute(
                 "INSERT INTO projects (id, name, working_dir, machine) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (p.id, p.name, p.working_dir, p.machine),
-            )
+            ).rowcount
+            if inserted:  # decided on before it existed (restored after a rebuild)
+                db.execute(_APPLY_USER_PROJECT, {"id": p.id})
             touched.append(f"projects:{p.id}")
         if batch.thread is not None:
             row = dict(batch.thread)
@@ -537,6 +554,8 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
             self._rollback()
             raise
         self._published(version)
+        if changes:
+            decisions.after_change(self)
         return version, result
 
     def _apply_change(self, change: UserChange) -> str:
@@ -580,6 +599,20 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
                 (int(bool(change.values["hidden"])), change.id),
             )
         return f"projects:{change.id}"
+
+    def user_changes(self) -> list[UserChange]:
+        return decisions.grouped(
+            self._db.execute(
+                "SELECT entity, id, key, value FROM user_metadata ORDER BY entity, id, key"
+            )
+        )
+
+    @property
+    def user_decisions_file(self) -> Path:
+        return _sqlite_health.decisions_file(self.path)
+
+    def integrity_problems(self) -> list[str]:
+        return _sqlite_health.quick_check(self._db)
 
     def recorded_mutation(
         self, session_id: str, request_id: int

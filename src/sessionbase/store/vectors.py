@@ -46,4 +46,9 @@ class VectorTable(Protocol):
         time."""
         ...
 
+    def integrity_problems(self) -> list[str]:
+        """What the backend's own check of the stored vectors finds wrong (a SQLite file's
+        pages), or nothing; slow."""
+        ...
+
     def close(self) -> None: ...
