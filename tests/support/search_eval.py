@@ -25,7 +25,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -42,10 +42,13 @@ from sessionbase.store.base import SearchFilter
 DATA = Path(__file__).resolve().parent.parent / "data"
 EVAL_SET = DATA / "search_eval_corpus.json"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "codex"
+SESSIONS = DATA / "search_eval_sessions"  # written by the real Codex CLI (eval_sessions.py)
 DEPTH = 10  # hits looked at per query
 MODES = ("text", "semantic", "hybrid")
 SPLITS = ("dev", "test")
-KINDS = ("identifier", "path", "error", "paraphrase", "topic")
+DISTRACTORS_FROM = datetime(2026, 1, 1, tzinfo=UTC)  # the distractor threads end the day before
+KINDS = ("identifier", "path", "error", "paraphrase", "topic", "concept")
+IN_OTHER_WORDS = ("paraphrase", "concept")  # must not be lifted from an answer
 
 Ranker = Callable[[Store, str, int], list[Hit]]
 
@@ -67,17 +70,28 @@ class EvalSet:
         return [q for q in self.queries if q.split == name]
 
 
+def distractor_ids() -> dict[str, str]:
+    """``synthetic/<name>`` -> the thread id ``mirror`` gives each distractor thread."""
+    from tests.unit.test_search_quality import load_eval_set, stable_id
+
+    return {
+        f"synthetic/{thread['id']}": stable_id(
+            (DISTRACTORS_FROM - timedelta(days=n + 1)).replace(microsecond=0), thread["id"]
+        )
+        for n, thread in enumerate(load_eval_set()["threads"])
+    }
+
+
 def load(path: Path = EVAL_SET) -> EvalSet:
     document = json.loads(path.read_text(encoding="utf-8"))
     threads: dict[str, dict[str, Any]] = document["threads"]
+    ids = {name: thread["id"] for name, thread in threads.items()} | distractor_ids()
     queries = [
         Judged(
             q["q"],
             q["kind"],
             q["split"],
-            frozenset(
-                (threads[name]["id"], idx) for name, idxs in q["relevant"].items() for idx in idxs
-            ),
+            frozenset((ids[name], idx) for name, idxs in q["relevant"].items() for idx in idxs),
         )
         for q in document["queries"]
     ]
@@ -98,14 +112,15 @@ def check(eval_set: EvalSet, store: Store) -> list[str]:
         seen.add(query.q)
         if not query.relevant:
             problems.append(f"{query.q!r} has no relevant message")
-    counts = {t["id"]: int(t["messages"]) for t in eval_set.threads.values()}
     for name, thread in eval_set.threads.items():
         got = len(store.messages(thread["id"]))
         if got != thread["messages"]:
             problems.append(f"{name}: {got} messages mirrored, {thread['messages']} judged")
+    judged_threads = {t["id"] for t in eval_set.threads.values()}
+    judged_threads |= {thread_id for q in eval_set.queries for thread_id, _ in q.relevant}
     texts = {
         (thread_id, m["idx"]): str(m["text"]).lower()
-        for thread_id in counts
+        for thread_id in judged_threads
         for m in store.messages(thread_id)
     }
     for query in eval_set.queries:
@@ -113,7 +128,7 @@ def check(eval_set: EvalSet, store: Store) -> list[str]:
         if missing:
             problems.append(f"{query.q!r}: no messages {sorted(missing)}")
         judged = [texts.get(m, "") for m in query.relevant]
-        if query.kind == "paraphrase":
+        if query.kind in IN_OTHER_WORDS:
             if any(query.q.lower() in text for text in judged):
                 problems.append(f"{query.q!r} is lifted from a message it answers")
         elif not any(all(t in text for t in query.q.lower().split()) for text in judged):
@@ -132,11 +147,11 @@ def mirror(
     day = home / "sessions" / "2026" / "01" / "02"
     day.mkdir(parents=True)
     for thread in eval_set.threads.values():
-        source = corpus / thread["file"]
+        source = (SESSIONS if thread.get("root") == "sessions" else corpus) / thread["file"]
         name = source.name if source.name.startswith("rollout-") else f"rollout-{source.name}"
         shutil.copy(source, day / name)
     if distractors:
-        write_threads(load_eval_set(), home, datetime(2026, 1, 1, tzinfo=UTC))
+        write_threads(load_eval_set(), home, DISTRACTORS_FROM)
     settings = config.load(
         environ={},
         overrides={
