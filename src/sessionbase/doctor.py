@@ -139,7 +139,7 @@ def _database(settings: Settings) -> tuple[Store | None, Finding]:
     return store, Finding(
         "database",
         "ok",
-        f"{url}: every page checked, {counted(totals['threads'], 'thread')},"
+        f"{url}: schema current, every page checked, {counted(totals['threads'], 'thread')},"
         f" {counted(totals['messages'], 'message')}",
     )
 

@@ -48,7 +48,7 @@ def test_a_sound_data_dir_is_all_ok(settings: Settings, corpus: Corpus) -> None:
     assert result.exit_code == 0, result.output
     assert "PROBLEM" not in result.output, result.output
     assert "WARNING" not in result.output, result.output
-    assert "every page checked, 5 threads" in result.output
+    assert "schema current, every page checked, 5 threads" in result.output
     assert {f["state"] for f in findings(settings).values()} == {"ok"}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sessionbase.errors import StoreError
-from sessionbase.store._sqlite_health import connect_readonly, quick_check
+from sessionbase.store._sqlite_health import connect_readonly, integrity_check
 from sessionbase.store.vectors import Vectors, model_file_stem
 
 _CREATE = (
@@ -62,7 +62,7 @@ class SQLiteVectors:
 
     def integrity_problems(self) -> list[str]:
         with self._lock:
-            return quick_check(self._db)
+            return integrity_check(self._db)
 
     def count(self) -> int:
         with self._lock:

@@ -612,7 +612,7 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
         return _sqlite_health.decisions_file(self.path)
 
     def integrity_problems(self) -> list[str]:
-        return _sqlite_health.quick_check(self._db)
+        return _sqlite_health.integrity_check(self._db)
 
     def recorded_mutation(
         self, session_id: str, request_id: int
