@@ -14,6 +14,7 @@ Screenshots of every page at 1280 and 390 px wide land in ``tests/out/screenshot
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -51,6 +52,8 @@ class WebHome:
     server: ServerProcess
     codex_home: Path
     cli_threads: dict[str, tuple[str, Path]]  # scenario -> (thread id, rollout in our home)
+    parent: str  # a thread with two sub-agents
+    subagents: list[str]
 
     @property
     def url(self) -> str:
@@ -93,6 +96,38 @@ def _copy_corpus(sessions: Path) -> None:
         shutil.copy(path, sessions / name)
 
 
+def _write_history(home: Path) -> tuple[str, list[str]]:
+    """A thread that spawned two sub-agents, and 50 older one-question threads, so that the
+    history is longer than its first page. Returns the parent's id and its sub-agents' ids."""
+    day = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    parent = Rollout(start=day, cwd="/work/web-app")
+    turn = parent.turn()
+    parent.user("Split the review between two helpers")
+    parent.assistant("Two sub-agents are on it.")
+    parent.end_turn(turn)
+    parent.write(home)
+    children = []
+    for i, (role, nickname) in enumerate((("explorer", "Ada"), ("worker", "Grace"))):
+        spawn = {"parent_thread_id": parent.thread_id, "depth": 1, "agent_role": role,
+                 "agent_nickname": nickname}  # fmt: skip
+        child = Rollout(start=day + timedelta(minutes=i + 1), cwd="/work/web-app",
+                        source={"subagent": {"thread_spawn": spawn}})  # fmt: skip
+        turn = child.turn()
+        child.user(f"Review part {i + 1}")
+        child.assistant(f"Part {i + 1} looks right.")
+        child.end_turn(turn)
+        child.write(home)
+        children.append(child.thread_id)
+    for i in range(50):
+        old = Rollout(start=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=i), cwd="/work/old")
+        turn = old.turn()
+        old.user(f"Old question {i}")
+        old.assistant(f"Old answer {i}")
+        old.end_turn(turn)
+        old.write(home)
+    return parent.thread_id, children
+
+
 def _write_skills(root: Path) -> None:
     """A user skill, and a SKILL.md Codex cannot read (the skills page lists both)."""
     (root / "review").mkdir(parents=True)
@@ -112,6 +147,7 @@ def web_home(chromium: None, codex_binary: Path) -> Iterator[WebHome]:
     sessions.mkdir(parents=True)
     _copy_corpus(sessions)
     _write_skills(codex_home / "skills")
+    parent, subagents = _write_history(codex_home)
     cli_threads: dict[str, tuple[str, Path]] = {}
     for name in CLI_SCENARIOS:
         result = run_scenario(
@@ -124,7 +160,7 @@ def web_home(chromium: None, codex_binary: Path) -> Iterator[WebHome]:
     server = ServerProcess(root / "data", codex_home).start(timeout=120)
     _wait_for_semantic_search(server)
     try:
-        yield WebHome(server, codex_home, cli_threads)
+        yield WebHome(server, codex_home, cli_threads, parent, subagents)
     finally:
         server.stop()
         if harness_setting("SESSIONBASE_KEEP_CODEX_HOMES") != "1":
@@ -150,13 +186,23 @@ def _screenshots() -> Path:
 # ------------------------------------------------------------------ tests
 
 
-def test_drawer_lists_the_mirrored_threads(web_home: WebHome) -> None:
-    threads = web_home.query("threads:recent", limit=100)
-    assert len(threads) >= len(CLI_SCENARIOS) + 7
+def test_drawer_lists_the_mirrored_threads_page_by_page(web_home: WebHome) -> None:
+    threads = web_home.query("threads:recent", limit=500)
+    assert len(threads) > 60  # more than the first page
     shown = web_home.run("drawer", expectCount=len(threads))
+    assert shown["firstPage"] < len(threads)
     assert shown["ids"] == [t["id"] for t in threads]
     for _, (thread_id, _) in web_home.cli_threads.items():
         assert thread_id in shown["ids"]
+    for path in CORPUS.glob("codemie-ai__codemie-code/rollout-*.jsonl"):
+        assert path.stem[-36:] in shown["ids"]
+
+
+def test_subagents_fold_under_the_thread_that_spawned_them(web_home: WebHome) -> None:
+    shown = web_home.run("drawer", expectCount=0, parentId=web_home.parent)
+    assert not set(web_home.subagents) & set(shown["ids"])  # not listed on their own
+    assert shown["subagents"]["label"] == "2 sub-agents"
+    assert sorted(shown["subagents"]["ids"]) == sorted(web_home.subagents)
 
 
 def test_keys_move_through_the_history(web_home: WebHome) -> None:
@@ -247,19 +293,33 @@ def test_rename_pin_and_archive_show_live_in_a_second_browser(web_home: WebHome)
     assert thread["titleSource"] == "message"
 
 
+def test_the_header_says_when_the_connection_drops_and_the_page_recovers(
+    web_home: WebHome,
+) -> None:
+    thread_id, _ = web_home.cli_threads["multi_tool_calls"]
+    shown = web_home.run("reconnect", threadId=thread_id, title="Renamed after the outage")
+    assert shown["before"] is False
+    assert shown["notice"] == "Reconnecting…"
+    assert web_home.query("threads:get", id=thread_id)["titleSource"] != "user"
+
+
 def test_search_by_identifier_opens_the_thread_at_the_hit(web_home: WebHome) -> None:
     target = "019e1625-789d-76c0-80ab-3724b5ddb799"
     shown = web_home.run("typeahead", q="OPENCODE_CONFIG_CONTENT", threadId=target)
     assert shown["inView"]
-    assert "OPENCODE_CONFIG_CONTENT" in shown["marked"]
+    # The snippet marks the identifier, whole or by its parts; the row opened holds it.
+    assert shown["marked"]
+    for marked in shown["marked"]:
+        assert set(re.split(r"[^a-z0-9]+", marked.lower())) <= {"opencode", "config", "content"}
     hit = web_home.message(target, shown["at"])
-    assert "OPENCODE_CONFIG_CONTENT" in hit["text"] + json.dumps(hit["data"])
+    assert shown["marked"][0].lower() in (hit["text"] + json.dumps(hit["data"])).lower()
 
 
 def test_search_by_paraphrase_opens_the_thread_at_the_hit(web_home: WebHome) -> None:
-    target = "019e1625-789d-76c0-80ab-3724b5ddb799"
-    said = "summarize chat context automatically when it reaches ninety percent"
-    # Not one of these words finds it: only its meaning does.
+    # The thread asked to "analyze trascript and summarzie action items related to codemie and
+    # demo preapration": typos and all, its words are not these; its meaning is.
+    target = "019e1695-0522-7c83-8b39-0dd379793f80"
+    said = "summarize the demo preparation meeting transcript"
     assert web_home.query("search:threads", q=said, mode="text") == []
     shown = web_home.run("searchPage", query=urlencode({"q": said}), threadId=target)
     assert shown["threads"][0] == target

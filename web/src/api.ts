@@ -92,7 +92,7 @@ export type Status = {
   files: number;
   errors: number;
   lastVersion: number;
-  mirror?: "live" | "catching_up" | "stopped" | "off";
+  mirror?: "live" | "catching_up" | "stopped" | "standby" | "off";
   lagBytes?: number;
   codexHomes?: string[];
   skillProblems?: SkillProblem[];

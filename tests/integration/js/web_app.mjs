@@ -10,6 +10,7 @@
 
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import net from "node:net";
 import path from "node:path";
 import { launchChromium } from "./chromium.mjs";
 
@@ -148,17 +149,30 @@ const scenarios = {
     const context = await newContext(browser, DESKTOP);
     const page = await open(context, problems, config.url, "drawer");
     await page.waitForSelector("aside#history a[data-thread-link]", { timeout: WAIT });
-    if (config.expectCount) {
-      await page.waitForFunction(
-        (n) => document.querySelectorAll("aside#history a[data-thread-link]").length >= n,
-        config.expectCount,
-        { timeout: WAIT },
-      );
+    const firstPage = (await drawerThreadIds(page)).length;
+    // Scrolling to the end of the list loads the next page, until every thread is there.
+    const count = () => page.$$eval("[data-testid=recent] a[data-thread-link]", (links) => links.length);
+    for (let guard = 0; guard < 100 && (await count()) < config.expectCount; guard++) {
+      await page.evaluate(() => {
+        const list = document.querySelector("[data-testid=history-list]");
+        list.scrollTop = list.scrollHeight;
+      });
+      await page.waitForTimeout(100);
     }
     const ids = await drawerThreadIds(page);
     const status = await page.textContent(".status-pill");
+    // A thread's sub-agents fold under it, and open on demand.
+    let subagents = null;
+    if (config.parentId) {
+      const toggle = `[data-testid=recent] li:has(> a[data-thread-id="${config.parentId}"]) .subagents-toggle`;
+      const label = await page.textContent(toggle);
+      await page.click(toggle);
+      const list = `[data-testid=recent] li:has(> a[data-thread-id="${config.parentId}"]) .subagent-list a[data-thread-link]`;
+      await page.waitForSelector(list, { timeout: WAIT });
+      subagents = { label, ids: await page.$$eval(list, (links) => links.map((a) => a.dataset.threadId)) };
+    }
     await context.close();
-    return { ids, status, problems: problems.list };
+    return { firstPage, ids, status, subagents, problems: problems.list };
   },
 
   /** `j`/`k` move through the history and open each thread. */
@@ -349,6 +363,68 @@ const scenarios = {
     await page.waitForSelector("aside#history a[data-thread-link]", { state: "hidden", timeout: WAIT });
     await context.close();
     return { overflow, hiddenBefore, sheet: { x: box.x, width: box.width, links }, problems: problems.list };
+  },
+
+  /** The connection drops (a proxy between page and server cuts every socket and refuses new
+   * ones): the header says it is reconnecting; when the server is reachable again the notice
+   * goes and the page is live again. */
+  async reconnect(browser, config) {
+    const target = new URL(config.url);
+    const sockets = new Set();
+    let accepting = true;
+    const proxy = net.createServer((client) => {
+      if (!accepting) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(Number(target.port), target.hostname);
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ]) {
+        sockets.add(a);
+        a.on("error", () => b.destroy());
+        a.on("close", () => {
+          sockets.delete(a);
+          b.destroy();
+        });
+        a.pipe(b);
+      }
+    });
+    await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${proxy.address().port}`;
+    const problems = new Problems();
+    const context = await newContext(browser, DESKTOP);
+    const page = await open(context, problems, `${origin}/t/${config.threadId}`, "reconnect");
+    await page.waitForSelector("[data-testid=thread-title]", { timeout: WAIT });
+    const before = await page.isVisible("[data-testid=reconnecting]");
+
+    accepting = false;
+    for (const socket of sockets) socket.destroy();
+    await page.waitForSelector("[data-testid=reconnecting]", { timeout: WAIT });
+    const notice = await page.textContent("[data-testid=reconnecting]");
+
+    accepting = true;
+    await page.waitForSelector("[data-testid=reconnecting]", { state: "detached", timeout: 60_000 });
+    // Live again: a rename made elsewhere (over the plain JSON API) shows up.
+    const rename = (title) =>
+      fetch(`${config.url}/v1/mutation/threads:rename`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: config.threadId, title }),
+      });
+    await rename(config.title);
+    await page.waitForFunction(
+      (title) => document.querySelector("[data-testid=thread-title]")?.textContent === title,
+      config.title,
+      { timeout: WAIT },
+    );
+    await rename(null);
+    await context.close();
+    proxy.close();
+    // The page logs the refused connections while the server is away; nothing else may fail.
+    const unexpected = problems.list.filter((p) => !/WebSocket connection to|ERR_CONNECTION|ERR_EMPTY_RESPONSE/.test(p));
+    return { before, notice, problems: unexpected };
   },
 
   /** Every page at desktop and phone width: problems, axe, overflow, screenshots. */

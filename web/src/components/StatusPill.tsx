@@ -1,14 +1,16 @@
 import { useQuery } from "convex/react";
 import { useEffect, useRef, useState } from "react";
-import { api, type Status } from "../api";
+import { api } from "../api";
 import { bytes, compact, count, plural } from "../lib/format";
 
-const MIRROR_LABEL: Record<NonNullable<Status["mirror"]>, string> = {
+const MIRROR_LABEL: Record<string, string> = {
   live: "Live",
   catching_up: "Catching up",
   stopped: "Stopped",
+  standby: "Standby",
   off: "Not following",
 };
+const label = (mirror: string) => MIRROR_LABEL[mirror] ?? mirror;
 
 /** The header's live view of `status:get`: a compact pill, details on click. */
 export function StatusPill() {
@@ -48,7 +50,7 @@ export function StatusPill() {
         onClick={() => setOpen((value) => !value)}
       >
         <span className="status-dot" aria-hidden />
-        <span className="status-state">{MIRROR_LABEL[mirror]}</span>
+        <span className="status-state">{label(mirror)}</span>
         <span className="status-counts">
           {compact(status.threads)} threads · {compact(status.messages)} msgs
         </span>
@@ -57,7 +59,7 @@ export function StatusPill() {
         <div id="status-details" className="popover status-details" role="dialog" aria-label="Mirror status">
           <dl>
             <dt>Mirror</dt>
-            <dd data-testid="status-mirror">{MIRROR_LABEL[mirror]}</dd>
+            <dd data-testid="status-mirror">{label(mirror)}</dd>
             <dt>Threads</dt>
             <dd>{count(status.threads)}</dd>
             <dt>Messages</dt>

@@ -8,6 +8,7 @@ const MIRROR: Record<string, string> = {
   live: "Following Codex live",
   catching_up: "Catching up with Codex",
   stopped: "Stopped: see the server's log",
+  standby: "Standing by: another replica follows Codex into this database",
   off: "Serving the database without following Codex",
 };
 
@@ -21,7 +22,7 @@ export function HomePage() {
   return (
     <div className="page home">
       <h1>Your Codex sessions</h1>
-      <p className="muted page-lede">{status ? MIRROR[status.mirror ?? "live"] : "Connecting…"}</p>
+      <p className="muted page-lede">{status ? (MIRROR[status.mirror ?? "live"] ?? status.mirror) : "Connecting…"}</p>
       <ul role="list" className="stats" data-testid="home-counts">
         <Stat label="Threads" value={status?.threads} />
         <Stat label="Messages" value={status?.messages} />
