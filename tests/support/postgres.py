@@ -23,7 +23,7 @@ TABLES = (
     "projects", "threads", "messages", "extras", "skills", "skill_problems", "sources",
     "quarantine", "session_index", "user_metadata", "commit_log", "settings_kv",
     "mutation_log", "units", "vectors", "replicas", "ingesters", "devices", "pairing_codes",
-    "auth_log",
+    "auth_log", "project_dirs",
 )  # fmt: skip
 
 

@@ -882,7 +882,7 @@ def test_openapi_lists_every_function(api: Api, corpus: Corpus) -> None:
     assert recent["summary"].startswith("Threads by last update")
     schema = recent["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]) == {
-        "projectId", "source", "includeArchived", "includeSubagents", "limit",
+        "projectId", "source", "machine", "includeArchived", "includeSubagents", "limit",
     }  # fmt: skip
     assert set(recent["responses"]) == {"200", "400", "404"}
     listing = doc["paths"]["/v1/query/messages:list"]["post"]

@@ -14,9 +14,9 @@ import click
 import orjson
 
 from sessionbase.config import Settings
-from sessionbase.errors import SessionbaseError
+from sessionbase.errors import SessionbaseError, StoreUnavailable
 from sessionbase.live import names
-from sessionbase.store import Store, open_store
+from sessionbase.store import Store, is_postgres, open_store, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,8 +52,40 @@ def fail(exc: SessionbaseError) -> click.ClickException:
 def open_reader(settings: Settings) -> Store:
     try:
         return open_store(settings.database_url, readonly=True)
+    except StoreUnavailable as exc:
+        if is_postgres(settings.database_url) and settings.database_path.exists():
+            say_local(settings, exc)
+            return open_reader(settings.with_overrides(database=str(settings.database_path)))
+        raise fail(exc) from exc
     except SessionbaseError as exc:
         raise fail(exc) from exc
+
+
+def local_if_unreachable(settings: Settings) -> Settings:
+    """``settings``, or, when their PostgreSQL database does not answer, the same settings on
+    the data dir's SQLite mirror (said on stderr): a machine keeps working while the shared
+    database is away, and ``sessionbase push`` carries the work over once it is back."""
+    if not is_postgres(settings.database_url):
+        return settings
+    try:
+        open_store(settings.database_url, machine=settings.machine).close()
+    except StoreUnavailable as exc:
+        say_local(settings, exc)
+        return settings.with_overrides(database=str(settings.database_path))
+    except SessionbaseError as exc:
+        raise fail(exc) from exc
+    return settings
+
+
+def say_local(settings: Settings, exc: StoreUnavailable) -> None:
+    console_err().print(
+        f"sessionbase: the database {shown(settings.database_url)} does not answer ({exc});"
+        f" working on the local mirror {settings.database_path} instead. Run `sessionbase"
+        " push` once the database is back.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def new_table() -> Any:

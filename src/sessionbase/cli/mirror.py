@@ -19,6 +19,7 @@ from sessionbase.cli._output import (
     console_out,
     emit_json,
     fail,
+    local_if_unreachable,
     open_reader,
 )
 from sessionbase.codex.paths import no_rollouts_hint
@@ -103,6 +104,7 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     parsed by one more process while its rows are committed (none if that setting is 0).
     """
     bars = not as_json and console_err().is_terminal
+    settings = local_if_unreachable(settings)
     try:
         report = asyncio.run(run_backfill(settings, BarProgress() if bars else None))
         embedded = 0
@@ -120,6 +122,29 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
             click.echo(f"embedded {embedded} new units for semantic search")
         if report.files_seen == 0:
             click.echo(no_rollouts_hint(settings.codex_homes))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
+@click.pass_obj
+def push(settings: Settings, as_json: bool) -> None:
+    """Bring the shared database (--database postgresql://…) up to date with this machine.
+
+    For a machine that worked on its local mirror while the database was away: ingests this
+    machine's Codex homes into the database from where it stands (nothing twice, nothing
+    duplicated), then carries over the renames, pins, archive flags and projects made in the
+    local mirror meanwhile, the newer one winning where both have one.
+    """
+    from sessionbase.ingest.push import push as run_push
+
+    try:
+        report = asyncio.run(run_push(settings))
+    except SessionbaseError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        click.echo(report.summary())
 
 
 def embed_bar() -> Callable[[int, int], None]:
@@ -182,6 +207,7 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         if not no_ingest:
             check_homes(settings)
         listener = _listen(host, port)
+        settings = local_if_unreachable(settings)
         app = create_app(settings, ingest=not no_ingest, address=f"{host}:{port}")
     except SessionbaseError as exc:
         raise fail(exc) from exc

@@ -40,11 +40,12 @@ from sessionbase.errors import ConfigError, IngestBusy, SourceError, StoreError
 from sessionbase.files import FileTooLarge, open_regular
 from sessionbase.ingest import homes, imports
 from sessionbase.ingest.lock import IngestLock
-from sessionbase.ingest.projects import ProjectResolver, project_id
+from sessionbase.ingest.projects import ProjectResolver
 from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.reader import complete_lines
 from sessionbase.ingest.tailer import FileReport, Tailer
 from sessionbase.store import Store, is_postgres, open_store, shown
+from sessionbase.store.projects import project_id
 from sessionbase.wording import counted
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024  # about half a million renames: more is not an index
@@ -466,7 +467,11 @@ class Mirror:
 
     def sync_skills(self) -> int | None:
         """Rediscover skills in every root Codex searches; store only if something changed."""
-        project_dirs = {p["working_dir"]: p["id"] for p in self.store.projects()}
+        machine = self.settings.machine
+        project_dirs = {
+            (p["working_dirs"] or {}).get(machine, p["working_dir"]): p["id"]
+            for p in self.store.projects()
+        }
         roots: list[codex_skills.SkillRoot] = []
         for home in self.settings.codex_homes:
             roots.extend(
@@ -476,7 +481,7 @@ class Mirror:
             )
         unique = list({(r.scope, str(r.path)): r for r in roots}.values())
         found, problems = codex_skills.discover_skills(unique)
-        ids = {d: project_id(self.settings.machine, d) for d in project_dirs}
+        ids = {d: project_id(machine, d) for d in project_dirs}
         ids.update(project_dirs)
         return self.store.replace_skills(found, problems, ids)
 

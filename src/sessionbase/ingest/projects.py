@@ -1,4 +1,5 @@
-"""Projects from session metadata: one per repository root, or per working dir outside a repo.
+"""Projects from session metadata: one per repository (across machines, see
+``store.projects``), or per working dir outside a repository.
 
 The repository root is found on this machine's disk (nearest ancestor of ``cwd`` holding
 ``.git``); when ``cwd`` is not here (a rollout copied from another machine), ``cwd`` itself is
@@ -7,16 +8,11 @@ the project. Lookups are cached per ``cwd``.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sessionbase.store.base import ProjectRow
-
-
-def project_id(machine: str, root: str) -> str:
-    """Stable id of a project: the same root on the same machine is the same project."""
-    return hashlib.sha1(f"{machine}\0{root}".encode()).hexdigest()[:16]
+from sessionbase.store.projects import project_id
 
 
 def repo_root(cwd: str) -> str:
@@ -37,6 +33,14 @@ class ProjectResolver:
     def __init__(self, machine: str) -> None:
         self.machine = machine
         self._roots: dict[str, str] = {}
+        self._ids: dict[tuple[str, str | None], str] = {}
+
+    def id_for(self, root: str, recorded_url: str | None) -> str:
+        key = (root, recorded_url)
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = project_id(self.machine, root, recorded_url)
+        return found
 
     def root_for(self, cwd: str) -> str:
         root = self._roots.get(cwd)
@@ -50,7 +54,7 @@ class ProjectResolver:
         root = self.root_for(cwd)
         info = git if isinstance(git, dict) else {}
         return ProjectRow(
-            id=project_id(self.machine, root),
+            id=self.id_for(root, _str(info.get("repository_url"))),
             name=PurePosixPath(root).name or root,
             working_dir=root,
             repo_url=_str(info.get("repository_url")),

@@ -38,6 +38,9 @@ def pool_for(url: str) -> ConnectionPool[Connection]:
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:
+            # One connection first: a server that refuses or does not answer is reported at
+            # once, not after the pool has retried for BORROW_TIMEOUT.
+            connect(url).close()
             pool = ConnectionPool(
                 url,
                 min_size=1,

@@ -198,16 +198,22 @@ class PgReads:
 
     def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
         rows = self._dicts(
-            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at"
+            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at,"
+            " (SELECT coalesce(json_object_agg(machine, working_dir), '{}')::text"
+            "  FROM project_dirs WHERE project_id = p.id) AS working_dirs"
             " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
             + ("" if include_hidden else " WHERE p.hidden = 0")
             + ' GROUP BY p.id ORDER BY last_active_at DESC NULLS LAST, p.name COLLATE "C"'
         )
-        return [{**r, "hidden": bool(r["hidden"])} for r in rows]
+        return [
+            {**r, "hidden": bool(r["hidden"]), "working_dirs": orjson.loads(r["working_dirs"])}
+            for r in rows
+        ]
 
     def skills(self, project_id: str | None = None) -> list[dict[str, Any]]:
         rows = self._dicts(
-            "SELECT * FROM skills WHERE (%s::text IS NULL OR project_id IS NULL"
+            "SELECT id, scope, name, description, short_description, license, allowed_tools,"
+            " metadata, path, project_id FROM skills WHERE (%s::text IS NULL OR project_id IS NULL"
             " OR project_id = %s) ORDER BY CASE scope WHEN 'repo' THEN 0 WHEN 'user' THEN 1"
             " WHEN 'system' THEN 2 ELSE 3 END, name COLLATE \"C\"",
             (project_id, project_id),
@@ -219,7 +225,9 @@ class PgReads:
         return rows
 
     def skill_problems(self) -> list[dict[str, Any]]:
-        return self._dicts('SELECT * FROM skill_problems ORDER BY path COLLATE "C"')
+        return self._dicts(
+            'SELECT path, scope, reason FROM skill_problems ORDER BY path COLLATE "C"'
+        )
 
     # ------------------------------------------------------------------ status
 

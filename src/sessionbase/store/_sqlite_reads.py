@@ -166,12 +166,21 @@ class SQLiteReads:
 
     def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at"
+            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at,"
+            " (SELECT json_group_object(machine, working_dir) FROM project_dirs"
+            "  WHERE project_id = p.id) AS working_dirs"
             " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
             + ("" if include_hidden else " WHERE p.hidden = 0")
             + " GROUP BY p.id ORDER BY last_active_at DESC, p.name"
         )
-        return [{**dict(r), "hidden": bool(r["hidden"])} for r in rows]
+        return [
+            {
+                **dict(r),
+                "hidden": bool(r["hidden"]),
+                "working_dirs": _dirs(r["working_dirs"]),
+            }
+            for r in rows
+        ]
 
     def skills(self, project_id: str | None = None) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -302,6 +311,11 @@ def _until(key: ThreadKey, args: list[Any]) -> str:
         return "(updated_at IS NOT NULL OR id <= ?)"
     args.extend((updated, updated, thread_id))
     return "(updated_at > ? OR (updated_at = ? AND id <= ?))"
+
+
+def _dirs(raw: str | None) -> dict[str, str]:
+    """Each machine's working dir of a project (``project_dirs``)."""
+    return orjson.loads(raw) if raw else {}
 
 
 def _source(row: sqlite3.Row) -> SourceRow:

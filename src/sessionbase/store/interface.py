@@ -142,6 +142,11 @@ class Store(Protocol):
         applying them to an empty database brings them all back."""
         ...
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every user decision as stored: ``entity, id, key, value`` (JSON text),
+        ``updated_at`` (ms); what ``sessionbase push`` carries to another database."""
+        ...
+
     def recorded_mutation(
         self, session_id: str, request_id: int
     ) -> tuple[int, Any, str | None] | None:

@@ -289,6 +289,12 @@ class PostgresStore(PgSearch, PgDevices):
                 " ON CONFLICT (id) DO NOTHING",
                 (p.id, clean(p.name), clean(p.working_dir), p.machine),
             )
+            self._x(
+                "INSERT INTO project_dirs (project_id, machine, working_dir)"
+                " VALUES (%s, %s, %s) ON CONFLICT (project_id, machine)"
+                " DO UPDATE SET working_dir = excluded.working_dir",
+                (p.id, p.machine or "", clean(p.working_dir)),
+            )
             touched.append(f"projects:{p.id}")
         if batch.thread is not None:
             row = dict(batch.thread)
@@ -416,22 +422,35 @@ class PostgresStore(PgSearch, PgDevices):
         )  # fmt: skip
         problem_rows = sorted({(clean(p.path), p.scope, clean(p.reason)) for p in problems})
         with self._db.errors("cannot store skills"):
+            # Each machine finds skills on its own disk: it replaces only its own.
             current = sorted(tuple(r) for r in self._x(
                 "SELECT id, scope, name, description, short_description, license, allowed_tools,"
-                " metadata, path, project_id FROM skills").fetchall())  # fmt: skip
+                " metadata, path, project_id FROM skills WHERE machine = %s",
+                (self.machine,)).fetchall())  # fmt: skip
             current_problems = sorted(
-                tuple(r) for r in self._x("SELECT path, scope, reason FROM skill_problems")
+                tuple(r)
+                for r in self._x(
+                    "SELECT path, scope, reason FROM skill_problems WHERE machine = %s",
+                    (self.machine,),
+                )
             )
             if current == rows and current_problems == problem_rows:
                 return None
             self._begin()
-            self._x("DELETE FROM skills")
-            self._x("DELETE FROM skill_problems")
+            self._x("DELETE FROM skills WHERE machine = %s", (self.machine,))
+            self._x("DELETE FROM skill_problems WHERE machine = %s", (self.machine,))
             with self._db.get().cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO skills VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows
+                    "INSERT INTO skills (id, scope, name, description, short_description,"
+                    " license, allowed_tools, metadata, path, project_id, machine)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(*r, self.machine) for r in rows],
                 )
-                cur.executemany("INSERT INTO skill_problems VALUES (%s, %s, %s)", problem_rows)
+                cur.executemany(
+                    "INSERT INTO skill_problems (path, scope, reason, machine)"
+                    " VALUES (%s, %s, %s, %s)",
+                    [(*r, self.machine) for r in problem_rows],
+                )
             return self._finish(["skills:*"])
 
     def set_session_names(self, names: dict[str, tuple[str, str | None]]) -> int | None:
@@ -548,6 +567,12 @@ class PostgresStore(PgSearch, PgDevices):
     def integrity_problems(self) -> list[str]:
         """Nothing: PostgreSQL checksums and checks its own pages."""
         return []
+
+    def decisions(self) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT entity, id, key, value, updated_at FROM user_metadata"
+            ' ORDER BY entity, id COLLATE "C", key'
+        )
 
     def recorded_mutation(
         self, session_id: str, request_id: int

@@ -30,6 +30,7 @@ from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteRe
 from sessionbase.store._sqlite_search import SQLiteSearch
 from sessionbase.store.base import AUTH_ENTITIES, IngestBatch, ReplicaBeat, SourceRow, UserChange
 from sessionbase.store.checkpoints import BackgroundCheckpoints
+from sessionbase.store.projects import project_id
 from sessionbase.store.tokens import parts as search_parts
 
 _THREAD_COLUMNS = (
@@ -160,6 +161,7 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
         self._db = self._connect(readonly)
         self._db.row_factory = sqlite3.Row
         self._db.create_function("sb_parts", 1, search_parts, deterministic=True)
+        self._db.create_function("sb_project_id", 3, project_id)
         self._db.execute("PRAGMA busy_timeout = 30000")
         # Each connection has its own page cache: small ones for the many readers, a larger
         # one for the ingest writer (see Mirror).
@@ -388,6 +390,12 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
             ).rowcount
             if inserted:  # decided on before it existed (restored after a rebuild)
                 db.execute(_APPLY_USER_PROJECT, {"id": p.id})
+            db.execute(
+                "INSERT INTO project_dirs (project_id, machine, working_dir) VALUES (?, ?, ?)"
+                " ON CONFLICT (project_id, machine)"
+                " DO UPDATE SET working_dir = excluded.working_dir",
+                (p.id, p.machine or "", p.working_dir),
+            )
             touched.append(f"projects:{p.id}")
         if batch.thread is not None:
             row = dict(batch.thread)
@@ -613,6 +621,12 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
 
     def integrity_problems(self) -> list[str]:
         return _sqlite_health.integrity_check(self._db)
+
+    def decisions(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT entity, id, key, value, updated_at FROM user_metadata ORDER BY entity, id, key"
+        )
+        return [dict(r) for r in rows]
 
     def recorded_mutation(
         self, session_id: str, request_id: int
