@@ -261,3 +261,27 @@ def test_a_dropped_listen_connection_is_noticed_and_nothing_is_missed(
             time.sleep(0.05)
         else:
             raise AssertionError(f"{server.url} never saw the message appended after the drop")
+
+
+def test_status_lists_the_replicas_and_who_ingests(replicas: Replicas, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sessionbase.cli import cli
+
+    def status() -> dict[str, Any]:
+        result = CliRunner().invoke(
+            cli, ["--database", replicas.database, "--data-dir", str(tmp_path / "cli"),
+                  "--codex-home", str(replicas.home), "status", "--json"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        body: dict[str, Any] = json.loads(result.output)
+        return body
+
+    deadline = time.monotonic() + WAIT
+    while len((report := status())["replicas"]) < 3:
+        assert time.monotonic() < deadline, report["replicas"]
+        time.sleep(0.2)
+    assert report["backend"] == "postgresql"
+    assert {r["pid"] for r in report["replicas"]} == {s.proc.pid for s in replicas.all if s.proc}
+    assert all(isinstance(r["lag"], int) and r["lag"] >= 0 for r in report["replicas"])
+    assert [i["pid"] for i in report["ingesters"]] == [replicas.a.proc.pid]  # type: ignore[union-attr]
