@@ -143,6 +143,17 @@ class Settings:
             "from these origins may use it (besides its own loopback addresses)."
         },
     )
+    require_auth: bool = field(
+        default=False,
+        metadata={
+            "help": "Make requests from this machine authenticate too (by default a loopback "
+            "request that no proxy relayed is the owner's, with every scope)."
+        },
+    )
+    token_ttl: int = field(
+        default=900,
+        metadata={"help": "Seconds a device token lives (15 to 86400)."},
+    )
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning."})
     embedding_provider: str = field(
         default="local",

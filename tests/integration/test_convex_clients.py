@@ -789,6 +789,8 @@ for line in sys.stdin:
             value = next(subs[cmd["name"]])
         elif op == "next":
             value = next(subs[cmd["name"]])
+        elif op == "set_auth":
+            value = client.set_auth(cmd["token"])
         else:
             raise ValueError(f"unknown op {op!r}")
         reply = {"ok": True, "value": value}

@@ -63,6 +63,10 @@ FUNCTIONS = {
     "search:threads": "query",
     "messages:similar": "query",
     "threads:similar": "query",
+    "devices:list": "query",
+    "devices:revoke": "mutation",
+    "devices:rename": "mutation",
+    "pairing:create": "mutation",
 }
 
 
@@ -884,7 +888,8 @@ def test_openapi_lists_every_function(api: Api, corpus: Corpus) -> None:
     assert set(schema["properties"]) == {
         "projectId", "source", "machine", "includeArchived", "includeSubagents", "limit",
     }  # fmt: skip
-    assert set(recent["responses"]) == {"200", "400", "404"}
+    assert set(recent["responses"]) == {"200", "400", "401", "403", "404"}
+    assert recent["x-scope"] == "read"
     listing = doc["paths"]["/v1/query/messages:list"]["post"]
     required = listing["requestBody"]["content"]["application/json"]["schema"]["required"]
     assert set(required) == {"threadId", "paginationOpts"}
@@ -929,7 +934,9 @@ def test_public_urls_add_their_hosts_and_origins(settings: Settings, corpus: Cor
     try:
         seen = {"host": "sb.example.ts.net", "origin": "https://sb.example.ts.net"}
         response = proxied.post("/v1/query/threads:recent", headers=seen, json={"limit": 1})
-        assert response.status_code == 200, response.text
+        # Host and Origin pass; a request through the proxy is not the local owner's.
+        assert response.status_code == 401, response.text
+        assert "needs authentication" in response.json()["error"]["message"]
         for origin in ["http://sb.example.ts.net", "https://evil.example", "null"]:
             response = proxied.post(
                 "/v1/query/threads:recent", headers={**seen, "origin": origin}, json={}

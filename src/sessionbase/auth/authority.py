@@ -25,7 +25,7 @@ from sessionbase.auth import devices, tokens
 from sessionbase.auth.keys import KeyFile, SigningKey, ensure_key, key_path
 from sessionbase.auth.ratelimit import AttemptLimiter, Limits
 from sessionbase.auth.scopes import Identity
-from sessionbase.errors import AuthError, RateLimited
+from sessionbase.errors import AuthError, ConfigError, RateLimited
 from sessionbase.store import Store, is_postgres, open_store
 
 log = logging.getLogger("sessionbase.auth")
@@ -47,6 +47,11 @@ class Authority:
         token_ttl: int = tokens.DEFAULT_TTL,
         pair_limits: Limits = PAIR_LIMITS,
     ) -> None:
+        if not tokens.MIN_TTL <= token_ttl <= tokens.MAX_TTL:
+            raise ConfigError(
+                f"token_ttl {token_ttl} is out of range: a token lives {tokens.MIN_TTL} to"
+                f" {tokens.MAX_TTL} seconds (the Convex client refreshes 10 s before expiry)"
+            )
         self.database = database
         ensure_key(data_dir)
         self.keys = KeyFile(key_path(data_dir))

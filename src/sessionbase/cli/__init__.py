@@ -2,8 +2,8 @@
 
 One module per group of commands: ``mirror`` (backfill, serve, status), ``imports``
 (import), ``browse`` (threads, show, projects, skills), ``search`` (search, similar),
-``watch``, ``agents`` (mcp) and ``doctor``. ``_group`` holds the global options; ``_output``
-what the commands share for printing and for naming things.
+``watch``, ``agents`` (mcp), ``doctor`` and ``devices`` (pair, devices). ``_group`` holds the
+global options; ``_output`` what the commands share for printing and for naming things.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from sessionbase.cli import (  # noqa: F401  (each registers its commands)
     agents,
     browse,
+    devices,
     doctor,
     imports,
     mirror,

@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -176,11 +177,41 @@ def embed_bar() -> Callable[[int, int], None]:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on: 0.0.0.0 (or ::) for every interface, or one LAN or Tailscale"
+    " address. Beyond loopback, every request from another machine needs a device token.",
+)
 @click.option("--port", default=7788, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-ingest", is_flag=True, help="Serve the database without following files.")
+@click.option(
+    "--require-auth",
+    is_flag=True,
+    default=None,
+    help="Make requests from this machine present a device token too (config require_auth).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The certificate's private key (PEM).",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    no_ingest: bool,
+    require_auth: bool | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     """Import everything, follow Codex live, and serve it to clients until interrupted.
 
     \b
@@ -188,27 +219,40 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
       ws  /api/<version>/sync        Convex sync protocol (official Convex clients work)
       POST /api/query|mutation       Convex HTTP API
       /v1/query/<fn>, /openapi.json  plain JSON for scripts
+      POST /auth/pair, /auth/token   pairing a device, and its tokens
       /healthz, /readyz, /version    health
 
-    Files Codex appends to are picked up within milliseconds (inotify), with a cheap
-    rescan every `rescan_interval` seconds as a safety net. It logs the data dir and Codex
-    homes it uses; -v also logs each request. A path that cannot be read is skipped and
-    logged once; if ingest as a whole stops (the database refusing writes, say), /readyz
+    Requests from this machine (loopback, not relayed by a proxy) are yours; any other
+    request needs a token of a paired device (sessionbase pair), as do local ones with
+    --require-auth. Files Codex appends to are picked up within milliseconds (inotify), with
+    a cheap rescan every `rescan_interval` seconds as a safety net. It logs the data dir and
+    Codex homes it uses; -v also logs each request. A path that cannot be read is skipped
+    and logged once; if ingest as a whole stops (the database refusing writes, say), /readyz
     answers 503 with the reason and serve retries after 1, 2, 4 ... 60 s.
     """
     import uvicorn
 
     from sessionbase.server import create_app
-    from sessionbase.server.auth import require_loopback
+    from sessionbase.server.exposure import discover
     from sessionbase.server.websocket_protocol import websocket_options
 
+    if require_auth:
+        settings = settings.with_overrides(require_auth=True)
     try:
-        require_loopback(host)
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
         if not no_ingest:
             check_homes(settings)
         listener = _listen(host, port)
         settings = local_if_unreachable(settings)
-        app = create_app(settings, ingest=not no_ingest, address=f"{host}:{port}")
+        bound = listener.getsockname()
+        exposure = discover(
+            host, int(bound[1]), tls=tls_cert is not None, require_auth=settings.require_auth,
+            public_urls=settings.public_urls,
+        )  # fmt: skip
+        app = create_app(
+            settings, ingest=not no_ingest, address=f"{host}:{port}", exposure=exposure
+        )
     except SessionbaseError as exc:
         raise fail(exc) from exc
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
@@ -220,12 +264,30 @@ def serve(settings: Settings, host: str, port: int, no_ingest: bool) -> None:
         lifespan="on",
         **websocket_options(),
         timeout_graceful_shutdown=5,
+        proxy_headers=False,  # the peer is the TCP peer: a header never says who is local
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
     )
-    bound = listener.getsockname()
+    try:
+        config.load()  # a certificate that cannot be used is an error now, in one line
+    except (OSError, ValueError) as exc:
+        listener.close()
+        raise fail(ConfigError(f"cannot use the TLS certificate and key: {exc}")) from exc
     homes = ", ".join(str(h) for h in settings.codex_homes)
     log.info("data dir %s", settings.data_dir)
     log.info("Codex homes %s", "(not followed: --no-ingest)" if no_ingest else homes)
-    log.info("listening on http://%s:%d (Ctrl-C stops)", _url_host(bound[0]), bound[1])
+    log.info(
+        "listening on %s://%s:%d (Ctrl-C stops)",
+        exposure.scheme,
+        _url_host(bound[0]),
+        bound[1],
+    )
+    if not exposure.loopback_only:
+        log.info(
+            "reachable beyond this machine: every request from elsewhere needs a device token"
+            " (sessionbase pair); devices may use %s",
+            ", ".join(exposure.device_urls()) or "(no address found)",
+        )
     # A server holds many small long-lived objects: collect young garbage less often, and
     # keep everything imported so far out of the collector's way.
     gc.set_threshold(10_000, 50, 100)
@@ -291,6 +353,7 @@ def status(settings: Settings, as_json: bool) -> None:
         report["lag_bytes"], report["files_new"] = _lag(store, on_disk.rollouts)
         report["replicas"] = store.replicas()
         report["ingesters"] = store.ingesters()
+        paired = store.devices()
     report["database"] = shown(settings.database_url)
     report["backend"] = backend_name(settings.database_url)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
@@ -298,6 +361,9 @@ def status(settings: Settings, as_json: bool) -> None:
     report["imported"] = on_disk.imported
     report["unreadable"] = [{"path": p.path, "reason": p.reason} for p in on_disk.unreadable]
     report["unrecognized"] = [{"path": p.path, "reason": p.reason} for p in on_disk.unrecognized]
+    live = sum(1 for d in paired if d["revoked_at"] is None)
+    report["devices"] = {"paired": live, "revoked": len(paired) - live}
+    report["exposure"] = _exposure(settings)
     if as_json:
         emit_json(report)
         return
@@ -312,6 +378,11 @@ def status(settings: Settings, as_json: bool) -> None:
         console_out().print(
             f"ingester     {i['machine']} {i['codex_home']}: {i['holder']}", markup=False
         )
+    console_out().print(f"serving      {_exposure_line(report['exposure'])}", markup=False)
+    console_out().print(
+        f"devices      {report['devices']['paired']} paired"
+        + (f", {report['devices']['revoked']} revoked" if report["devices"]["revoked"] else "")
+    )
     console_out().print(f"codex homes  {', '.join(report['codex_homes'])}")
     console_out().print(f"ingest       {_ingest_line(report['ingest'])}")
     if report["imported"]:
@@ -343,6 +414,25 @@ def status(settings: Settings, as_json: bool) -> None:
         console_out().print(f"[yellow]not mirrored[/yellow] {p['path']}: {p['reason']}")
     if not on_disk.rollouts and not on_disk.imported:
         console_out().print(no_rollouts_hint(settings.codex_homes))
+
+
+def _exposure(settings: Settings) -> dict[str, Any]:
+    """How the running serve of this data dir is exposed (``serving: false`` when none runs)."""
+    from sessionbase.server.exposure import recorded
+
+    running = recorded(settings.data_dir)
+    if running is None:
+        return {"serving": False, "require_auth": settings.require_auth}
+    return {"serving": True, **running.facts()}
+
+
+def _exposure_line(exposure: dict[str, Any]) -> str:
+    if not exposure["serving"]:
+        return "not running"
+    where = "loopback only" if exposure["loopback_only"] else ", ".join(exposure["urls"])
+    auth = "; this machine authenticates too" if exposure["require_auth"] else ""
+    tls = " (TLS)" if exposure["tls"] else ""
+    return f"{exposure['listen']}{tls}: {where or 'no address found'}{auth}"
 
 
 def _semantic_state(report: dict[str, Any]) -> str:

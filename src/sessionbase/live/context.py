@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
+from sessionbase.auth.keys import SigningKey
+from sessionbase.auth.scopes import LOCAL, Identity
 from sessionbase.errors import FunctionError
 from sessionbase.live.readset import ReadSet
 from sessionbase.store import Store
@@ -71,6 +73,10 @@ class QueryContext:
         self.reads.add("skills")
         return self.store.skill_problems()
 
+    def devices(self) -> list[dict[str, Any]]:
+        self.reads.add("devices")
+        return self.store.devices()
+
     def server_facts(self) -> dict[str, Any]:
         """The server's own state; queries reading it re-run when it changes."""
         self.reads.add("server")
@@ -84,11 +90,27 @@ class QueryContext:
         return self.store
 
 
-class MutationContext:
-    """What a mutation may do: read the current state and stage user decisions."""
+class PairingDesk(Protocol):
+    """What ``pairing:create`` needs from the server: the signing key (codes are stored as
+    HMACs under it) and the addresses a device may reach the server at."""
 
-    def __init__(self, store: Store) -> None:
+    def key(self) -> SigningKey: ...
+
+    def urls(self, code: str) -> list[str]:
+        """The pairing page's URL for ``code`` at every address the server is reached at."""
+        ...
+
+
+class MutationContext:
+    """What a mutation may do: read the current state and stage user decisions. ``identity``
+    is who called (for the audit log); ``pairing`` is None outside a server."""
+
+    def __init__(
+        self, store: Store, identity: Identity = LOCAL, pairing: PairingDesk | None = None
+    ) -> None:
         self.store = store
+        self.identity = identity
+        self.pairing = pairing
         self.changes: list[UserChange] = []
 
     def require_thread(self, thread_id: str) -> dict[str, Any]:
@@ -108,3 +130,6 @@ class MutationContext:
 
     def change(self, entity: str, entity_id: str, **values: Any) -> None:
         self.changes.append(UserChange(entity, entity_id, values))
+
+    def stage(self, change: UserChange) -> None:
+        self.changes.append(change)

@@ -36,8 +36,9 @@ from typing import Any, TypeVar
 import orjson
 from pydantic.alias_generators import to_camel
 
-from sessionbase.errors import FunctionError, SessionbaseError, StoreUnavailable
-from sessionbase.live.context import MutationContext, QueryContext
+from sessionbase.auth.scopes import LOCAL, Identity
+from sessionbase.errors import AuthError, FunctionError, SessionbaseError, StoreUnavailable
+from sessionbase.live.context import MutationContext, PairingDesk, QueryContext
 from sessionbase.live.functions import registry
 from sessionbase.live.readset import ReadSet
 from sessionbase.live.registry import Function, Registry
@@ -117,6 +118,7 @@ class Engine:
         self._commits: Listener | None = None
         self._beats: asyncio.Task[None] | None = None
         self.functions = functions
+        self.pairing: PairingDesk | None = None  # set by a server: pairing:create needs it
         self.version = 0
         self.executions = 0
         self.facts: dict[str, Any] = {}
@@ -207,11 +209,20 @@ class Engine:
         self._wake.set()
 
     def subscribe(
-        self, path: str, raw_args: dict[str, Any], journal: str | None = None
+        self,
+        path: str,
+        raw_args: dict[str, Any],
+        journal: str | None = None,
+        *,
+        identity: Identity = LOCAL,
     ) -> Subscription:
         """Get (or create) the shared subscription; the caller must ``unsubscribe`` later.
         ``journal`` is one a client kept from an earlier connection (Convex re-sends it), so
-        a paginated page resumes with the end it had."""
+        a paginated page resumes with the end it had. A caller without the function's scope
+        gets a failed subscription of its own, and nothing runs."""
+        denied = self._denied(path, identity)
+        if denied is not None:
+            return denied
         key = (path, orjson.dumps(raw_args, option=orjson.OPT_SORT_KEYS).decode())
         if journal is not None:
             key = (key[0], f"{key[1]}\n{journal}")
@@ -233,8 +244,22 @@ class Engine:
 
     def unsubscribe(self, sub: Subscription) -> None:
         sub.watchers -= 1
-        if sub.watchers <= 0:
+        if sub.watchers <= 0 and self._subs.get(sub.key) is sub:
             self._subs.pop(sub.key, None)
+
+    def _denied(self, path: str, identity: Identity) -> Subscription | None:
+        """A failed subscription, not shared, when ``identity`` lacks the function's scope."""
+        try:
+            scope = self.functions.get(path, "query").scope
+        except FunctionError:
+            return None  # an unknown function fails as such
+        try:
+            identity.require(scope, path)
+        except AuthError as exc:
+            self._changes += 1
+            return Subscription(("denied", path), None, None, str(exc), ready=True, stale=False,
+                                changed_at=self._changes, watchers=1)  # fmt: skip
+        return None
 
     @property
     def subscription_count(self) -> int:
@@ -346,9 +371,13 @@ class Engine:
 
     # ------------------------------------------------------------ one-shot calls
 
-    async def query(self, path: str, raw_args: dict[str, Any]) -> Any:
-        """Run a query once (HTTP); raises FunctionError for the caller's mistakes."""
+    async def query(
+        self, path: str, raw_args: dict[str, Any], *, identity: Identity = LOCAL
+    ) -> Any:
+        """Run a query once (HTTP); raises FunctionError for the caller's mistakes and
+        AuthError when ``identity`` lacks the function's scope."""
         function = self.functions.get(path, "query")
+        identity.require(function.scope, path)
         args = function.parse(raw_args)
 
         def run() -> Any:
@@ -358,10 +387,16 @@ class Engine:
         return await self._in(self._http_readers, run)
 
     async def mutation(
-        self, path: str, raw_args: dict[str, Any], idempotency: tuple[str, int] | None = None
+        self,
+        path: str,
+        raw_args: dict[str, Any],
+        idempotency: tuple[str, int] | None = None,
+        *,
+        identity: Identity = LOCAL,
     ) -> tuple[Any, int]:
         """Run a mutation serially on the writer; returns (result, commit version)."""
         function = self.functions.get(path, "mutation")
+        identity.require(function.scope, path)
         args = function.parse(raw_args)
 
         call = _call_digest(path, raw_args)
@@ -380,10 +415,11 @@ class Engine:
                             " its path and arguments, and a new mutation needs a new requestId"
                         )
                     return stored, version
-            ctx = MutationContext(store)
+            ctx = MutationContext(store, identity, self.pairing)
             result = camel(function.handler(ctx, args))
-            version, stored = store.apply_user_changes(ctx.changes, result, idempotency, call)
-            return stored, version
+            logged = result if function.log_as is None else function.log_as(result)
+            version, stored = store.apply_user_changes(ctx.changes, logged, idempotency, call)
+            return (result if stored is logged else stored), version
 
         began = time.monotonic()
         result, version = await self._in(self._writer, run)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from sessionbase.errors import FunctionError
-from sessionbase.live import search_functions
+from sessionbase.live import device_functions, search_functions
 from sessionbase.live.context import MutationContext, QueryContext
 from sessionbase.live.registry import MAX_WHOLE, Args, Registry, Whole
 from sessionbase.live.thread_pages import thread_page
@@ -71,13 +71,13 @@ class IdArgs(Args):
     id: str = Field(min_length=1, max_length=200)
 
 
-@registry.query("projects:list", NoArgs)
+@registry.query("projects:list", NoArgs, scope="read")
 def projects_list(ctx: QueryContext, args: NoArgs) -> list[dict[str, Any]]:
     """All projects, most recently active first, with their thread counts."""
     return ctx.projects()
 
 
-@registry.query("projects:get", IdArgs)
+@registry.query("projects:get", IdArgs, scope="read")
 def projects_get(ctx: QueryContext, args: IdArgs) -> dict[str, Any] | None:
     """One project, or null."""
     return next((p for p in ctx.projects() if p["id"] == args.id), None)
@@ -90,7 +90,7 @@ class SaveProjectArgs(Args):
     repo_url: str | None = Field(default=None, max_length=4096)
 
 
-@registry.mutation("projects:save", SaveProjectArgs)
+@registry.mutation("projects:save", SaveProjectArgs, scope="write")
 def projects_save(ctx: MutationContext, args: SaveProjectArgs) -> str:
     """Create a project (no id) or rename / re-point one; returns its id."""
     values = {k: v for k, v in (("name", args.name), ("working_dir", args.working_dir),
@@ -108,7 +108,7 @@ def projects_save(ctx: MutationContext, args: SaveProjectArgs) -> str:
     return args.id
 
 
-@registry.mutation("projects:remove", IdArgs)
+@registry.mutation("projects:remove", IdArgs, scope="write")
 def projects_remove(ctx: MutationContext, args: IdArgs) -> None:
     """Hide a project from lists (its threads stay); saving it again brings it back."""
     known = {p["id"] for p in ctx.store.projects(include_hidden=True)}
@@ -129,7 +129,7 @@ class RecentArgs(Args):
     limit: Whole = Field(default=50, ge=1, le=500)
 
 
-@registry.query("threads:recent", RecentArgs)
+@registry.query("threads:recent", RecentArgs, scope="read")
 def threads_recent(ctx: QueryContext, args: RecentArgs) -> list[dict[str, Any]]:
     """Threads by last update, newest first: title, snippet, message count, source."""
     flt = ThreadFilter(
@@ -143,7 +143,7 @@ def threads_recent(ctx: QueryContext, args: RecentArgs) -> list[dict[str, Any]]:
     return [thread_summary(t) for t in ctx.threads(flt)]
 
 
-@registry.query("threads:get", IdArgs)
+@registry.query("threads:get", IdArgs, scope="read")
 def threads_get(ctx: QueryContext, args: IdArgs) -> dict[str, Any] | None:
     """One thread with lineage, token usage, rollout path, the command that resumes it, and
     ``itemCount``: how many rows its transcript has (messages, reasoning, tool activity)."""
@@ -158,7 +158,7 @@ class RenameArgs(Args):
     title: str | None = Field(default=None, max_length=500)
 
 
-@registry.mutation("threads:rename", RenameArgs)
+@registry.mutation("threads:rename", RenameArgs, scope="write")
 def threads_rename(ctx: MutationContext, args: RenameArgs) -> None:
     """Set a title that wins over Codex's; an empty or null title restores Codex's."""
     ctx.require_thread(args.id)
@@ -173,7 +173,7 @@ class FlagArgs(Args):
     pinned: bool | None = None
 
 
-@registry.mutation("threads:setArchived", FlagArgs)
+@registry.mutation("threads:setArchived", FlagArgs, scope="write")
 def threads_set_archived(ctx: MutationContext, args: FlagArgs) -> None:
     """Archive or unarchive a thread in sessionbase (the rollout file is not moved)."""
     ctx.require_thread(args.id)
@@ -183,7 +183,7 @@ def threads_set_archived(ctx: MutationContext, args: FlagArgs) -> None:
     ctx.change("thread", args.id, archived=flag)
 
 
-@registry.mutation("threads:setPinned", FlagArgs)
+@registry.mutation("threads:setPinned", FlagArgs, scope="write")
 def threads_set_pinned(ctx: MutationContext, args: FlagArgs) -> None:
     """Pin or unpin a thread."""
     ctx.require_thread(args.id)
@@ -221,7 +221,7 @@ class ThreadListArgs(Args):
     pagination_opts: ThreadPaginationOpts
 
 
-@registry.query("threads:list", ThreadListArgs)
+@registry.query("threads:list", ThreadListArgs, scope="read")
 def threads_list(ctx: QueryContext, args: ThreadListArgs) -> dict[str, Any]:
     """Threads newest first, a page at a time with Convex cursors (``usePaginatedQuery``
     works, and pages stay gapless as threads move: each keeps the end it first had). Top-level
@@ -266,7 +266,7 @@ def _cursor(value: str | None, name: str) -> int | None:
     return position
 
 
-@registry.query("messages:list", ListArgs)
+@registry.query("messages:list", ListArgs, scope="read")
 def messages_list(ctx: QueryContext, args: ListArgs) -> dict[str, Any]:
     """A page of a thread's messages in order, with Convex cursor semantics."""
     opts = args.pagination_opts
@@ -294,7 +294,7 @@ class TailArgs(Args):
     n: Whole = Field(default=50, ge=1, le=MAX_PAGE)
 
 
-@registry.query("messages:tail", TailArgs)
+@registry.query("messages:tail", TailArgs, scope="read")
 def messages_tail(ctx: QueryContext, args: TailArgs) -> list[dict[str, Any]]:
     """The newest n messages of a thread, oldest first."""
     return [message_shape(args.thread_id, m) for m in ctx.messages_tail(args.thread_id, args.n)]
@@ -307,19 +307,29 @@ class SkillArgs(Args):
     project_id: str | None = None
 
 
-@registry.query("skills:list", SkillArgs)
+@registry.query("skills:list", SkillArgs, scope="read")
 def skills_list(ctx: QueryContext, args: SkillArgs) -> list[dict[str, Any]]:
     """Skills Codex can see (a project's repo skills plus user, system and admin ones)."""
     return ctx.skills(args.project_id)
 
 
-@registry.query("status:get", NoArgs)
+@registry.query("status:get", NoArgs, scope="read")
 def status_get(ctx: QueryContext, args: NoArgs) -> dict[str, Any]:
     """Ingest state for an app header: ``mirror`` (``live``, ``catching_up``, ``stopped`` or
     ``off``), ``ingest`` (why it stopped, when it retries, the paths it cannot read or does
-    not recognize), ``codexHomes``, counts, files, ``lagBytes``, skipped lines, errors and
-    the invalid SKILL.md files (``skillProblems``)."""
-    return {**ctx.status(), **ctx.server_facts(), "skill_problems": ctx.skill_problems()}
+    not recognize), ``codexHomes``, counts, files, ``lagBytes``, skipped lines, errors,
+    the invalid SKILL.md files (``skillProblems``), ``exposure`` (the addresses the server
+    listens on and is reached at, ``tls``, ``requireAuth``) and ``devices`` (``paired``:
+    how many devices hold a live pairing, ``revoked``)."""
+    paired = ctx.devices()
+    live = sum(1 for d in paired if d["revoked_at"] is None)
+    return {
+        **ctx.status(),
+        **ctx.server_facts(),
+        "skill_problems": ctx.skill_problems(),
+        "devices": {"paired": live, "revoked": len(paired) - live},
+    }
 
 
 search_functions.register(registry)
+device_functions.register(registry)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from sessionbase.auth.scopes import Scope
 from sessionbase.errors import FunctionError
 
 Kind = Literal["query", "mutation", "action"]
@@ -54,6 +55,10 @@ class Function:
     args: type[Args]
     handler: Callable[..., Any]
     doc: str
+    scope: Scope
+    """What a caller must hold to call it; the engine checks it on every call."""
+    log_as: Callable[[Any], Any] | None = None
+    """What the mutation log keeps of a result, when not all of it (a secret shown once)."""
 
     def parse(self, raw: Any) -> Args:
         """Validate raw arguments; raises FunctionError that says what is wrong."""
@@ -86,26 +91,39 @@ class Registry:
         self._functions: dict[str, Function] = {}
 
     def register(
-        self, path: str, kind: Kind, args: type[Args]
+        self,
+        path: str,
+        kind: Kind,
+        args: type[Args],
+        *,
+        scope: Scope,
+        log_as: Callable[[Any], Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a handler under ``path``; every function names the scope it needs."""
+
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             if path in self._functions:
                 raise ValueError(f"function {path} registered twice")
             doc = (handler.__doc__ or "").strip()
-            self._functions[path] = Function(path, kind, args, handler, doc)
+            self._functions[path] = Function(path, kind, args, handler, doc, scope, log_as)
             return handler
 
         return decorate
 
     def query(
-        self, path: str, args: type[Args]
+        self, path: str, args: type[Args], *, scope: Scope
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return self.register(path, "query", args)
+        return self.register(path, "query", args, scope=scope)
 
     def mutation(
-        self, path: str, args: type[Args]
+        self,
+        path: str,
+        args: type[Args],
+        *,
+        scope: Scope,
+        log_as: Callable[[Any], Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return self.register(path, "mutation", args)
+        return self.register(path, "mutation", args, scope=scope, log_as=log_as)
 
     def get(self, path: str, kind: Kind | None = None) -> Function:
         fn = self._functions.get(path)

@@ -56,7 +56,7 @@ class SimilarThreadArgs(Args):
 def register(registry: Registry) -> None:
     """Add the search functions to ``registry``."""
 
-    @registry.query("search:messages", SearchArgs)
+    @registry.query("search:messages", SearchArgs, scope="read")
     def search_messages(ctx: QueryContext, args: SearchArgs) -> list[dict[str, Any]]:
         """Messages matching q (text, semantic or hybrid), best first, with snippets."""
         from sessionbase.search import hybrid  # numpy and the model load on first use only
@@ -64,7 +64,7 @@ def register(registry: Registry) -> None:
         hits = hybrid.search(ctx.searched(), args.q, args.mode, args.search_filter(), args.limit)
         return [h.to_json() for h in hits]
 
-    @registry.query("search:threads", SearchArgs)
+    @registry.query("search:threads", SearchArgs, scope="read")
     def search_threads(ctx: QueryContext, args: SearchArgs) -> list[dict[str, Any]]:
         """Threads matching q, best first, each with its best hits."""
         from sessionbase.search import hybrid
@@ -74,7 +74,7 @@ def register(registry: Registry) -> None:
         )
         return hybrid.group_by_thread(hits, args.limit)
 
-    @registry.query("messages:similar", SimilarMessageArgs)
+    @registry.query("messages:similar", SimilarMessageArgs, scope="read")
     def messages_similar(ctx: QueryContext, args: SimilarMessageArgs) -> list[dict[str, Any]]:
         """Messages nearest in meaning to one message (``<threadId>:<idx>``)."""
         from sessionbase.search import semantic
@@ -85,7 +85,7 @@ def register(registry: Registry) -> None:
         hits = semantic.similar_messages(ctx.searched(), thread_id, int(idx), args.limit)
         return [h.to_json() for h in hits]
 
-    @registry.query("threads:similar", SimilarThreadArgs)
+    @registry.query("threads:similar", SimilarThreadArgs, scope="read")
     def threads_similar(ctx: QueryContext, args: SimilarThreadArgs) -> list[dict[str, Any]]:
         """Threads like this one ("find threads like this"), best first."""
         from sessionbase.search import hybrid, semantic

@@ -225,9 +225,11 @@ def action_response(request_id: int, ok: bool, result: Any) -> dict[str, Any]:
             "logLines": []}  # fmt: skip
 
 
-def auth_error(error: str, base_version: int) -> dict[str, Any]:
+def auth_error(error: str, base_version: int, attempted: bool = True) -> dict[str, Any]:
+    """``attempted``: the error answers an ``Authenticate`` (else the identity stopped being
+    valid while in use: expired or revoked)."""
     return {"type": "AuthError", "error": error, "baseVersion": base_version,
-            "authUpdateAttempted": True}  # fmt: skip
+            "authUpdateAttempted": attempted}  # fmt: skip
 
 
 PING = {"type": "Ping"}

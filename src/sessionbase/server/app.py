@@ -24,6 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from sessionbase.auth.authority import Authority
+from sessionbase.auth.keys import SigningKey
 from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
 from sessionbase.ingest.health import IngestHealth, IngestState
@@ -31,7 +33,10 @@ from sessionbase.ingest.lock import IngestLock
 from sessionbase.ingest.mirror import SyncReport
 from sessionbase.ingest.watcher import Follower
 from sessionbase.live.engine import Engine
-from sessionbase.server.auth import LoopbackOnly
+from sessionbase.server import exposure as exposures
+from sessionbase.server.access import Gate, declare, identity_of
+from sessionbase.server.auth_routes import auth_routes
+from sessionbase.server.exposure import Exposure
 from sessionbase.server.guards import RequestGuard
 from sessionbase.server.http import convex_routes, json_routes
 from sessionbase.server.mcp_endpoint import McpEndpoint
@@ -45,25 +50,51 @@ EMBED_INTERVAL = 30.0  # seconds: a safety net; commits wake the embedder
 EMBED_SETTLE = 0.5  # seconds: let a burst of commits settle into one embedding pass
 
 
-def create_app(settings: Settings, *, ingest: bool = True, address: str | None = None) -> Starlette:
-    """The whole server. ``ingest=False`` serves an existing database without following files.
+class PairingDesk:
+    """What ``pairing:create`` needs: the signing key and the addresses a device may use."""
 
-    Raises SessionbaseError at once, before anything runs, when the database cannot be opened
-    or another process already ingests into the data dir: a server that cannot start says so
-    in one line instead of failing in its lifespan.
+    def __init__(self, authority: Authority, exposure: Exposure) -> None:
+        self.authority = authority
+        self.exposure = exposure
+
+    def key(self) -> SigningKey:
+        return self.authority.key
+
+    def urls(self, code: str) -> list[str]:
+        return self.exposure.pairing_urls(code)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ingest: bool = True,
+    address: str | None = None,
+    exposure: Exposure | None = None,
+) -> Starlette:
+    """The whole server. ``ingest=False`` serves an existing database without following files.
+    ``exposure`` says where it listens (default: loopback only, as in tests).
+
+    Raises SessionbaseError at once, before anything runs, when the database cannot be opened,
+    another process already ingests into the data dir, or the signing key cannot be used: a
+    server that cannot start says so in one line instead of failing in its lifespan.
     """
     _check_can_serve(settings, ingest)
-    auth = LoopbackOnly()
-    mcp = McpEndpoint(settings, auth)
+    if exposure is None:
+        exposure = Exposure("127.0.0.1", 0, require_auth=settings.require_auth,
+                            public_urls=settings.public_urls)  # fmt: skip
+    authority = Authority(settings.database_url, settings.data_dir, token_ttl=settings.token_ttl)
+    mcp = McpEndpoint(settings)
     started = time.monotonic()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = Engine(settings.database_url, machine=settings.machine, address=address)
         health = IngestHealth() if ingest else None
+        engine.pairing = PairingDesk(authority, exposure)
         app.state.engine = engine
+        app.state.authority = authority
         app.state.health = health
-        app.state.hub = hub = Hub(engine)
+        app.state.hub = hub = Hub(engine, authority)
         app.state.ready = asyncio.Event()
         stop = asyncio.Event()
         follower = None
@@ -74,8 +105,15 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
             await follower.open()  # on a shared database, run() waits for the ingest claim
         await engine.start()
         engine.set_facts(
-            **_ingest_facts(health), codex_homes=[str(home) for home in settings.codex_homes]
+            **_ingest_facts(health),
+            codex_homes=[str(home) for home in settings.codex_homes],
+            exposure=exposure.facts(),
         )
+        await authority.start()
+        authority.add_listener(hub.devices_changed)
+        engine.add_listener(authority.wake)  # a commit applied: devices may have changed
+        if exposure.port:
+            exposures.record(settings.data_dir, exposure)
         hub.start()
         task = None
         if follower is not None:
@@ -110,10 +148,14 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
                 await follower.close()
             await mcp.close()
             await hub.stop()
+            engine.remove_listener(authority.wake)
+            await authority.close()
+            exposures.forget(settings.data_dir)
             await engine.close()
 
     async def sync(ws: WebSocket) -> None:
-        await SyncSession(ws, ws.app.state.engine, auth).run(ws.app.state.hub)
+        base = identity_of(ws.scope)  # the local owner or nobody, until Authenticate
+        await SyncSession(ws, ws.app.state.engine, authority, base).run(ws.app.state.hub)
 
     async def version(request: Request) -> Response:
         return JSONResponse({"name": "sessionbase", "version": package_version("sessionbase")})
@@ -123,11 +165,14 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
 
     async def readyz(request: Request) -> Response:
         """Ready once the first import pass is done, and not while ingest is stopped or
-        starting over (``ingest`` says why it stopped, and when it retries)."""
+        starting over (``ingest`` says why it stopped, and when it retries). Anyone may ask
+        whether it is ready; the details (paths among them) need the ``read`` scope."""
         health: IngestHealth | None = request.app.state.health
         following = health is None or health.state in (IngestState.FOLLOWING,
                                                        IngestState.STANDBY)  # fmt: skip
         ready = request.app.state.ready.is_set() and following
+        if "read" not in identity_of(request.scope).scopes:
+            return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
         engine: Engine = request.app.state.engine
         body = {
             "ready": ready,
@@ -142,19 +187,45 @@ def create_app(settings: Settings, *, ingest: bool = True, address: str | None =
             body["commit_listener"] = listening
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    # Every route says who may use it (server.access): the request guard applies it.
     routes = [
-        Route("/version", version),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        WebSocketRoute("/api/{client_version:str}/sync", sync),
-        WebSocketRoute("/api/sync", sync),  # the PyPI client's path (no version)
-        *convex_routes(),
-        *json_routes(),
-        Route("/mcp", mcp),  # the Model Context Protocol (Streamable HTTP)
-        *web_routes(),  # last: the app answers every other GET
+        declare(Route("/version", version), "public"),
+        declare(Route("/healthz", healthz), "public"),
+        declare(Route("/readyz", readyz), "public"),  # details need read (above)
+        # The sync socket opens for anyone; each function checks its scope as it is called.
+        declare(WebSocketRoute("/api/{client_version:str}/sync", sync), "public"),
+        declare(WebSocketRoute("/api/sync", sync), "public"),  # the PyPI client's path
+        *convex_routes(),  # "function"
+        *json_routes(),  # "function", and /openapi.json "read"
+        *auth_routes(),  # "public": the credential is what they check
+        declare(Route("/mcp", mcp), "read"),  # the Model Context Protocol (Streamable HTTP)
+        *(declare(r, "public") for r in web_routes()),  # last: the app answers other GETs
     ]
-    middleware = [Middleware(RequestGuard, public_origins=settings.public_urls)]
+    gate = Gate(authority, routes, require_auth=settings.require_auth)
+    middleware = [
+        Middleware(
+            RequestGuard,
+            public_origins=settings.public_urls,
+            gate=gate,
+            allow_ip_hosts=not exposure.loopback_only,
+            extra_hosts=_own_names(exposure),
+        )
+    ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _own_names(exposure: Exposure) -> list[str]:
+    """Host names a request may name when the server listens beyond loopback: this
+    machine's (and its ``.local`` mDNS name) and the Tailscale name it was found at."""
+    if exposure.loopback_only:
+        return []
+    import socket
+    from urllib.parse import urlsplit
+
+    hostname = socket.gethostname().lower()
+    names = [hostname, f"{hostname}.local"]
+    names += [urlsplit(url).hostname or "" for url in exposure.addresses]
+    return [n for n in names if n]
 
 
 def _check_can_serve(settings: Settings, ingest: bool) -> None:

@@ -16,6 +16,15 @@ A pure ASGI middleware (``RequestGuard``), so one place covers HTTP and WebSocke
 - A body may not exceed ``max_body`` bytes: a larger ``Content-Length`` is refused up front,
   and a body without one (chunked) is counted as it streams and cut off at the limit. 413.
 
+Then, with a ``Gate`` (``server.access``): who is asking, and whether the route allows them
+(401 without a valid token where one is needed, 403 without the scope, 429 when attempts run
+out). The request goes on with the caller in ``scope["state"]["identity"]``.
+
+A server listening beyond loopback (``allow_ip_hosts``) also takes a ``Host`` that is an IP
+address, or one of ``extra_hosts`` (its own names): DNS rebinding needs a name the attacker
+controls, never an address. A page's ``Origin`` is accepted when it is the very host the
+request names (a page this server itself served).
+
 Refusals are ``{"error": {"code", "message"}}`` with ``Connection: close``.
 """
 
@@ -27,7 +36,10 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionbase.server.auth import is_loopback
+from sessionbase.errors import AuthError, RateLimited
+from sessionbase.server.access import Gate
+from sessionbase.server.errors import http_error
+from sessionbase.server.loopback import host_name, is_ip_literal, is_loopback
 
 MAX_BODY = 1024 * 1024
 LOOPBACK_ORIGIN_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -40,6 +52,7 @@ class Refusal(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after: float | None = None
 
 
 class RequestGuard:
@@ -50,12 +63,22 @@ class RequestGuard:
     """
 
     def __init__(
-        self, app: ASGIApp, *, public_origins: Iterable[str] = (), max_body: int = MAX_BODY
+        self,
+        app: ASGIApp,
+        *,
+        public_origins: Iterable[str] = (),
+        max_body: int = MAX_BODY,
+        gate: Gate | None = None,
+        allow_ip_hosts: bool = False,
+        extra_hosts: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.public_origins = frozenset(public_origins)
         self.public_hosts = frozenset(o.partition("://")[2] for o in self.public_origins)
         self.max_body = max_body
+        self.gate = gate
+        self.allow_ip_hosts = allow_ip_hosts
+        self.extra_hosts = frozenset(h.lower() for h in extra_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -67,6 +90,11 @@ class RequestGuard:
             self._check_origin(scope, headers)
             if scope["type"] == "http":
                 self._check_body_headers(scope, headers)
+            if self.gate is not None:
+                await self.gate.admit(scope, headers)
+        except AuthError as exc:
+            await _refuse(scope, send, _refusal(exc))
+            return
         except Refusal as refusal:
             await _refuse(scope, send, refusal)
             return
@@ -77,9 +105,17 @@ class RequestGuard:
 
     def _check_host(self, headers: Headers) -> None:
         host = headers.get("host", "").lower()
-        if host in self.public_hosts or is_loopback(_host_name(host)):
+        if self._allowed_host(host):
             return
         raise Refusal(400, "bad_request", f"Host {host!r} is not this server")
+
+    def _allowed_host(self, host: str) -> bool:
+        name = host_name(host)
+        if host in self.public_hosts or is_loopback(name):
+            return True
+        return bool(name) and (
+            name in self.extra_hosts or (self.allow_ip_hosts and is_ip_literal(name))
+        )
 
     def _check_origin(self, scope: Scope, headers: Headers) -> None:
         origin = headers.get("origin")
@@ -92,8 +128,11 @@ class RequestGuard:
         if server is not None and origin in _loopback_origins(server[1]):
             return
         host = headers.get("host", "").lower()
-        if is_loopback(_host_name(host)) and origin == f"http://{host}":
-            return  # the loopback address the page itself was loaded from (an SSH tunnel)
+        secure = scope.get("scheme") in ("https", "wss")
+        if host in self.public_hosts:
+            pass  # behind a proxy only the configured origins count (the scheme seen differs)
+        elif self._allowed_host(host) and origin == f"{'https' if secure else 'http'}://{host}":
+            return  # a page this server served, at the address it was loaded from
         raise Refusal(403, "forbidden", f"requests from {origin} are not allowed")
 
     def _check_body_headers(self, scope: Scope, headers: Headers) -> None:
@@ -139,11 +178,12 @@ def _too_large(limit: int) -> Refusal:
     return Refusal(413, "too_large", f"request bodies are limited to {limit} bytes")
 
 
-def _host_name(host: str) -> str:
-    """``127.0.0.1:7788`` → ``127.0.0.1``; ``[::1]:7788`` → ``::1``."""
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.partition(":")[0]
+def _refusal(exc: AuthError) -> Refusal:
+    status, body = http_error(exc)
+    refusal = Refusal(status, body["error"]["code"], str(exc))
+    if isinstance(exc, RateLimited):
+        refusal.retry_after = exc.retry_after
+    return refusal
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -163,6 +203,10 @@ async def _refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
+    if refusal.retry_after is not None:
+        headers.append((b"retry-after", str(max(1, round(refusal.retry_after))).encode()))
+    if refusal.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="sessionbase"'))
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionbase.errors import FunctionError, SessionbaseError
+from sessionbase.errors import AuthError, FunctionError, ScopeError, SessionbaseError
 from sessionbase.live.engine import Engine
 from sessionbase.live.registry import Function
 from sessionbase.protocol.codec import CodecError, from_convex, to_convex
 from sessionbase.protocol.messages import MessageError, canonical_path
+from sessionbase.server.access import declare, identity_of
 from sessionbase.server.errors import http_error
 
 
@@ -46,12 +47,14 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-async def _call(engine: Engine, kind: str, path: str, args: Any) -> Any:
-    """Run a query or mutation for an HTTP route; there are no actions."""
+async def _call(request: Request, kind: str, path: str, args: Any) -> Any:
+    """Run a query or mutation for an HTTP route as the caller the guard found; there are no
+    actions."""
+    engine, identity = _engine(request), identity_of(request.scope)
     if kind == "query":
-        return await engine.query(path, args)
+        return await engine.query(path, args, identity=identity)
     if kind == "mutation":
-        value, _ = await engine.mutation(path, args)
+        value, _ = await engine.mutation(path, args, identity=identity)
         return value
     raise FunctionError(f"unknown function kind {kind!r}", status=404)
 
@@ -77,7 +80,14 @@ def convex_routes() -> list[Route]:
                 raise FunctionError(str(exc)) from None
             if kind == "action":
                 raise FunctionError(f"no action named {path!r}", status=404)
-            value = await _call(_engine(request), kind, path, args)
+            value = await _call(request, kind, path, args)
+        except AuthError as exc:
+            # As Convex answers a bad or missing identity: 401 (403 without the scope).
+            forbidden = isinstance(exc, ScopeError)
+            return OrjsonResponse(
+                {"code": "Forbidden" if forbidden else "Unauthenticated", "message": str(exc)},
+                status_code=403 if forbidden else 401,
+            )
         except FunctionError as exc:
             status = exc.status if exc.status != 404 else 560
             return OrjsonResponse(
@@ -103,9 +113,9 @@ def convex_routes() -> list[Route]:
         return await call(request, "action")
 
     return [
-        Route("/api/query", query, methods=["POST"]),
-        Route("/api/mutation", mutation, methods=["POST"]),
-        Route("/api/action", action, methods=["POST"]),
+        declare(Route("/api/query", query, methods=["POST"]), "function"),
+        declare(Route("/api/mutation", mutation, methods=["POST"]), "function"),
+        declare(Route("/api/action", action, methods=["POST"]), "function"),
     ]
 
 
@@ -121,7 +131,7 @@ def json_routes() -> list[Route]:
                 args = orjson.loads(raw) if raw else {}
             else:
                 args = await _json_body(request)
-            value = await _call(_engine(request), kind, path, args)
+            value = await _call(request, kind, path, args)
         except orjson.JSONDecodeError:
             status, body = http_error(FunctionError("args is not valid JSON"))
             return OrjsonResponse(body, status_code=status)
@@ -134,8 +144,8 @@ def json_routes() -> list[Route]:
         return OrjsonResponse(openapi_document(_engine(request)))
 
     return [
-        Route("/v1/{kind:str}/{path:str}", run, methods=["GET", "POST"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
+        declare(Route("/v1/{kind:str}/{path:str}", run, methods=["GET", "POST"]), "function"),
+        declare(Route("/openapi.json", openapi, methods=["GET"]), "read"),
     ]
 
 
@@ -155,6 +165,7 @@ def openapi_document(engine: Engine) -> dict[str, Any]:
 
 
 def _operation(fn: Function) -> dict[str, Any]:
+    scope_note = f"Needs the `{fn.scope}` scope."
     schema = fn.args.model_json_schema(by_alias=True)
     error_ref = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -162,11 +173,14 @@ def _operation(fn: Function) -> dict[str, Any]:
     return {
         "operationId": fn.path.replace(":", "_"),
         "summary": fn.doc.splitlines()[0] if fn.doc else fn.path,
-        "description": fn.doc,
+        "description": f"{fn.doc}\n\n{scope_note}" if fn.doc else scope_note,
+        "x-scope": fn.scope,
         "requestBody": {"required": False, "content": {"application/json": {"schema": schema}}},
         "responses": {
             "200": {"description": "the function's result", "content": {"application/json": {}}},
             "400": {"description": "invalid arguments", **error_ref},
+            "401": {"description": "no valid token", **error_ref},
+            "403": {"description": "the token lacks the scope", **error_ref},
             "404": {"description": "unknown function or record", **error_ref},
         },
     }

@@ -17,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from sessionbase.auth.authority import Authority
+from sessionbase.auth.scopes import ANONYMOUS, Identity
 from sessionbase.errors import AuthError, FunctionError, ProtocolError, SessionbaseError
 from sessionbase.live.engine import Engine, Subscription
 from sessionbase.protocol import messages as m
 from sessionbase.protocol.codec import to_convex
 from sessionbase.protocol.messages import Changes, Version
-from sessionbase.server.auth import Authenticator
 
 log = logging.getLogger("sessionbase.sync")
 
@@ -35,17 +37,35 @@ MAX_PENDING = 1000
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 30.0
 WATCHDOG_SECONDS = SEND_TIMEOUT_SECONDS / 6  # how often the hub looks for stuck sends
+CLOSE_GRACE_SECONDS = 0.5  # a connection told its identity ended is cut off after this
 
 
 class SyncSession:
-    """The server side of one sync connection."""
+    """The server side of one sync connection.
 
-    def __init__(self, ws: WebSocket, engine: Engine, auth: Authenticator) -> None:
+    Its caller starts as what the connection itself is (the local owner, or nobody) and
+    becomes a device when an ``Authenticate`` brings a valid token; every query and mutation
+    runs as the current caller, and each new identity re-runs every query under it. An
+    identity that fails (a refused token, expiry, revocation, a rotated key) gets an
+    ``AuthError`` and the connection is closed, as Convex does: the client fetches a new token
+    and reconnects.
+    """
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        engine: Engine,
+        authority: Authority | None = None,
+        base: Identity = ANONYMOUS,
+    ) -> None:
         self.ws = ws
         self.engine = engine
-        self.auth = auth
+        self.authority = authority
+        self.base = base
+        self.caller = base
         self.session_id: str | None = None
         self.queries: dict[int, Subscription] = {}
+        self.specs: dict[int, tuple[str, dict[str, object], str | None]] = {}
         self.sent: dict[int, int] = {}
         self.removed: list[int] = []
         self.version: Version = (0, 0, 0)  # the client's (query set, identity, ts)
@@ -64,6 +84,9 @@ class SyncSession:
         self._waiter: asyncio.Future[None] | None = None
         self._beat: asyncio.TimerHandle | None = None
         self._cache: TransitionCache | None = None
+        self._hub: Hub | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self.closing = False  # told its identity ended: send what is queued, then close
 
     def wake(self) -> None:
         """Have the sender look for work (replies, a Transition, a Ping) once more."""
@@ -94,7 +117,9 @@ class SyncSession:
         await self.ws.accept()
         self._main = asyncio.current_task()
         self._cache = hub.transitions
+        self._hub = hub
         hub.sessions.add(self)
+        self._set_caller(self.base)
         self.engine.add_listener(self._on_tick)
         tasks = [
             asyncio.create_task(self._send_loop()),
@@ -115,6 +140,9 @@ class SyncSession:
                 await asyncio.shield(self.ws.close(code=1008, reason="client stopped reading"))
         finally:
             hub.sessions.discard(self)
+            hub.forget(self)
+            if self._expiry is not None:
+                self._expiry.cancel()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -141,7 +169,12 @@ class SyncSession:
                 message = m.parse_client_message(text)
             except m.MessageError as exc:
                 raise ProtocolError(str(exc)) from exc
-            self._handle(message)
+            if self.closing:
+                continue  # its identity ended: nothing more runs for it
+            if isinstance(message, m.Authenticate) and self.session_id is not None:
+                await self._authenticate(message)  # in order: before its next message
+            else:
+                self._handle(message)
 
     def _handle(self, message: m.ClientMessage) -> None:
         if self.session_id is None and not isinstance(message, m.Connect):
@@ -160,8 +193,6 @@ class SyncSession:
         elif isinstance(message, m.Action):
             self._reply(m.action_response(message.request_id, False,
                                           f"no action named {message.udf_path!r}"))  # fmt: skip
-        elif isinstance(message, m.Authenticate):
-            self._authenticate(message)
 
     def _modify(self, message: m.ModifyQuerySet) -> None:
         if message.base_version != self.query_set:
@@ -175,26 +206,67 @@ class SyncSession:
                 if len(self.queries) >= MAX_QUERIES:
                     raise ProtocolError(f"more than {MAX_QUERIES} queries on one connection")
                 self.queries[mod.query_id] = self.engine.subscribe(
-                    mod.udf_path, mod.args, mod.journal
+                    mod.udf_path, mod.args, mod.journal, identity=self.caller
                 )
+                self.specs[mod.query_id] = (mod.udf_path, mod.args, mod.journal)
             else:
                 sub = self.queries.pop(mod.query_id, None)
                 if sub is None:
                     raise ProtocolError(f"query {mod.query_id} removed but never added")
                 self.engine.unsubscribe(sub)
+                self.specs.pop(mod.query_id, None)
                 self.sent.pop(mod.query_id, None)
                 self.removed.append(mod.query_id)
         self.query_set = message.new_version
         self.wake()
 
-    def _authenticate(self, message: m.Authenticate) -> None:
+    async def _authenticate(self, message: m.Authenticate) -> None:
         try:
-            self.auth.check(message.token_type, message.value)
+            if message.token_type == "None":
+                caller = self.base
+            elif message.token_type != "User":
+                raise AuthError(f"{message.token_type} credentials are not accepted: send a"
+                                " device token (tokenType User)")  # fmt: skip
+            elif self.authority is None:
+                raise AuthError("this server accepts no tokens")
+            else:
+                caller = await self.authority.identify(message.value or "")
         except AuthError as exc:
-            self._reply(m.auth_error(str(exc), message.base_version))
+            self.end(str(exc), base_version=message.base_version, attempted=True)
             return
+        self._set_caller(caller)
         self.identity = message.base_version + 1
         self.wake()
+
+    def _set_caller(self, caller: Identity) -> None:
+        """Run every query as ``caller`` from now on (each is sent again, as Convex re-runs
+        them all for a new identity), and end the session when its token expires."""
+        self.caller = caller
+        if self._hub is not None:
+            self._hub.index(self)
+        for qid, sub in list(self.queries.items()):
+            path, args, journal = self.specs[qid]
+            self.queries[qid] = self.engine.subscribe(path, args, journal, identity=caller)
+            self.engine.unsubscribe(sub)
+            self.sent.pop(qid, None)
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if caller.expires_at is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, caller.expires_at + 1 - time.time())
+            self._expiry = loop.call_later(delay, self.end, "the token has expired")
+
+    def end(self, reason: str, *, base_version: int | None = None, attempted: bool = False) -> None:
+        """Tell the client its identity is no longer valid (``AuthError``) and close: at
+        once once the reply is out, and in any case after ``CLOSE_GRACE_SECONDS``."""
+        if self.closing:
+            return
+        self.closing = True
+        version = self.identity if base_version is None else base_version
+        self.replies.append(m.dumps(m.auth_error(reason, version, attempted)))
+        self.wake()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, self.abort)
 
     def _reply(self, message: dict[str, object]) -> None:
         if len(self.replies) >= MAX_PENDING:
@@ -209,12 +281,16 @@ class SyncSession:
             message = await self.mutations.get()
             assert self.session_id is not None
             key = (self.session_id, message.request_id)
+            if self.closing:
+                continue
             # Hold Transitions while the mutation runs, so its response goes out before any
             # Transition that carries its commit (as Convex orders them).
             self.mutating = True
             try:
-                result, version = await self.engine.mutation(message.udf_path, message.args, key)
-            except FunctionError as exc:
+                result, version = await self.engine.mutation(
+                    message.udf_path, message.args, key, identity=self.caller
+                )
+            except (FunctionError, AuthError) as exc:
                 reply = m.mutation_response(message.request_id, False, str(exc), None)
             except SessionbaseError as exc:
                 log.warning("mutation %s failed: %s", message.udf_path, exc)
@@ -274,13 +350,17 @@ class SyncSession:
                 await self._send(m.dumps(m.PING))
             while self.replies:
                 await self._send(self.replies.popleft())
+            if self.closing:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1000, reason="AuthError")
+                return
             text = self._transition()
             if text is not None:
                 await self._send(text)
 
     def _transition(self) -> str | None:
         """The next Transition for this client, or None if it has nothing new to learn."""
-        if self.mutating or self.session_id is None:
+        if self.mutating or self.session_id is None or self.closing:
             return None
         sent = self.sent
         moved = []
@@ -348,12 +428,56 @@ class TransitionCache:
 
 
 class Hub:
-    """Every open sync session, and the watchdog that drops clients that stopped reading."""
+    """Every open sync session, and the watchdog that drops clients that stopped reading.
 
-    def __init__(self, engine: Engine) -> None:
+    Sessions are indexed by the device they run as, so a revoked device's connections are
+    found without a scan and told at once (``devices_changed``)."""
+
+    def __init__(self, engine: Engine, authority: Authority | None = None) -> None:
         self.sessions: set[SyncSession] = set()
         self.transitions = TransitionCache(engine)
+        self.authority = authority
+        self.by_device: dict[str, set[SyncSession]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._checks: set[asyncio.Task[None]] = set()
+
+    def index(self, session: SyncSession) -> None:
+        self.forget(session)
+        device_id = session.caller.device_id
+        if device_id is not None:
+            self.by_device.setdefault(device_id, set()).add(session)
+
+    def forget(self, session: SyncSession) -> None:
+        for device_id, held in list(self.by_device.items()):
+            if session in held:
+                held.discard(session)
+                if not held:
+                    del self.by_device[device_id]
+
+    def devices_changed(self, device_ids: set[str], key_changed: bool) -> None:
+        """Called by the ``Authority`` when devices changed (or the key was rotated): end the
+        sessions of devices that are revoked or gone, and of tokens the old key signed."""
+        if key_changed and self.authority is not None:
+            kid = self.authority.key.kid
+            for session in list(self.sessions):
+                if session.caller.kid is not None and session.caller.kid != kid:
+                    session.end("the signing key was rotated: fetch a new token")
+        for device_id in device_ids & set(self.by_device):
+            task = asyncio.get_running_loop().create_task(self._check_device(device_id))
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _check_device(self, device_id: str) -> None:
+        assert self.authority is not None
+        device = await self.authority.device(device_id)
+        if device is None:
+            reason = "this device was removed"
+        elif device["revoked_at"] is not None:
+            reason = "this device was revoked"
+        else:
+            return
+        for session in list(self.by_device.get(device_id, ())):
+            session.end(reason)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._watch(), name="sessionbase-sync-watchdog")

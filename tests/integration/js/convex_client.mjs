@@ -23,6 +23,10 @@
 //       -> {"event": "result", "id": I, "ok": true, "value": ...,
 //           "current": {name: value of every subscription right when the promise resolved},
 //           "then": [values of the follow-up `client.query` calls, in order]}
+//   {"cmd": "setAuth", "tokenUrl": U, "secret": S}  client.setAuth(fetchToken), fetchToken
+//       POSTing to U with `Authorization: Bearer S` (null when refused)
+//       -> {"event": "token", "n": k, "force": bool, "ok": bool, "status"?} per fetch,
+//          {"event": "auth", "authenticated": bool} from setAuth's onChange
 //   {"cmd": "close"}                                -> {"event": "closed"}, then exit
 // Unprompted: {"event": "ready"} at start and
 //   {"event": "connection", "connected": bool, "retries": n} when the WebSocket state changes.
@@ -163,6 +167,32 @@ async function handle(cmd) {
         then.push((await client.query(ref(follow.query), follow.args ?? {})) ?? null);
       }
       emit({ event: "result", id: cmd.id, ok: true, value: value ?? null, current, then });
+      return;
+    }
+    case "setAuth": {
+      let fetched = 0;
+      const fetchToken = async ({ forceRefreshToken }) => {
+        fetched += 1;
+        const n = fetched;
+        try {
+          const response = await fetch(cmd.tokenUrl, {
+            method: "POST",
+            headers: { Authorization: `Bearer ${cmd.secret}`, "Content-Type": "application/json" },
+            body: "{}",
+          });
+          if (!response.ok) {
+            emit({ event: "token", n, force: forceRefreshToken, ok: false, status: response.status });
+            return null;
+          }
+          const body = await response.json();
+          emit({ event: "token", n, force: forceRefreshToken, ok: true, expiresAt: body.expiresAt });
+          return body.token;
+        } catch (err) {
+          emit({ event: "token", n, force: forceRefreshToken, ok: false, message: message(err) });
+          return null;
+        }
+      };
+      client.setAuth(fetchToken, (authenticated) => emit({ event: "auth", authenticated }));
       return;
     }
     case "close": {
