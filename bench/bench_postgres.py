@@ -136,6 +136,7 @@ class Replica:
                 "--codex-home", str(home), "serve", "--port", str(self.port)]  # fmt: skip
         if not ingest:
             argv.append("--no-ingest")
+        data.mkdir(parents=True, exist_ok=True)
         self.log = open(data.parent / f"replica-{self.port}.log", "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=child_env(work), preexec_fn=raise_nofile)  # fmt: skip

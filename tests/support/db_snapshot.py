@@ -102,7 +102,15 @@ def _postgres_snapshot(url: str, tables: Iterable[str], skip: set[tuple[str, str
     return out
 
 
-def table_counts(database: Path) -> dict[str, int]:
+def table_counts(database: Path | str) -> dict[str, int]:
+    if str(database).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(database)) as conn:
+            return {
+                t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+                for t in CONTENT_TABLES
+            }
     db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in CONTENT_TABLES}

@@ -1,4 +1,5 @@
-"""The tailer on real files and a real SQLite database: exactly-once, resumable, move-aware.
+"""The tailer on real files and a real database (SQLite and PostgreSQL): exactly-once,
+resumable, move-aware.
 
 Every "same rows" assertion compares whole-table snapshots against a clean ingest of the same
 bytes into a fresh data dir, so a stale, missing or duplicated row anywhere fails the test.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,38 @@ CORPUS_FILE = (
 
 # ---------------------------------------------------------------- helpers
 
+_FRESH: list[Callable[[], str]] = []  # makes an empty database of the backend under test
+
+
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test of this module runs on SQLite and on PostgreSQL."""
+    return backend_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases(backend: str, request: pytest.FixtureRequest) -> Iterator[None]:
+    """``fresh_database()`` for this test: "" (a new data dir's file) on SQLite, a new
+    database on PostgreSQL (dropped afterwards)."""
+    made: list[str] = []
+    databases = request.getfixturevalue("pg_databases") if backend == "postgres" else None
+
+    def make() -> str:
+        if databases is None:
+            return ""
+        made.append(databases.create())
+        return made[-1]
+
+    _FRESH.append(make)
+    yield
+    _FRESH.pop()
+    for url in made:
+        databases.drop(url)  # type: ignore[union-attr]
+
+
+def fresh_database() -> str:
+    return _FRESH[-1]()
+
 
 def ingest_paths(settings: Settings, *paths: Path) -> list[FileReport]:
     with Mirror(settings) as mirror:
@@ -43,10 +77,10 @@ def ingest_paths(settings: Settings, *paths: Path) -> list[FileReport]:
 
 def clean_snapshot(tmp_path: Path, codex_home: Path, name: str = "clean") -> Snapshot:
     """What a first-ever sync of ``codex_home`` into a fresh data dir produces."""
-    fresh = settings_for(tmp_path, name, codex_home)
+    fresh = settings_for(tmp_path, name, codex_home, database=fresh_database())
     shutil.rmtree(fresh.data_dir, ignore_errors=True)
     sync(fresh)
-    return snapshot(fresh.database_path)
+    return snapshot(fresh.database_url)
 
 
 def assert_same(actual: Snapshot, expected: Snapshot) -> None:
@@ -54,7 +88,7 @@ def assert_same(actual: Snapshot, expected: Snapshot) -> None:
 
 
 def sources(settings: Settings) -> dict[str, tuple[str, int, str | None]]:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True, machine=settings.machine)
     try:
         return {s.path: (s.status, s.offset, s.thread_id) for s in store.sources()}
     finally:
@@ -62,7 +96,7 @@ def sources(settings: Settings) -> dict[str, tuple[str, int, str | None]]:
 
 
 def sources_row(settings: Settings, path: Path) -> SourceRow:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True, machine=settings.machine)
     try:
         row = store.source(str(path))
     finally:
@@ -72,7 +106,7 @@ def sources_row(settings: Settings, path: Path) -> SourceRow:
 
 
 def threads(settings: Settings) -> list[dict[str, object]]:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True, machine=settings.machine)
     try:
         return store.threads(ThreadFilter(limit=1000))
     finally:
@@ -102,7 +136,7 @@ def write_lines(path: Path, lines: list[bytes], tail: bytes = b"") -> None:
 
 
 def user_texts(settings: Settings, thread_id: str) -> list[str]:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True, machine=settings.machine)
     try:
         return [
             m["text"]
@@ -137,7 +171,7 @@ def test_resume_reads_exactly_the_appended_bytes(
     assert second.bytes == sum(len(line) + 1 for line in appended)
     assert sources(settings)[str(path)][1] == path.stat().st_size
 
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_partial_last_line_waits_for_its_newline(
@@ -165,7 +199,7 @@ def test_partial_last_line_waits_for_its_newline(
     assert report.lines == 1
     assert report.skipped == {}
     assert user_texts(settings, r.thread_id).count("the last words — 最後の言葉 🎉") == 1
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_second_sync_changes_nothing(codex_home: Path, settings: Settings) -> None:
@@ -175,8 +209,8 @@ def test_second_sync_changes_nothing(codex_home: Path, settings: Settings) -> No
     )
     first = sync(settings)
     assert first.statuses == {"ingested": 3}
-    before = snapshot(settings.database_path, (*_ALL_TABLES,))
-    counts = table_counts(settings.database_path)
+    before = snapshot(settings.database_url, (*_ALL_TABLES,))
+    counts = table_counts(settings.database_url)
     assert counts["messages"] > 0
     assert counts["sources"] == len(paths)
     version = _last_version(settings)
@@ -184,7 +218,7 @@ def test_second_sync_changes_nothing(codex_home: Path, settings: Settings) -> No
     second = sync(settings)
     assert second.statuses == {"unchanged": 3}
     assert second.lines == second.bytes == second.rows == 0
-    assert snapshot(settings.database_path, (*_ALL_TABLES,)) == before
+    assert snapshot(settings.database_url, (*_ALL_TABLES,)) == before
     assert _last_version(settings) == version
 
 
@@ -203,7 +237,7 @@ _ALL_TABLES = (
 
 
 def _last_version(settings: Settings) -> int:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True, machine=settings.machine)
     try:
         return store.last_version()
     finally:
@@ -219,7 +253,7 @@ def test_truncated_file_is_rebuilt_from_zero(
     r = conversation(4)
     path = r.write(codex_home)
     sync(settings)
-    full_rows = table_counts(settings.database_path)["messages"]
+    full_rows = table_counts(settings.database_url)["messages"]
 
     # Keep the first third of the lines and write a different ending: shorter than the offset.
     kept = r.lines[: len(r.lines) // 3]
@@ -231,8 +265,8 @@ def test_truncated_file_is_rebuilt_from_zero(
     report = sync(settings)
     assert report.statuses == {"rebuilt": 1}
     assert "a different ending" in user_texts(settings, r.thread_id)
-    assert table_counts(settings.database_path)["messages"] < full_rows
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert table_counts(settings.database_url)["messages"] < full_rows
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_rebuild_resets_skip_counts(tmp_path: Path, codex_home: Path, settings: Settings) -> None:
@@ -257,11 +291,11 @@ def test_rebuild_drops_quarantined_lines_past_the_new_end(
     r.raw(b"this line is not json")
     path = r.write(codex_home)
     sync(settings)
-    assert table_counts(settings.database_path)["quarantine"] == 1
+    assert table_counts(settings.database_url)["quarantine"] == 1
 
     write_lines(path, r.lines[:5])
     assert sync(settings).statuses == {"rebuilt": 1}
-    assert table_counts(settings.database_path)["quarantine"] == 0
+    assert table_counts(settings.database_url)["quarantine"] == 0
 
 
 def test_rebuild_to_a_shorter_history_recomputes_project_times(
@@ -274,11 +308,11 @@ def test_rebuild_to_a_shorter_history_recomputes_project_times(
     write_lines(path, r.lines[:5])
     assert sync(settings).statuses == {"rebuilt": 1}
     assert _project(settings)["updated_at"] < long_updated
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def _project(settings: Settings) -> dict[str, Any]:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True, machine=settings.machine)
     try:
         (project,) = store.projects()
         return project
@@ -318,8 +352,8 @@ def test_replaced_file_same_size_same_thread_is_rebuilt(
     report = sync(settings)
     assert report.statuses == {"rebuilt": 1}
     assert user_texts(settings, old.thread_id) == ["Replaced: only this question"]
-    assert table_counts(settings.database_path)["extras"] == 0
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert table_counts(settings.database_url)["extras"] == 0
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_replaced_by_rename_is_rebuilt(
@@ -339,7 +373,7 @@ def test_replaced_by_rename_is_rebuilt(
     assert user_texts(settings, old.thread_id) == [
         "Written elsewhere, then renamed over the old file"
     ]
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_replaced_file_with_another_thread_leaves_no_stale_rows(
@@ -355,7 +389,7 @@ def test_replaced_file_with_another_thread_leaves_no_stale_rows(
     assert sync(settings).statuses == {"rebuilt": 1}
     assert user_texts(settings, old.thread_id) == []
     assert [t["id"] for t in threads(settings)] == [new.thread_id]
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 # ---------------------------------------------------------------- moves
@@ -367,7 +401,7 @@ def test_archive_and_unarchive_keep_one_thread(
     r = conversation(2)
     live = r.write(codex_home)
     sync(settings)
-    rows_before = snapshot(settings.database_path, ("messages", "extras"))
+    rows_before = snapshot(settings.database_url, ("messages", "extras"))
 
     archived = r.path_in(codex_home, archived=True)
     archived.parent.mkdir(parents=True)
@@ -379,8 +413,8 @@ def test_archive_and_unarchive_keep_one_thread(
     assert thread["archived"] is True
     assert thread["rollout_path"] == str(archived)
     assert sources(settings) == {str(archived): ("ok", archived.stat().st_size, r.thread_id)}
-    assert snapshot(settings.database_path, ("messages", "extras")) == rows_before
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home, "c1"))
+    assert snapshot(settings.database_url, ("messages", "extras")) == rows_before
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home, "c1"))
 
     os.rename(archived, live)
     assert sync(settings).statuses == {"moved": 1}
@@ -388,7 +422,7 @@ def test_archive_and_unarchive_keep_one_thread(
     assert thread["archived"] is False
     assert thread["rollout_path"] == str(live)
     assert sources(settings) == {str(live): ("ok", live.stat().st_size, r.thread_id)}
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home, "c2"))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home, "c2"))
 
 
 @pytest.mark.parametrize("order", ["old-first", "new-first"])
@@ -413,7 +447,7 @@ def test_archive_seen_through_watch_events(
     (thread,) = threads(settings)
     assert thread["archived"] is False
     assert thread["rollout_path"] == str(live)
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_moved_file_that_grew_meanwhile(
@@ -432,7 +466,7 @@ def test_moved_file_that_grew_meanwhile(
     report = sync(settings)
     assert report.statuses == {"moved": 1}
     assert report.lines == len(r.lines) - 10
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 # ---------------------------------------------------------------- zstd
@@ -469,14 +503,15 @@ def test_zst_ingests_to_the_same_rows_as_plain(tmp_path: Path, source: str) -> N
     plain.write_bytes(data)
     packed.write_bytes(_zst(data))
 
-    a, b = settings_for(tmp_path, "a", plain_home), settings_for(tmp_path, "b", zst_home)
+    a = settings_for(tmp_path, "a", plain_home, database=fresh_database())
+    b = settings_for(tmp_path, "b", zst_home, database=fresh_database())
     assert sync(a).statuses == {"ingested": 1}
     assert sync(b).statuses == {"ingested": 1}
     assert sources(b)[str(packed)][1] == len(data)
-    counts = table_counts(b.database_path)
+    counts = table_counts(b.database_url)
     assert counts["messages"] > 0
     assert_same(
-        snapshot(b.database_path, ignore=_PATHLESS), snapshot(a.database_path, ignore=_PATHLESS)
+        snapshot(b.database_url, ignore=_PATHLESS), snapshot(a.database_url, ignore=_PATHLESS)
     )
     assert sync(b).statuses == {"unchanged": 1}
 
@@ -488,7 +523,7 @@ def test_plain_replaced_by_its_zst_sibling_keeps_thread_and_rows(
     plain = r.path_in(codex_home)
     write_lines(plain, r.lines[:12])  # compressed later, after more lines were written
     sync(settings)
-    rows_before = snapshot(settings.database_path, ("messages",))
+    rows_before = snapshot(settings.database_url, ("messages",))
 
     packed = plain.with_name(plain.name + ".zst")
     packed.write_bytes(_zst(r.to_bytes()))
@@ -503,9 +538,9 @@ def test_plain_replaced_by_its_zst_sibling_keeps_thread_and_rows(
     assert thread["id"] == r.thread_id
     assert thread["rollout_path"] == str(packed)
     assert sources(settings) == {str(packed): ("ok", len(r.to_bytes()), r.thread_id)}
-    after = snapshot(settings.database_path, ("messages",))
+    after = snapshot(settings.database_url, ("messages",))
     assert set(rows_before["messages"]) <= set(after["messages"])
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 def test_zst_sibling_is_ignored_by_watch_events_while_plain_exists(
@@ -564,10 +599,10 @@ def test_second_copy_is_a_duplicate_not_a_second_count(
     solo = tmp_path / "solo-home"
     (solo / "sessions").mkdir(parents=True)
     shutil.copyfile(owner, solo / "sessions" / owner.name)
-    solo_settings = settings_for(tmp_path, "solo", solo)
+    solo_settings = settings_for(tmp_path, "solo", solo, database=fresh_database())
     sync(solo_settings)
     tables = ("messages", "extras")
-    assert snapshot(settings.database_path, tables) == snapshot(solo_settings.database_path, tables)
+    assert snapshot(settings.database_url, tables) == snapshot(solo_settings.database_url, tables)
     assert threads(settings)[0]["message_count"] == threads(solo_settings)[0]["message_count"]
 
     assert sync(settings).statuses == {"unchanged": 2}
@@ -587,8 +622,13 @@ def test_copy_seen_through_watch_events_is_a_duplicate(
     shutil.copyfile(original, copy)
     (report,) = ingest_paths(settings, copy)
     assert report.status == "duplicate"
-    assert table_counts(settings.database_path)["messages"] == len(
-        [1 for _ in open_store(settings.database_path, readonly=True).messages(r.thread_id)]
+    assert table_counts(settings.database_url)["messages"] == len(
+        [
+            1
+            for _ in open_store(
+                settings.database_url, readonly=True, machine=settings.machine
+            ).messages(r.thread_id)
+        ]
     )
     assert len(threads(settings)) == 1
 
@@ -689,13 +729,19 @@ def test_dying_mid_pass_resumes_where_the_last_batch_ended(
     report = sync(small_batches)
     assert report.errors == []
     assert report.lines > 0
-    assert_same(snapshot(settings.database_path), clean_snapshot(tmp_path, codex_home))
+    assert_same(snapshot(settings.database_url), clean_snapshot(tmp_path, codex_home))
 
 
 # ---------------------------------------------------------------- the ingest lock
 
 
-def test_second_mirror_on_the_same_data_dir_is_refused(settings: Settings, run_cli: Cli) -> None:
+def test_second_mirror_on_the_same_data_dir_is_refused(
+    settings: Settings, run_cli: Cli, backend: str
+) -> None:
+    if backend == "postgres":
+        pytest.skip(
+            "a data dir's lock: a shared database has per-home claims (test_ingest_takeover)"
+        )
     with Mirror(settings):
         with pytest.raises(StoreError, match=r"already ingesting") as caught:
             Mirror(settings)
@@ -711,7 +757,13 @@ def test_second_mirror_on_the_same_data_dir_is_refused(settings: Settings, run_c
     run_cli("backfill")
 
 
-def test_lock_is_per_data_dir(tmp_path: Path, codex_home: Path, settings: Settings) -> None:
+def test_lock_is_per_data_dir(
+    tmp_path: Path, codex_home: Path, settings: Settings, backend: str
+) -> None:
+    if backend == "postgres":
+        pytest.skip(
+            "a data dir's lock: a shared database has per-home claims (test_ingest_takeover)"
+        )
     other = settings_for(tmp_path, "other-data", codex_home)
     with Mirror(settings), Mirror(other) as second:
         assert second.sync().errors == []
