@@ -94,6 +94,7 @@ def test_read_commands_work_in_a_read_only_data_dir_and_writers_say_why_not(
             ("search", "a mutex nobody frees", "--mode", "semantic"): rollout.thread_id[:8],
             ("projects",): "project",
             ("skills",): "",
+            ("doctor",): "is read-only to you: read commands work",
         }
         for args, expected in reads.items():
             result = run(*where, *args, read_only=True)

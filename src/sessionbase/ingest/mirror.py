@@ -156,7 +156,6 @@ class Mirror:
             if self.lock is not None:
                 self.lock.close()
             raise
-        homes.record(self.store, settings.machine, settings.codex_homes)
         self.projects = ProjectResolver(settings.machine)
         self.tailer = self._tailer()
         # What the last full walk found, and what has come up since (a new day's folder, a
@@ -319,6 +318,7 @@ class Mirror:
         skills."""
         began = time.monotonic()
         report = SyncReport()
+        homes.record(self.store, self.settings.machine, self.settings.codex_homes)
         files = self.scan()
         report.files_seen = len(files)
         settled = self.store.settled_files()
