@@ -348,6 +348,8 @@ def test_a_phone_never_scrolls_sideways_and_opens_the_history_as_a_sheet(
     assert shown["hiddenBefore"]
     assert shown["sheet"]["x"] >= 0
     assert shown["sheet"]["links"] >= len(CLI_SCENARIOS)
+    assert shown["sheet"]["focusedInSheet"] == "page"  # focus went to the open thread's row
+    assert shown["sheet"]["focusBack"] == "menu"  # and back to the button on Escape
 
 
 def _pages() -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { Route, Switch, useLocation } from "wouter";
 import { Drawer } from "./components/Drawer";
 import { Header } from "./components/Header";
@@ -25,10 +25,21 @@ export function App() {
   const [drawerOpen, setDrawerOpen] = useState(false);
   const [location] = useLocation();
   const filters = useFilters();
-  const closeDrawer = useCallback(() => setDrawerOpen(false), []);
+  const openRef = useRef(drawerOpen);
+  openRef.current = drawerOpen;
+  const closeDrawer = useCallback(() => {
+    if (!openRef.current) return;
+    setDrawerOpen(false);
+    // Closing the sheet hands focus back to the button that opened it.
+    document.querySelector<HTMLElement>("[data-testid=menu]")?.focus();
+  }, []);
 
-  // A page change closes the sheet on a phone, and moves focus to the new page.
-  useEffect(() => setDrawerOpen(false), [location]);
+  // Choosing a page in the sheet (on a phone) closes it and moves focus to that page.
+  useEffect(() => {
+    if (!openRef.current) return;
+    setDrawerOpen(false);
+    document.getElementById("main")?.focus();
+  }, [location]);
   useKeyboard({ onEscape: closeDrawer });
 
   return (
@@ -40,7 +51,7 @@ export function App() {
         <Header drawerOpen={drawerOpen} onToggleDrawer={() => setDrawerOpen((open) => !open)} />
         <div className="body">
           <Drawer open={drawerOpen} onClose={closeDrawer} />
-          <main id="main" className="main" tabIndex={-1}>
+          <main id="main" className="main" tabIndex={-1} inert={drawerOpen}>
             <Switch>
               {ROUTES.map(({ path, page }) => (
                 <Route key={path} path={path} component={page} />

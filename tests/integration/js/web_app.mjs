@@ -359,10 +359,14 @@ const scenarios = {
     await page.waitForSelector("aside#history.drawer--open a[data-thread-link]", { state: "visible", timeout: WAIT });
     const box = await page.locator("aside#history").boundingBox();
     const links = await page.locator("aside#history a[data-thread-link]").count();
+    await page.waitForFunction(() => document.activeElement?.closest("aside#history"), null, { timeout: WAIT });
+    const focusedInSheet = await page.evaluate(() => document.activeElement?.getAttribute("aria-current"));
     await page.keyboard.press("Escape");
     await page.waitForSelector("aside#history a[data-thread-link]", { state: "hidden", timeout: WAIT });
+    const focusBack = await page.evaluate(() => document.activeElement?.dataset.testid);
     await context.close();
-    return { overflow, hiddenBefore, sheet: { x: box.x, width: box.width, links }, problems: problems.list };
+    const sheet = { x: box.x, width: box.width, links, focusedInSheet, focusBack };
+    return { overflow, hiddenBefore, sheet, problems: problems.list };
   },
 
   /** The connection drops (a proxy between page and server cuts every socket and refuses new

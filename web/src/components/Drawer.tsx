@@ -5,9 +5,18 @@ import { History } from "./History";
 export function Drawer({ open, onClose }: { open: boolean; onClose: () => void }) {
   const panel = useRef<HTMLElement>(null);
 
-  // As a sheet, focus moves into it when it opens (and the page behind is inert).
+  // As a sheet, focus moves into it when it opens, to the open thread if it lists it (the
+  // page behind is inert meanwhile), once the sheet is shown.
   useEffect(() => {
-    if (open) panel.current?.querySelector<HTMLElement>("select, a, button")?.focus();
+    if (!open) return;
+    const frame = requestAnimationFrame(() => {
+      const list = panel.current;
+      const target =
+        list?.querySelector<HTMLElement>("a[aria-current=page]") ??
+        list?.querySelector<HTMLElement>("a[data-thread-link], select");
+      target?.focus({ preventScroll: false });
+    });
+    return () => cancelAnimationFrame(frame);
   }, [open]);
 
   return (
