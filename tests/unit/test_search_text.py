@@ -120,8 +120,16 @@ def _build(codex_home: Path, work: Path) -> dict[str, Rollout]:
     return built
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
+def corpus(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Corpus]:
+    """The corpus mirrored on each backend in turn (PostgreSQL in a database of its own)."""
+    database = ""
+    if request.param == "postgres":
+        database = request.getfixturevalue("pg_databases").create()
     root = tmp_path_factory.mktemp("search-text")
     codex_home = root / "codex-home"
     (codex_home / "sessions").mkdir(parents=True)
@@ -136,6 +144,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
                 "codex_homes": (codex_home,),
                 "home": root / "user-home",
                 "machine": "test-machine",
+                "database": database,
             },
         )
         built = _build(codex_home, root / "work")
@@ -178,7 +187,7 @@ def keys(hits: list[dict[str, Any]]) -> set[tuple[str, int]]:
 
 def message_key(corpus: Corpus, rollout: Rollout, text_part: str) -> tuple[str, int]:
     """(thread id, idx) of the one message of ``rollout`` whose text contains ``text_part``."""
-    store = open_store(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_url, readonly=True)
     try:
         found = [m["idx"] for m in store.messages(rollout.thread_id) if text_part in m["text"]]
     finally:
@@ -286,7 +295,7 @@ def test_paths_whole_tail_and_base_name(corpus: Corpus, search: Search) -> None:
     user = message_key(corpus, corpus.code, "flaky_websocket_test")
     found = search("src/app/cli.py")
     assert user in found
-    store = open_store(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_url, readonly=True)
     try:
         patches = [(corpus.code.thread_id, m["idx"]) for m in store.messages(corpus.code.thread_id)
                    if m["kind"] == "patch"]  # fmt: skip
@@ -307,7 +316,7 @@ def test_flags(corpus: Corpus, search: Search) -> None:
     user = message_key(corpus, corpus.code, "flaky_websocket_test")
     found = search("--verbose")
     assert user in found
-    store = open_store(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_url, readonly=True)
     try:
         cmd = [(corpus.code.thread_id, m["idx"]) for m in store.messages(corpus.code.thread_id)
                if m["kind"] == "cmd"]  # fmt: skip
@@ -498,7 +507,7 @@ class Row:
 @pytest.fixture(scope="module")
 def quokka_rows(corpus: Corpus) -> list[Row]:
     """Every stored message containing the word quokka, with its thread's facts."""
-    store = open_store(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_url, readonly=True)
     rows = []
     try:
         for thread_id in store.thread_ids():

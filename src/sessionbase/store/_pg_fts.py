@@ -53,6 +53,7 @@ def tsvector(text: str) -> str:
         if _usable(token):
             out.append(f"{_quote(token)}:{min(n, MAX_POSITION)}A")
     for n, token in enumerate(parts(text).split()[:MAX_TOKENS]):
+        token = _fold(token)  # as FTS5's tokenizer folds its parts column
         if _usable(token):
             out.append(f"{_quote(token)}:{min(PARTS_FROM + n, MAX_POSITION)}B")
     return " ".join(out)
