@@ -19,12 +19,6 @@ HOST = "127.0.0.1"
 PORT = 5432
 USERS = ("postgres", "root")
 PREFIX = "sbtest_"
-TABLES = (
-    "projects", "threads", "messages", "extras", "skills", "skill_problems", "sources",
-    "quarantine", "session_index", "user_metadata", "commit_log", "settings_kv",
-    "mutation_log", "units", "vectors", "replicas", "ingesters", "devices", "pairing_codes",
-    "auth_log", "project_dirs",
-)  # fmt: skip
 
 
 def admin_url(database: str = "postgres", user: str | None = None) -> str:
@@ -85,14 +79,13 @@ class TestDatabases:
         return f"postgresql://{self.user}@{HOST}:{PORT}/{name}"
 
     def empty(self, url: str) -> None:
-        """Every sessionbase table of the database emptied (its schema kept)."""
+        """Every table of the database emptied, its schema (and schema version) kept."""
         with psycopg.connect(url, autocommit=True) as conn:
             present = [
                 r[0]
                 for r in conn.execute(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                    " AND tablename = ANY(%s)",
-                    (list(TABLES),),
+                    " AND tablename != 'schema_version'"
                 )
             ]
             if present:

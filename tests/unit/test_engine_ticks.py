@@ -97,3 +97,37 @@ def test_queries_reading_server_facts_rerun_when_they_change(tmp_path: Path) -> 
             await engine.close()
 
     asyncio.run(body())
+
+
+@pytest.mark.integration
+def test_a_shared_database_never_ticks_on_the_loop(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL query can wait on the network (or on a frozen server): however cheap its
+    last run was, a tick on a shared database runs on the reader thread."""
+    open_store(pg_url).close()
+    engine = Engine(pg_url)
+    ran_on: list[str] = []
+    evaluate = Engine._evaluate
+
+    def traced(
+        self: Engine, subs: list[Subscription]
+    ) -> tuple[int, dict[Subscription, QueryResult]]:
+        ran_on.append(threading.current_thread().name)
+        return evaluate(self, subs)
+
+    monkeypatch.setattr(Engine, "_evaluate", traced)
+
+    async def body() -> None:
+        await engine.start()
+        try:
+            sub = engine.subscribe("projects:list", {})
+            await engine.tick()
+            sub.seconds = INLINE_TICK_SECONDS / 10  # as cheap as can be
+            await engine.tick()
+            assert ran_on
+            assert all(name.startswith("sessionbase-live") for name in ran_on), ran_on
+        finally:
+            await engine.close()
+
+    asyncio.run(body())
