@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from sessionbase.cli import cli
 from sessionbase.config import Settings
 from tests.conftest import Cli
-from tests.support.damage import middle_page_of, overwrite_pages
+from tests.support.damage import middle_page_of, overwrite_pages, table_pages
 from tests.unit.test_functions import Corpus, build_corpus
 from tests.unit.test_user_decisions import decide, shown
 
@@ -148,3 +148,15 @@ def test_damaged_vectors_and_index_are_rebuilt(settings: Settings, corpus: Corpu
     assert after["vectors"] == {**after["vectors"], "state": "ok", "detail": count}
     assert after["semantic index"]["state"] == "ok"
     assert list(settings.data_dir.glob("vectors-*.db.damaged-*"))
+
+
+def test_a_search_that_meets_damaged_vectors_says_so_in_one_line(
+    settings: Settings, corpus: Corpus
+) -> None:
+    vectors = next(settings.data_dir.glob("vectors-*.db"))
+    overwrite_pages(vectors, table_pages(vectors, "vectors"))
+    result = sessionbase(settings, "search", "the parser", "--mode", "semantic")
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert f"the database {vectors} is damaged" in result.output
+    assert "sessionbase doctor --repair" in result.output

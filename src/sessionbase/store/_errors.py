@@ -2,16 +2,17 @@
 
 Every backend applies ``translate_errors`` to its class once, naming its driver's base error
 and a function that words it; every public method (inherited ones included), the
-constructor, and the context managers the methods return then raise ``StoreError`` for what
-the driver raises, chained to it. Callers above the store see one error type whatever the
-backend, so the server can answer 503 and the CLI one line, never a driver traceback.
+constructor, and the context managers and generators the methods return then raise
+``StoreError`` for what the driver raises, chained to it. Callers above the store see one
+error type whatever the backend, so the server can answer 503 and the CLI one line, never a
+driver traceback.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from types import FunctionType, TracebackType
 from typing import Any, TypeVar
@@ -25,8 +26,8 @@ Translate = Callable[[Any, BaseException], StoreError]
 
 def translate_errors(driver_error: type[BaseException], translate: Translate) -> Callable[[C], C]:
     """A class decorator: ``driver_error`` raised by any public method of the class, by its
-    ``__init__``, or inside a context manager one of them returns, becomes
-    ``translate(instance, error)`` raised from it."""
+    ``__init__``, inside a context manager one of them returns, or while iterating a generator
+    one of them returns, becomes ``translate(instance, error)`` raised from it."""
 
     def decorate(cls: C) -> C:
         for name in dir(cls):
@@ -51,9 +52,21 @@ def _translating(
             raise translate(self, exc) from exc
         if isinstance(result, AbstractContextManager) and result is not self:
             return _TranslatingContext(result, self, driver_error, translate)
+        if inspect.isgenerator(result):
+            return _translating_iteration(result, self, driver_error, translate)
         return result
 
     return call
+
+
+def _translating_iteration(
+    inner: Iterator[Any], store: Any, driver_error: type[BaseException], translate: Translate
+) -> Iterator[Any]:
+    """A generator method's items, its driver errors raised as StoreError while iterating."""
+    try:
+        yield from inner
+    except driver_error as exc:
+        raise translate(store, exc) from exc
 
 
 class _TranslatingContext(AbstractContextManager[Any]):

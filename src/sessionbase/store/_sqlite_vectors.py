@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from sessionbase.errors import StoreError
-from sessionbase.store._sqlite_health import connect_readonly, integrity_check
+from sessionbase.store._errors import translate_errors
+from sessionbase.store._sqlite_health import connect_readonly, integrity_check, store_error
 from sessionbase.store.vectors import Vectors, model_file_stem
 
 _CREATE = (
@@ -30,24 +31,26 @@ def vectors_file(data_dir: Path, model: str) -> Path:
     return data_dir / f"vectors-{model_file_stem(model)}.db"
 
 
+def _vectors_error(vectors: SQLiteVectors, exc: BaseException) -> StoreError:
+    return store_error(exc, vectors.path)
+
+
+@translate_errors(sqlite3.Error, _vectors_error)
 class SQLiteVectors:
     """Thread-safe: one connection behind a lock (writes are batched and rare)."""
 
     def __init__(self, data_dir: Path, model: str) -> None:
         self.path = vectors_file(data_dir, model)
         self._lock = threading.Lock()
-        try:
-            if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
-                # A read command in a data dir it cannot write to: read what is there.
-                self._db = self._open_readonly()
-                return
-            data_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute(_CREATE)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the vector store {self.path}: {exc}") from exc
+        if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
+            # A read command in a data dir it cannot write to: read what is there.
+            self._db = self._open_readonly()
+            return
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA busy_timeout = 30000")
+        self._db.execute(_CREATE)
 
     def _open_readonly(self) -> sqlite3.Connection:
         if self.path.exists():
