@@ -11,7 +11,7 @@ import pytest
 
 from sessionbase.live.engine import INLINE_TICK_SECONDS, Engine, QueryResult, Subscription
 from sessionbase.store import open_store
-from sessionbase.store.base import UserChange
+from sessionbase.store.base import Entity, UserChange
 
 
 def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
@@ -45,7 +45,11 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
 
             writer = open_store(database)
             writer.apply_user_changes(
-                [UserChange("project", "p1", {"record": {"name": "inline", "working_dir": "/w"}})],
+                [
+                    UserChange(
+                        Entity.PROJECT, "p1", {"record": {"name": "inline", "working_dir": "/w"}}
+                    )
+                ],
                 None,
                 None,
             )

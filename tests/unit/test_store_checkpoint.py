@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sessionbase.store import sqlite as sqlite_store
-from sessionbase.store.base import UserChange
+from sessionbase.store.base import Entity, UserChange
 from sessionbase.store.sqlite import SQLiteStore
 
 COMMITS = 400  # each writes a few pages: past SQLite's 1,000-page automatic checkpoint
@@ -22,7 +22,7 @@ def wal_pages_after_commits(path: Path, order: list[str]) -> int:
     store.on_commit = lambda version: order.append("published")
     try:
         for n in range(COMMITS):
-            change = UserChange("thread", f"t{n}", {"title": f"{TITLE}{n}"})
+            change = UserChange(Entity.THREAD, f"t{n}", {"title": f"{TITLE}{n}"})
             store.apply_user_changes([change], None, None)
         page_size = int(store._db.execute("PRAGMA page_size").fetchone()[0])
         return Path(f"{path}-wal").stat().st_size // page_size
@@ -69,7 +69,8 @@ def test_a_live_writer_leaves_checkpoints_to_another_thread(
         background = store._background
         assert background is not None
         for n in range(20):
-            store.apply_user_changes([UserChange("thread", f"t{n}", {"title": TITLE})], None, None)
+            change = UserChange(Entity.THREAD, f"t{n}", {"title": TITLE})
+            store.apply_user_changes([change], None, None)
         assert not [s for s in statements if "wal_checkpoint" in s]
         deadline = time.monotonic() + 10
         while background.done == 0:
@@ -77,7 +78,7 @@ def test_a_live_writer_leaves_checkpoints_to_another_thread(
             time.sleep(0.01)
 
         with store.grouped_commits():
-            store.apply_user_changes([UserChange("thread", "g", {"title": TITLE})], None, None)
+            store.apply_user_changes([UserChange(Entity.THREAD, "g", {"title": TITLE})], None, None)
         assert [s for s in statements if "wal_checkpoint" in s]
     finally:
         store.close()

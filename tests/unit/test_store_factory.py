@@ -9,14 +9,14 @@ import pytest
 
 from sessionbase.errors import ConfigError, StoreError
 from sessionbase.store import open_store
-from sessionbase.store.base import UserChange
+from sessionbase.store.base import Entity, UserChange
 
 
 def test_a_path_and_its_sqlite_url_open_the_same_database(tmp_path: Path) -> None:
     path = tmp_path / "a dir" / "sessionbase.db"
     with open_store(path) as writer:
         version, _ = writer.apply_user_changes(
-            [UserChange("thread", "t1", {"title": "x"})], None, None
+            [UserChange(Entity.THREAD, "t1", {"title": "x"})], None, None
         )
     with open_store(f"sqlite://{quote(str(path))}", readonly=True) as reader:
         assert reader.last_version() == version

@@ -19,7 +19,7 @@ from sessionbase.auth.scopes import Identity
 from sessionbase.auth.tokens import TokenClaims
 from sessionbase.errors import AuthError, FunctionError
 from sessionbase.store import Store
-from sessionbase.store.base import NewDevice, UserChange
+from sessionbase.store.base import Entity, NewDevice, UserChange
 
 DEFAULT_PAIRING_TTL = 600  # seconds
 MIN_PAIRING_TTL = 60
@@ -50,7 +50,7 @@ def pairing_change(
     assert normalized is not None
     record = {"name": _name(name), "scopes": list(scopes), "expires_at": expires_at}
     change = UserChange(
-        "pairing", credentials.code_hash(key, normalized), {"record": record, "by": by}
+        Entity.PAIRING, credentials.code_hash(key, normalized), {"record": record, "by": by}
     )
     return PairingCode(code, expires_at, scopes, _name(name)), change
 
@@ -131,18 +131,18 @@ def require_device(store: Store, device_id: str) -> dict[str, Any]:
 
 
 def revoke_change(device_id: str, by: str) -> UserChange:
-    return UserChange("device", device_id, {"revoked_at": int(time.time() * 1000), "by": by})
+    return UserChange(Entity.DEVICE, device_id, {"revoked_at": int(time.time() * 1000), "by": by})
 
 
 def rename_change(device_id: str, name: str, by: str) -> UserChange:
     cleaned = _name(name)
     if not cleaned:
         raise FunctionError("a device name cannot be empty")
-    return UserChange("device", device_id, {"name": cleaned, "by": by})
+    return UserChange(Entity.DEVICE, device_id, {"name": cleaned, "by": by})
 
 
 def remove_change(device_id: str, by: str) -> UserChange:
-    return UserChange("device", device_id, {"removed": True, "by": by})
+    return UserChange(Entity.DEVICE, device_id, {"removed": True, "by": by})
 
 
 def _name(name: str | None) -> str | None:

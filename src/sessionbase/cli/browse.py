@@ -23,6 +23,7 @@ from sessionbase.cli.transcript import print_transcript
 from sessionbase.config import Settings
 from sessionbase.ingest.timestamps import iso
 from sessionbase.store.base import ThreadFilter
+from sessionbase.store.rows import StoredMessage, ThreadRow
 from sessionbase.wording import counted
 
 
@@ -71,7 +72,7 @@ def threads(
     console_out().print(table)
 
 
-def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
+def _thread_json(t: ThreadRow) -> dict[str, Any]:
     keys = (
         "id", "title", "title_source", "source", "project_id", "machine", "originator",
         "cli_version", "model", "model_provider", "cwd", "git", "rollout_path",
@@ -79,12 +80,13 @@ def _thread_json(t: dict[str, Any]) -> dict[str, Any]:
         "snippet", "tokens", "archived",
     )  # fmt: skip
     row = {k: t.get(k) for k in keys}
-    for k in ("created_at", "updated_at", "last_message_at"):
-        row[k] = iso(t.get(k))
+    row["created_at"] = iso(t["created_at"])
+    row["updated_at"] = iso(t["updated_at"])
+    row["last_message_at"] = iso(t["last_message_at"])
     return row
 
 
-def _message_json(m: dict[str, Any]) -> dict[str, Any]:
+def _message_json(m: StoredMessage) -> dict[str, Any]:
     return {
         "idx": m["idx"],
         "role": m["role"],

@@ -30,6 +30,7 @@ from sessionbase.ingest.lock import published_state
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes, survey
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store import Store, backend_name, shown
+from sessionbase.store.base import SourceStatus
 from sessionbase.wording import counted
 
 if TYPE_CHECKING:
@@ -470,7 +471,7 @@ def _lag(store: Store, on_disk: list[str]) -> tuple[int, int]:
     sources = store.sources()
     lag = 0
     for s in sources:
-        if s.status != "ok" or s.path.endswith(".zst"):
+        if s.status != SourceStatus.OK or s.path.endswith(".zst"):
             continue
         try:
             lag += max(0, os.stat(s.path).st_size - s.offset)

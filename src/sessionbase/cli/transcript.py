@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sessionbase.codex.items import parse_arguments
+from sessionbase.store.rows import StoredMessage
 from sessionbase.wording import counted
 
 if TYPE_CHECKING:
@@ -31,11 +32,11 @@ ROLE_STYLES = {"user": "bold cyan", "assistant": "green", "system": "red"}
 class Row:
     """One row of the transcript: a message, or a run of polls folded into one."""
 
-    message: dict[str, Any]
+    message: StoredMessage
     polls: int = 1
 
 
-def print_transcript(console: Console, messages: list[dict[str, Any]], *, full: bool) -> None:
+def print_transcript(console: Console, messages: list[StoredMessage], *, full: bool) -> None:
     """Print every message (``full``: tool calls and outputs unfolded, polls one by one),
     each wrapped beside its time and label to the console's width."""
     from rich.text import Text
@@ -61,9 +62,9 @@ def print_transcript(console: Console, messages: list[dict[str, Any]], *, full: 
                 console.print()
 
 
-def rows(messages: list[dict[str, Any]], *, full: bool) -> Iterator[Row]:
+def rows(messages: list[StoredMessage], *, full: bool) -> Iterator[Row]:
     """The messages in order, consecutive polls folded into one row unless ``full``."""
-    run: list[dict[str, Any]] = []
+    run: list[StoredMessage] = []
     for m in messages:
         if not full and is_poll(m):
             run.append(m)
@@ -76,7 +77,7 @@ def rows(messages: list[dict[str, Any]], *, full: bool) -> Iterator[Row]:
         yield Row(run[0], len(run))
 
 
-def is_poll(m: dict[str, Any]) -> bool:
+def is_poll(m: StoredMessage) -> bool:
     """A poll of a running command: ``write_stdin`` that sends it nothing."""
     data = m["data"]
     if m["kind"] != "tool" or data.get("tool") != "write_stdin":

@@ -43,8 +43,9 @@ from sessionbase.ingest.lock import IngestLock
 from sessionbase.ingest.projects import ProjectResolver
 from sessionbase.ingest.readahead import ReadAhead
 from sessionbase.ingest.reader import complete_lines
-from sessionbase.ingest.tailer import FileReport, Tailer
+from sessionbase.ingest.tailer import FileReport, FileStatus, Tailer
 from sessionbase.store import Store, is_postgres, open_store, shown
+from sessionbase.store.base import SourceStatus
 from sessionbase.store.projects import project_id
 from sessionbase.wording import counted
 
@@ -69,7 +70,7 @@ class SyncReport:
     """What one pass over all files did; ``summary()`` is the human form."""
 
     files_seen: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[FileStatus] = field(default_factory=Counter)
     lines: int = 0
     bytes: int = 0
     rows: int = 0
@@ -89,13 +90,14 @@ class SyncReport:
         self.skipped.update(report.skipped)
         if report.error:
             self.errors.append({"path": report.path, "error": report.error})
-        if report.thread_id and report.status not in ("unchanged", "gone", "duplicate"):
+        quiet = (FileStatus.UNCHANGED, FileStatus.GONE, FileStatus.DUPLICATE)
+        if report.thread_id and report.status not in quiet:
             self.threads_touched.add(report.thread_id)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "files": self.files_seen,
-            "files_by_status": dict(self.statuses),
+            "files_by_status": {str(status): n for status, n in self.statuses.items()},
             "threads_updated": len(self.threads_touched),
             "lines_read": self.lines,
             "bytes_read": self.bytes,
@@ -113,7 +115,7 @@ class SyncReport:
         mb = self.bytes / 1e6
         rate = mb / self.seconds if self.seconds > 0 else 0.0
         lines = [
-            f"{counted(self.files_seen, 'file')} ({self.statuses.get('unchanged', 0):,} "
+            f"{counted(self.files_seen, 'file')} ({self.statuses[FileStatus.UNCHANGED]:,} "
             f"unchanged), {counted(len(self.threads_touched), 'thread')} updated, "
             f"{counted(self.rows, 'row')} written, {mb:,.1f} MB read in {self.seconds:.1f} s "
             f"({rate:.1f} MB/s)",
@@ -331,7 +333,7 @@ class Mirror:
                 changed.append((f, None))  # the tailer reports it
                 continue
             if (f.location, st.st_size, st.st_mtime_ns, st.st_ino) in settled:
-                report.statuses["unchanged"] += 1
+                report.statuses[FileStatus.UNCHANGED] += 1
             else:
                 changed.append((f, st))
                 pending += st.st_size
@@ -367,7 +369,7 @@ class Mirror:
             on_disk = {f.location for f in files}
             for path in tracked - on_disk:
                 if not os.path.exists(path):
-                    self.store.mark_source(path, "gone")
+                    self.store.mark_source(path, SourceStatus.GONE)
         self.sync_names()
         self.sync_skills()
         if progress:

@@ -24,7 +24,7 @@ import orjson
 from sessionbase.codex import items as codex_items
 from sessionbase.codex.rollout import Record
 from sessionbase.ingest.timestamps import to_ms, uuid7_ms
-from sessionbase.store.rows import ExtraRow, MessageRow
+from sessionbase.store.rows import ExtraRow, MessageRow, ThreadFields
 
 MAX_PENDING_CALLS = 512
 MAX_CANDIDATES = 64
@@ -163,13 +163,17 @@ class Normalizer:
         self._rows, self._patches, self._extras = {}, [], []
         return out
 
-    def thread_fields(self) -> dict[str, Any]:
-        """The thread row as the file defines it (title here is the automatic one)."""
+    def thread_fields(self) -> ThreadFields:
+        """The thread row as the file defines it (title here is the automatic one); only once
+        the thread has an id."""
         state, meta = self.state, self.state.meta
+        thread_id = self.thread_id
+        if thread_id is None:
+            raise ValueError("no thread yet: nothing in the file names one")
         tokens = _tokens_since(state.tokens, state.token_baseline)
         undated = uuid7_ms(self.thread_id)  # a file without timestamps (an exec capture)
         return {
-            "id": self.thread_id,
+            "id": thread_id,
             "source": meta.get("source"),
             "source_detail": meta.get("source_detail"),
             "originator": meta.get("originator"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from sessionbase.store.base import ProjectRow
 from sessionbase.store.projects import project_id
+from sessionbase.store.rows import ThreadFields
 
 
 def repo_root(cwd: str) -> str:
@@ -48,7 +49,7 @@ class ProjectResolver:
             root = self._roots[cwd] = repo_root(cwd)
         return root
 
-    def resolve(self, cwd: Any, git: Any, thread: dict[str, Any]) -> ProjectRow | None:
+    def resolve(self, cwd: Any, git: Any, thread: ThreadFields) -> ProjectRow | None:
         if not isinstance(cwd, str) or not cwd:
             return None
         root = self.root_for(cwd)

@@ -20,7 +20,7 @@ from sessionbase.config import Settings
 from sessionbase.errors import ConfigError
 from sessionbase.ingest.mirror import Mirror, SyncReport, check_homes
 from sessionbase.store import is_postgres, open_store
-from sessionbase.store.base import UserChange
+from sessionbase.store.base import Entity, UserChange
 
 
 @dataclass
@@ -66,6 +66,8 @@ def _carry_decisions(settings: Settings) -> int:
                 newer[(d["entity"], d["id"])][d["key"]] = orjson.loads(d["value"])
                 count += 1
         if newer:
-            changes = [UserChange(entity, id_, values) for (entity, id_), values in newer.items()]
+            changes = [
+                UserChange(Entity(entity), id_, values) for (entity, id_), values in newer.items()
+            ]
             shared.apply_user_changes(changes, None, None)
     return count

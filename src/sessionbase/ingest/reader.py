@@ -24,7 +24,7 @@ from sessionbase.codex.rollout import Generation
 from sessionbase.errors import FormatError
 from sessionbase.files import open_regular
 from sessionbase.ingest.normalizer import Normalizer, ThreadState
-from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
+from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow, ThreadFields
 
 READ_CHUNK = 1024 * 1024
 QUARANTINE_RAW = 4096
@@ -40,7 +40,7 @@ class Chunk:
     state: dict[str, Any]  # the normalizer state at ``offset``
     thread_id: str | None  # the thread the rows belong to (the file name's id until known)
     found_thread: str | None  # the file's own thread id, in the chunk where it first appears
-    thread: dict[str, Any] | None  # the thread row as the file defines it so far
+    thread: ThreadFields | None  # the thread row as the file defines it so far
     rows: list[MessageValues] = field(default_factory=list)
     patches: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     extras: list[ExtraRow] = field(default_factory=list)

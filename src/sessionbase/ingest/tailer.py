@@ -14,6 +14,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import orjson
@@ -28,10 +29,22 @@ from sessionbase.ingest.projects import ProjectResolver
 from sessionbase.ingest.readahead import StreamLost
 from sessionbase.ingest.reader import Chunk, initial_state, open_rollout, read_chunks, take_chunk
 from sessionbase.store import Store
-from sessionbase.store.base import IngestBatch, SourceRow
+from sessionbase.store.base import IngestBatch, SourceRow, SourceStatus
 
 FINGERPRINT_BYTES = 1024
 ProgressFn = Callable[[int], None]
+
+
+class FileStatus(StrEnum):
+    """What one pass did with one file."""
+
+    UNCHANGED = "unchanged"
+    INGESTED = "ingested"
+    REBUILT = "rebuilt"  # read again from its start: it shrank or its first bytes changed
+    MOVED = "moved"  # the same thread under a new path (e.g. archived)
+    DUPLICATE = "duplicate"
+    GONE = "gone"
+    ERROR = "error"
 
 
 @dataclass
@@ -40,7 +53,7 @@ class FileReport:
 
     path: str
     thread_id: str | None = None
-    status: str = "unchanged"  # unchanged | ingested | rebuilt | moved | duplicate | gone | error
+    status: FileStatus = FileStatus.UNCHANGED
     lines: int = 0
     bytes: int = 0
     rows: int = 0
@@ -102,9 +115,9 @@ class Tailer:
             st = stat_result if stat_result is not None else path.stat()
         except FileNotFoundError:
             known = self.store.source(str(path))
-            if known is not None and known.status != "gone":
-                self.store.mark_source(str(path), "gone")
-            report.status = "gone"
+            if known is not None and known.status != SourceStatus.GONE:
+                self.store.mark_source(str(path), SourceStatus.GONE)
+            report.status = FileStatus.GONE
             return report
         except OSError as exc:
             return self._failed(report, path, codex_home, f"cannot stat: {exc.strerror}")
@@ -115,12 +128,12 @@ class Tailer:
         if known is None:
             known = self._find_moved(path, codex_home, st)
             if known is not None:
-                report.status = "moved"
+                report.status = FileStatus.MOVED
         elif (
             known.size == st.st_size
             and known.mtime_ns == st.st_mtime_ns
             and known.inode == st.st_ino
-            and known.status in ("ok", "duplicate")
+            and known.status in (SourceStatus.OK, SourceStatus.DUPLICATE)
             and not self._orphaned_duplicate(known)
         ):
             report.thread_id = known.thread_id
@@ -131,8 +144,8 @@ class Tailer:
             return self._read(path, codex_home, st, known, report, progress, read_ahead)
         except FileNotFoundError:
             if known is not None:
-                self.store.mark_source(str(path), "gone")
-            report.status = "gone"
+                self.store.mark_source(str(path), SourceStatus.GONE)
+            report.status = FileStatus.GONE
             return report
         except OSError as exc:
             return self._failed(report, path, codex_home, f"cannot read: {exc.strerror or exc}")
@@ -141,7 +154,7 @@ class Tailer:
 
     def _orphaned_duplicate(self, known: SourceRow) -> bool:
         """A copy whose original is gone: it becomes the thread's file (read from 0)."""
-        if known.status != "duplicate" or not known.thread_id:
+        if known.status != SourceStatus.DUPLICATE or not known.thread_id:
             return False
         return self.owner_elsewhere(known.thread_id, known.path) is None
 
@@ -162,7 +175,7 @@ class Tailer:
             moved = SourceRow(
                 **{**old.__dict__, "path": str(path), "codex_home": _home_text(codex_home)}
             )
-            moved.status = "ok"
+            moved.status = SourceStatus.OK
             self.store.move_source(old.path, moved, is_archived(path, codex_home))
             return moved
         return None
@@ -191,7 +204,7 @@ class Tailer:
         if source is not None and source.offset > 0 and not self._same_start(path, source, st):
             reset_thread = source.thread_id or ""
             source = None
-            report.status = "rebuilt"
+            report.status = FileStatus.REBUILT
         fresh = source is None
         if source is None:
             source = SourceRow(path=str(path), codex_home=_home_text(codex_home))
@@ -202,7 +215,7 @@ class Tailer:
         source.dev, source.inode, source.size, source.mtime_ns = (
             st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
         )  # fmt: skip
-        source.status, source.error = "ok", None
+        source.status, source.error = SourceStatus.OK, None
         if source.fingerprint_len < FINGERPRINT_BYTES:
             source.fingerprint, source.fingerprint_len = _fingerprint(path, FINGERPRINT_BYTES)
         if path.name.endswith(".json"):
@@ -235,9 +248,12 @@ class Tailer:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError:
             source.skipped = {"not_json": 1}
-            source.status, source.error = "error", "session document is not valid JSON (yet)"
+            source.status, source.error = (
+                SourceStatus.ERROR,
+                "session document is not valid JSON (yet)",
+            )
             self.store.insert_source(source)
-            report.status, report.error = "error", source.error
+            report.status, report.error = FileStatus.ERROR, source.error
             return report
         state = ThreadState(fallback_id=thread_id_from_name(path.name))
         normalizer = Normalizer(state)
@@ -249,7 +265,9 @@ class Tailer:
         chunk = take_chunk(normalizer, offset=len(raw), lines=1, generation=source.generation)
         batch = self._batch(chunk, source, reset_thread or state.thread_id)
         self.store.commit(batch)
-        report.status = "rebuilt" if report.status == "rebuilt" else "ingested"
+        report.status = (
+            FileStatus.REBUILT if report.status == FileStatus.REBUILT else FileStatus.INGESTED
+        )
         report.thread_id, report.bytes, report.rows = state.thread_id, len(raw), len(batch.messages)
         if progress:
             progress(len(raw))
@@ -267,14 +285,12 @@ class Tailer:
             reset_thread=reset_thread,
         )
         if chunk.thread is not None:
-            fields = dict(chunk.thread)
+            fields = chunk.thread.copy()
             project = self.projects.resolve(fields.get("cwd"), fields.get("git"), fields)
-            fields.update(
-                machine=self.machine,
-                rollout_path=source.path,
-                archived=int(is_archived(Path(source.path), _home(source.codex_home))),
-                project_id=project.id if project else None,
-            )
+            fields["machine"] = self.machine
+            fields["rollout_path"] = source.path
+            fields["archived"] = int(is_archived(Path(source.path), _home(source.codex_home)))
+            fields["project_id"] = project.id if project else None
             batch.thread, batch.project = fields, project
         return batch
 
@@ -285,18 +301,25 @@ class Tailer:
         if known is None:
             self.store.insert_source(
                 SourceRow(
-                    path=str(path), codex_home=_home_text(codex_home), status="error", error=error
+                    path=str(path),
+                    codex_home=_home_text(codex_home),
+                    status=SourceStatus.ERROR,
+                    error=error,
                 )
             )
         else:
-            self.store.mark_source(str(path), "error", error)
-        report.status, report.error = "error", error
+            self.store.mark_source(str(path), SourceStatus.ERROR, error)
+        report.status, report.error = FileStatus.ERROR, error
         return report
 
     def owner_elsewhere(self, thread_id: str, path: str) -> str | None:
         """Another existing file already feeding this thread (a copy, not a move)."""
         for other in self.store.sources_for_thread(thread_id):
-            if other.path != path and other.status == "ok" and os.path.exists(other.path):
+            if (
+                other.path != path
+                and other.status == SourceStatus.OK
+                and os.path.exists(other.path)
+            ):
                 return other.path
         return None
 
@@ -359,18 +382,18 @@ class _FileReader:
                 if owner is not None:
                     return self._duplicate(owner, chunk.found_thread)
             self._commit(chunk)
-        if report.status == "unchanged":
-            report.status = "ingested"
+        if report.status == FileStatus.UNCHANGED:
+            report.status = FileStatus.INGESTED
         return report
 
     def _duplicate(self, owner: str, thread_id: str) -> FileReport:
         src = self.source
-        src.status = "duplicate"
+        src.status = SourceStatus.DUPLICATE
         src.error = f"thread already mirrored from {owner}"
         src.state, src.offset, src.thread_id = None, 0, thread_id
         src.mtime_ns = self.mtime_ns
         self.t.store.insert_source(src)
-        self.report.status, self.report.error = "duplicate", src.error
+        self.report.status, self.report.error = FileStatus.DUPLICATE, src.error
         return self.report
 
     def _commit(self, chunk: Chunk) -> None:

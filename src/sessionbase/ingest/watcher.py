@@ -31,7 +31,7 @@ from sessionbase.ingest.dirwatch import Batch, DirWatch, WatchFailed
 from sessionbase.ingest.health import IngestHealth
 from sessionbase.ingest.imports import REGISTRY
 from sessionbase.ingest.mirror import Mirror, SyncReport, check_homes
-from sessionbase.ingest.tailer import FileReport
+from sessionbase.ingest.tailer import FileReport, FileStatus
 from sessionbase.wording import counted
 
 log = logging.getLogger("sessionbase.ingest")
@@ -178,7 +178,7 @@ class Follower:
                 report = await self._on_writer(mirror.sync)
                 self.health.skipped(mirror.unreadable(), mirror.unrecognized())
                 await watch.watch(mirror.watch_dirs())
-                changed = report.files_seen - report.statuses.get("unchanged", 0)
+                changed = report.files_seen - report.statuses[FileStatus.UNCHANGED]
                 if changed:
                     log.info("rescan caught %s", counted(changed, "changed file"))
                 next_rescan = loop.time() + interval
@@ -274,7 +274,7 @@ def _reason(exc: BaseException) -> str:
 
 def _log_reports(reports: list[FileReport]) -> None:
     for r in reports:
-        if r.status == "unchanged":
+        if r.status == FileStatus.UNCHANGED:
             continue
         log.info(
             "%s %s: %s, %s%s",

@@ -9,7 +9,8 @@ from sessionbase.auth.scopes import LOCAL, Identity
 from sessionbase.errors import FunctionError
 from sessionbase.live.readset import ReadSet
 from sessionbase.store import Store
-from sessionbase.store.base import ThreadFilter, UserChange
+from sessionbase.store.base import Entity, ThreadFilter, UserChange
+from sessionbase.store.rows import StoredMessage, ThreadRow
 
 
 class QueryContext:
@@ -29,11 +30,11 @@ class QueryContext:
         self.journal = journal
         self._facts = facts or {}
 
-    def thread(self, thread_id: str) -> dict[str, Any] | None:
+    def thread(self, thread_id: str) -> ThreadRow | None:
         self.reads.add("threads", thread_id)
         return self.store.thread(thread_id)
 
-    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+    def threads(self, flt: ThreadFilter) -> list[ThreadRow]:
         self.reads.add("threads")
         return self.store.threads(flt)
 
@@ -47,11 +48,11 @@ class QueryContext:
 
     def messages_page(
         self, thread_id: str, after: int, until: int | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoredMessage]:
         self.reads.add("messages", thread_id)
         return self.store.messages_page(thread_id, after, until, limit)
 
-    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+    def messages_tail(self, thread_id: str, n: int) -> list[StoredMessage]:
         self.reads.add("messages", thread_id)
         return self.store.messages_tail(thread_id, n)
 
@@ -113,7 +114,7 @@ class MutationContext:
         self.pairing = pairing
         self.changes: list[UserChange] = []
 
-    def require_thread(self, thread_id: str) -> dict[str, Any]:
+    def require_thread(self, thread_id: str) -> ThreadRow:
         """The thread with exactly this id: functions take whole ids, never prefixes (one
         that names a single thread today may name two tomorrow, and a mutation must never
         change the wrong one). A 404 otherwise, naming the thread a prefix would have meant."""
@@ -128,7 +129,7 @@ class MutationContext:
             raise FunctionError(f"no thread with id {thread_id!r}{hint}", status=404)
         return thread
 
-    def change(self, entity: str, entity_id: str, **values: Any) -> None:
+    def change(self, entity: Entity, entity_id: str, **values: Any) -> None:
         self.changes.append(UserChange(entity, entity_id, values))
 
     def stage(self, change: UserChange) -> None:

@@ -18,7 +18,8 @@ from sessionbase.live import device_functions, search_functions
 from sessionbase.live.context import MutationContext, QueryContext
 from sessionbase.live.registry import MAX_WHOLE, Args, Registry, Whole
 from sessionbase.live.thread_pages import thread_page
-from sessionbase.store.base import ThreadFilter
+from sessionbase.store.base import Entity, ThreadFilter
+from sessionbase.store.rows import StoredMessage, ThreadRow
 
 registry = Registry()
 MAX_PAGE = 1000
@@ -27,26 +28,30 @@ MAX_PAGE = 1000
 # ------------------------------------------------------------------ shapes
 
 
-def thread_summary(t: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "id", "title", "title_source", "snippet", "message_count", "last_message_at",
-        "created_at", "updated_at", "source", "project_id", "archived", "pinned",
-        "parent_thread_id", "forked_from_id", "agent_role", "agent_nickname", "model", "cwd",
-        "machine",
-    )  # fmt: skip
-    return {k: t.get(k) for k in keys}
+def thread_summary(t: ThreadRow) -> dict[str, Any]:
+    return {
+        "id": t["id"], "title": t["title"], "title_source": t["title_source"],
+        "snippet": t["snippet"], "message_count": t["message_count"],
+        "last_message_at": t["last_message_at"], "created_at": t["created_at"],
+        "updated_at": t["updated_at"], "source": t["source"], "project_id": t["project_id"],
+        "archived": t["archived"], "pinned": t["pinned"],
+        "parent_thread_id": t["parent_thread_id"], "forked_from_id": t["forked_from_id"],
+        "agent_role": t["agent_role"], "agent_nickname": t["agent_nickname"],
+        "model": t["model"], "cwd": t["cwd"], "machine": t["machine"],
+    }  # fmt: skip
 
 
-def thread_detail(t: dict[str, Any]) -> dict[str, Any]:
-    detail = thread_summary(t)
-    for key in ("originator", "cli_version", "model_provider", "git", "rollout_path", "tokens",
-                "source_detail"):  # fmt: skip
-        detail[key] = t.get(key)
-    detail["resume_command"] = f"codex resume {t['id']}"
-    return detail
+def thread_detail(t: ThreadRow) -> dict[str, Any]:
+    return {
+        **thread_summary(t),
+        "originator": t["originator"], "cli_version": t["cli_version"],
+        "model_provider": t["model_provider"], "git": t["git"],
+        "rollout_path": t["rollout_path"], "tokens": t["tokens"],
+        "source_detail": t["source_detail"], "resume_command": f"codex resume {t['id']}",
+    }  # fmt: skip
 
 
-def message_shape(thread_id: str, m: dict[str, Any]) -> dict[str, Any]:
+def message_shape(thread_id: str, m: StoredMessage) -> dict[str, Any]:
     return {
         "id": f"{thread_id}:{m['idx']}",
         "thread_id": thread_id,
@@ -99,12 +104,12 @@ def projects_save(ctx: MutationContext, args: SaveProjectArgs) -> str:
         if not args.name:
             raise FunctionError("projects:save: a new project needs a name")
         project_id = uuid.uuid4().hex[:16]
-        ctx.change("project", project_id, record=values, hidden=None)
+        ctx.change(Entity.PROJECT, project_id, record=values, hidden=None)
         return project_id
     known = {p["id"] for p in ctx.store.projects(include_hidden=True)}
     if args.id not in known:
         raise FunctionError(f"no project with id {args.id!r}", status=404)
-    ctx.change("project", args.id, hidden=None, **values)  # saving brings a removed one back
+    ctx.change(Entity.PROJECT, args.id, hidden=None, **values)  # saving brings a removed one back
     return args.id
 
 
@@ -114,7 +119,7 @@ def projects_remove(ctx: MutationContext, args: IdArgs) -> None:
     known = {p["id"] for p in ctx.store.projects(include_hidden=True)}
     if args.id not in known:
         raise FunctionError(f"no project with id {args.id!r}", status=404)
-    ctx.change("project", args.id, hidden=True)
+    ctx.change(Entity.PROJECT, args.id, hidden=True)
 
 
 # ------------------------------------------------------------------ threads
@@ -163,7 +168,7 @@ def threads_rename(ctx: MutationContext, args: RenameArgs) -> None:
     """Set a title that wins over Codex's; an empty or null title restores Codex's."""
     ctx.require_thread(args.id)
     title = (args.title or "").strip()
-    ctx.change("thread", args.id, title=title or None)
+    ctx.change(Entity.THREAD, args.id, title=title or None)
 
 
 class FlagArgs(Args):
@@ -180,7 +185,7 @@ def threads_set_archived(ctx: MutationContext, args: FlagArgs) -> None:
     flag = args.archived if args.archived is not None else args.value
     if flag is None:
         raise FunctionError("threads:setArchived needs `archived: true|false`")
-    ctx.change("thread", args.id, archived=flag)
+    ctx.change(Entity.THREAD, args.id, archived=flag)
 
 
 @registry.mutation("threads:setPinned", FlagArgs, scope="write")
@@ -190,7 +195,7 @@ def threads_set_pinned(ctx: MutationContext, args: FlagArgs) -> None:
     flag = args.pinned if args.pinned is not None else args.value
     if flag is None:
         raise FunctionError("threads:setPinned needs `pinned: true|false`")
-    ctx.change("thread", args.id, pinned=flag or None)
+    ctx.change(Entity.THREAD, args.id, pinned=flag or None)
 
 
 # ------------------------------------------------------------------ messages

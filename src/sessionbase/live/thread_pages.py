@@ -20,13 +20,14 @@ from typing import Any
 from sessionbase.errors import FunctionError
 from sessionbase.live.context import QueryContext
 from sessionbase.store.base import ThreadFilter, ThreadKey
+from sessionbase.store.rows import ThreadRow
 
 END = "end"
 MAX_BOUNDED_PAGE = 5000  # a pinned page that outgrew this is cut (its client will split it)
 
 
-def encode_cursor(thread: dict[str, Any]) -> str:
-    updated = thread.get("updated_at")
+def encode_cursor(thread: ThreadRow) -> str:
+    updated = thread["updated_at"]
     return f"{'' if updated is None else int(updated)}|{thread['id']}"
 
 

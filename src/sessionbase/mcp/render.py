@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from sessionbase.ingest.timestamps import iso
+from sessionbase.store.rows import StoredMessage
 
 FOOTER_ROOM = 400
 """Characters kept back for the closing line ("more available: …")."""
@@ -87,7 +88,7 @@ def project_label(project_id: str | None, projects: dict[str, dict[str, Any]]) -
 # ------------------------------------------------------------------ transcript items
 
 
-def transcript_item(message: dict[str, Any], output_chars: int) -> str:
+def transcript_item(message: StoredMessage, output_chars: int) -> str:
     """One transcript row as a few lines: ``#idx kind: text``, with a command's or tool's
     outcome and the end of its output (up to ``output_chars``; the rest is folded)."""
     kind, role, data = message["kind"], message["role"], message["data"] or {}

@@ -30,6 +30,7 @@ from sessionbase.mcp.arguments import (
     parse,
 )
 from sessionbase.store import Store
+from sessionbase.store.rows import StoredMessage
 from sessionbase.wording import counted
 
 SCAN_BATCH = 200
@@ -194,7 +195,7 @@ def read_thread(store: Store, args: ReadArgs) -> str:
     return page.text(footer)
 
 
-def _rows_from(store: Store, thread_id: str, start: int) -> Iterator[dict[str, Any]]:
+def _rows_from(store: Store, thread_id: str, start: int) -> Iterator[StoredMessage]:
     """A thread's transcript rows from position ``start`` on, a batch at a time, at most
     ``MAX_SCAN`` of them (read_thread filtering by kind stops there)."""
     ctx, after, left = QueryContext(store), start - 1, MAX_SCAN

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from sessionbase.store.rows import StoredMessage
 
 MAX_UNIT_CHARS = 2000
 
@@ -30,7 +31,7 @@ class Unit:
         return hashlib.blake2b(self.text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
-def _line(message: dict[str, Any]) -> str:
+def _line(message: StoredMessage) -> str:
     kind, text = message["kind"], " ".join(str(message["text"]).split())
     data = message.get("data") or {}
     if kind == "cmd":
@@ -43,10 +44,10 @@ def _line(message: dict[str, Any]) -> str:
     return text
 
 
-def build_units(thread_id: str, messages: Iterable[dict[str, Any]]) -> list[Unit]:
+def build_units(thread_id: str, messages: Iterable[StoredMessage]) -> list[Unit]:
     """Units of one thread from its messages in order (system rows are left out)."""
     units: list[Unit] = []
-    run: list[dict[str, Any]] = []
+    run: list[StoredMessage] = []
 
     def close_run() -> None:
         if run:

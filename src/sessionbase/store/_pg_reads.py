@@ -4,13 +4,14 @@ sorts them, so both backends list in the same order)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from psycopg.rows import dict_row
 
 from sessionbase.store._pg_connection import Borrowed
-from sessionbase.store.base import SourceRow, ThreadFilter, ThreadKey
+from sessionbase.store.base import SourceRow, SourceStatus, ThreadFilter, ThreadKey
+from sessionbase.store.rows import StoredMessage, ThreadRow
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 
@@ -104,7 +105,7 @@ class PgReads:
 
     # ------------------------------------------------------------------ threads, messages
 
-    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+    def threads(self, flt: ThreadFilter) -> list[ThreadRow]:
         where: list[str] = []
         args: list[Any] = []
         if flt.project_id:
@@ -152,7 +153,7 @@ class PgReads:
         )
         return int(row[0])
 
-    def thread(self, thread_id: str) -> dict[str, Any] | None:
+    def thread(self, thread_id: str) -> ThreadRow | None:
         rows = self._dicts(f"SELECT {_THREAD_FIELDS} FROM threads t WHERE id = %s", (thread_id,))
         return _thread(rows[0]) if rows else None
 
@@ -170,7 +171,7 @@ class PgReads:
 
     def messages_page(
         self, thread_id: str, after: int, until: int | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoredMessage]:
         rows = self._dicts(
             f"SELECT {_MESSAGE_FIELDS} FROM messages"
             " WHERE thread_id = %s AND idx > %s AND idx <= %s ORDER BY idx LIMIT %s",
@@ -179,7 +180,7 @@ class PgReads:
         )  # fmt: skip
         return [_message(r) for r in rows]
 
-    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+    def messages_tail(self, thread_id: str, n: int) -> list[StoredMessage]:
         rows = self._dicts(
             f"SELECT * FROM (SELECT {_MESSAGE_FIELDS} FROM messages WHERE thread_id = %s"
             " ORDER BY idx DESC LIMIT %s) newest ORDER BY idx",
@@ -187,7 +188,7 @@ class PgReads:
         )
         return [_message(r) for r in rows]
 
-    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+    def messages(self, thread_id: str) -> list[StoredMessage]:
         rows = self._dicts(
             f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE thread_id = %s ORDER BY idx",
             (thread_id,),
@@ -344,15 +345,16 @@ def _source(row: dict[str, Any]) -> SourceRow:
     data.pop("updated_at", None)
     data["skipped"] = orjson.loads(data["skipped"] or "{}")
     data["state"] = orjson.loads(data["state"]) if data.get("state") else None
+    data["status"] = SourceStatus(data["status"])
     return SourceRow(**data)
 
 
-def _message(row: dict[str, Any]) -> dict[str, Any]:
+def _message(row: dict[str, Any]) -> StoredMessage:
     row["data"] = orjson.loads(row["data"])
-    return row
+    return cast(StoredMessage, row)
 
 
-def _thread(row: dict[str, Any]) -> dict[str, Any]:
+def _thread(row: dict[str, Any]) -> ThreadRow:
     data = dict(row)
     data.pop("title_search", None)
     for key in ("source_detail", "git"):
@@ -361,4 +363,4 @@ def _thread(row: dict[str, Any]) -> dict[str, Any]:
     by_user = data.pop("archived_by_user")
     data["archived"] = bool(data["archived"] if by_user is None else by_user)
     data["pinned"] = bool(data["pinned"])
-    return data
+    return cast(ThreadRow, data)

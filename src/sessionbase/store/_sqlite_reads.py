@@ -4,11 +4,12 @@ and the commit log. ``SQLiteStore`` inherits these queries; they only read its c
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from sessionbase.store.base import SourceRow, ThreadFilter, ThreadKey
+from sessionbase.store.base import SourceRow, SourceStatus, ThreadFilter, ThreadKey
+from sessionbase.store.rows import StoredMessage, ThreadRow
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
 
@@ -68,7 +69,7 @@ class SQLiteReads:
         rows = self._db.execute("SELECT * FROM sources WHERE thread_id = ?", (thread_id,))
         return [_source(r) for r in rows]
 
-    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+    def threads(self, flt: ThreadFilter) -> list[ThreadRow]:
         where: list[str] = []
         args: list[Any] = []
         if flt.project_id:
@@ -119,7 +120,7 @@ class SQLiteReads:
         ).fetchone()
         return int(row[0])
 
-    def thread(self, thread_id: str) -> dict[str, Any] | None:
+    def thread(self, thread_id: str) -> ThreadRow | None:
         row = self._db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
         return None if row is None else _thread(row)
 
@@ -134,16 +135,16 @@ class SQLiteReads:
 
     def messages_page(
         self, thread_id: str, after: int, until: int | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoredMessage]:
         """Messages with ``after < idx <= until`` in order, at most ``limit``."""
         rows = self._db.execute(
             "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset FROM messages"
             " WHERE thread_id = ? AND idx > ? AND idx <= ? ORDER BY idx LIMIT ?",
             (thread_id, after, until if until is not None else 2**62, limit),
         )
-        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+        return [_message(r) for r in rows]
 
-    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+    def messages_tail(self, thread_id: str, n: int) -> list[StoredMessage]:
         """The newest ``n`` messages, oldest first."""
         rows = self._db.execute(
             "SELECT * FROM (SELECT idx, turn_id, ts, role, kind, text, data, item_id,"
@@ -151,18 +152,18 @@ class SQLiteReads:
             " ORDER BY idx",
             (thread_id, n),
         )
-        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+        return [_message(r) for r in rows]
 
     def thread_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT id FROM threads ORDER BY id")]
 
-    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+    def messages(self, thread_id: str) -> list[StoredMessage]:
         rows = self._db.execute(
             "SELECT idx, turn_id, ts, role, kind, text, data, item_id, source_offset"
             " FROM messages WHERE thread_id = ? ORDER BY idx",
             (thread_id,),
         )
-        return [{**dict(r), "data": orjson.loads(r["data"])} for r in rows]
+        return [_message(r) for r in rows]
 
     def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -323,10 +324,15 @@ def _source(row: sqlite3.Row) -> SourceRow:
     data.pop("updated_at", None)
     data["skipped"] = orjson.loads(data["skipped"] or "{}")
     data["state"] = orjson.loads(data["state"]) if data.get("state") else None
+    data["status"] = SourceStatus(data["status"])
     return SourceRow(**data)
 
 
-def _thread(row: sqlite3.Row) -> dict[str, Any]:
+def _message(row: sqlite3.Row) -> StoredMessage:
+    return cast(StoredMessage, {**dict(row), "data": orjson.loads(row["data"])})
+
+
+def _thread(row: sqlite3.Row) -> ThreadRow:
     data = dict(row)
     for key in ("source_detail", "git"):
         data[key] = orjson.loads(data[key]) if data[key] else None
@@ -334,4 +340,4 @@ def _thread(row: sqlite3.Row) -> dict[str, Any]:
     by_user = data.pop("archived_by_user")
     data["archived"] = bool(data["archived"] if by_user is None else by_user)
     data["pinned"] = bool(data["pinned"])
-    return data
+    return cast(ThreadRow, data)

@@ -8,9 +8,19 @@ together with one commit-log entry. Reads take filters; user decisions arrive as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow
+from sessionbase.store.rows import ExtraRow, MessageValues, QuarantineRow, ThreadFields
+
+
+class SourceStatus(StrEnum):
+    """Where a tracked file stands."""
+
+    OK = "ok"
+    GONE = "gone"  # no longer on disk; its rows stay
+    ERROR = "error"  # cannot be read or used; ``error`` says why
+    DUPLICATE = "duplicate"  # a copy of a file that already feeds its thread
 
 
 @dataclass
@@ -29,7 +39,7 @@ class SourceRow:
     lines: int = 0
     fingerprint: str | None = None
     fingerprint_len: int = 0
-    status: str = "ok"
+    status: SourceStatus = SourceStatus.OK
     error: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     state: dict[str, Any] | None = None
@@ -53,7 +63,7 @@ class IngestBatch:
     """Everything one ingest transaction writes."""
 
     source: SourceRow
-    thread: dict[str, Any] | None = None
+    thread: ThreadFields | None = None
     project: ProjectRow | None = None
     messages: list[MessageValues] = field(default_factory=list)
     patches: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -101,11 +111,20 @@ class SearchFilter:
     machine: str | None = None
 
 
+class Entity(StrEnum):
+    """What a user decision is about (devices and pairings: see ``AUTH_ENTITIES``)."""
+
+    THREAD = "thread"
+    PROJECT = "project"
+    DEVICE = "device"
+    PAIRING = "pairing"
+
+
 @dataclass(frozen=True)
 class UserChange:
-    """User decisions about one thread or project: key → JSON value, or None to clear it."""
+    """User decisions about one entity: key → JSON value, or None to clear it."""
 
-    entity: str  # "thread" | "project"
+    entity: Entity
     id: str
     values: dict[str, Any]
 
@@ -122,7 +141,7 @@ class ReplicaBeat:
     applied: int  # the commit-log version its live queries are at
 
 
-AUTH_ENTITIES = ("device", "pairing")
+AUTH_ENTITIES = (Entity.DEVICE, Entity.PAIRING)
 """``UserChange`` entities the store applies to its device tables, not to user metadata.
 
 ``device``: ``{"name": str}``, ``{"revoked_at": ms}`` or ``{"removed": True}``;

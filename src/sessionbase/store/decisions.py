@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from sessionbase.errors import StoreError
-from sessionbase.store.base import UserChange
+from sessionbase.store.base import Entity, UserChange
 from sessionbase.store.interface import Store
 
 log = logging.getLogger("sessionbase.store")
@@ -76,14 +76,14 @@ def _change(item: Any) -> UserChange:
         raise ValueError(f"unknown decision {item!r}")
     if not isinstance(values, dict):
         raise ValueError(f"decision values are not an object: {item!r}")
-    return UserChange(entity, entity_id, values)
+    return UserChange(Entity(entity), entity_id, values)
 
 
 def grouped(rows: Iterable[tuple[str, str, str, str]]) -> list[UserChange]:
     """``user_metadata`` rows (entity, id, key, JSON value) as one change per entity and id."""
     changes: dict[tuple[str, str], UserChange] = {}
     for entity, entity_id, key, value in rows:
-        change = changes.setdefault((entity, entity_id), UserChange(entity, entity_id, {}))
+        change = changes.setdefault((entity, entity_id), UserChange(Entity(entity), entity_id, {}))
         change.values[key] = orjson.loads(value)
     return list(changes.values())
 

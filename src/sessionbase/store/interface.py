@@ -21,9 +21,11 @@ from sessionbase.store.base import (
     ReplicaBeat,
     SearchFilter,
     SourceRow,
+    SourceStatus,
     ThreadFilter,
     UserChange,
 )
+from sessionbase.store.rows import StoredMessage, ThreadRow
 from sessionbase.store.textquery import TextQuery
 
 if TYPE_CHECKING:  # the skills parser (and YAML) loads only where skills are read
@@ -94,7 +96,7 @@ class Store(Protocol):
         return the commit version."""
         ...
 
-    def mark_source(self, path: str, status: str, error: str | None = None) -> None:
+    def mark_source(self, path: str, status: SourceStatus, error: str | None = None) -> None:
         """Record a file-level problem (gone, unreadable, duplicate) without touching rows."""
         ...
 
@@ -259,11 +261,11 @@ class Store(Protocol):
 
     # ------------------------------------------------------------------ threads, messages
 
-    def thread(self, thread_id: str) -> dict[str, Any] | None:
+    def thread(self, thread_id: str) -> ThreadRow | None:
         """The thread with exactly this id, or None (``thread_ids_starting`` finds prefixes)."""
         ...
 
-    def threads(self, flt: ThreadFilter) -> list[dict[str, Any]]:
+    def threads(self, flt: ThreadFilter) -> list[ThreadRow]:
         """Threads passing the filter, most recently updated first."""
         ...
 
@@ -281,17 +283,17 @@ class Store(Protocol):
         """Ids of the threads whose id starts with ``prefix``, at most ``limit``, in order."""
         ...
 
-    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+    def messages(self, thread_id: str) -> list[StoredMessage]:
         """A thread's whole transcript in order."""
         ...
 
     def messages_page(
         self, thread_id: str, after: int, until: int | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoredMessage]:
         """Messages with ``after < idx <= until`` in order, at most ``limit``."""
         ...
 
-    def messages_tail(self, thread_id: str, n: int) -> list[dict[str, Any]]:
+    def messages_tail(self, thread_id: str, n: int) -> list[StoredMessage]:
         """The newest ``n`` messages, oldest first."""
         ...
 

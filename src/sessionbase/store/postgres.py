@@ -31,7 +31,15 @@ from sessionbase.store._pg_devices import PgDevices
 from sessionbase.store._pg_fts import tsvector
 from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
 from sessionbase.store._pg_search import PgSearch
-from sessionbase.store.base import AUTH_ENTITIES, IngestBatch, ReplicaBeat, SourceRow, UserChange
+from sessionbase.store.base import (
+    AUTH_ENTITIES,
+    Entity,
+    IngestBatch,
+    ReplicaBeat,
+    SourceRow,
+    SourceStatus,
+    UserChange,
+)
 
 COMMIT_CHANNEL = "sessionbase_commits"
 COMMIT_LOCK = 0x5E55_0002  # pg_advisory_xact_lock key held from a version's choice to commit
@@ -297,7 +305,7 @@ class PostgresStore(PgSearch, PgDevices):
             )
             touched.append(f"projects:{p.id}")
         if batch.thread is not None:
-            row = dict(batch.thread)
+            row: dict[str, Any] = {**batch.thread}
             for key in ("source_detail", "git"):
                 row[key] = _json(row.get(key))
             tokens = row.pop("tokens", None) or {}
@@ -397,7 +405,7 @@ class PostgresStore(PgSearch, PgDevices):
                 touched.append(f"threads:{new.thread_id}")
             return self._finish(touched)
 
-    def mark_source(self, path: str, status: str, error: str | None = None) -> None:
+    def mark_source(self, path: str, status: SourceStatus, error: str | None = None) -> None:
         with self._db.errors(f"cannot update source {path}"):
             self._x(
                 "UPDATE sources SET status = %s, error = %s, updated_at = %s"
@@ -526,7 +534,7 @@ class PostgresStore(PgSearch, PgDevices):
                     " value = excluded.value, updated_at = excluded.updated_at",
                     (change.entity, change.id, key, clean(orjson.dumps(value).decode()), now),
                 )
-        if change.entity == "thread":
+        if change.entity == Entity.THREAD:
             self._apply_user([change.id])
             return f"threads:{change.id}"
         record = change.values.get("record")

@@ -1,9 +1,10 @@
-"""The rows ingest produces: what the normalizer emits and the store commits."""
+"""Rows that cross the store's boundary: what ingest writes, and threads and messages as
+every backend returns them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 import orjson
 
@@ -60,3 +61,96 @@ class QuarantineRow:
     lineno: int
     reason: str
     raw: bytes
+
+
+class ThreadFields(TypedDict, total=False):
+    """A thread as one rollout defines it (ingest writes it; the title is the automatic one,
+    user decisions are applied by the store). Tokens may still be empty."""
+
+    id: str
+    project_id: str | None
+    machine: str
+    source: str | None
+    source_detail: dict[str, Any] | None
+    originator: str | None
+    cli_version: str | None
+    model: str | None
+    model_provider: str | None
+    cwd: str | None
+    git: dict[str, Any] | None
+    name_event: str | None
+    title_auto: str | None
+    rollout_path: str
+    forked_from_id: str | None
+    parent_thread_id: str | None
+    agent_role: str | None
+    agent_nickname: str | None
+    created_at: int | None
+    updated_at: int | None
+    message_count: int
+    last_message_at: int | None
+    snippet: str | None
+    tokens: dict[str, int]
+    archived: int
+
+
+class TokenCounts(TypedDict):
+    """A thread's token usage: the last cumulative total Codex reported."""
+
+    input: int
+    cached: int
+    output: int
+    reasoning: int
+    total: int
+
+
+TitleSource = Literal["user", "index", "event", "message"]
+"""Where a thread's effective title comes from: a rename, session_index.jsonl, the rollout's
+own name event, or the first real user message."""
+
+
+class ThreadRow(TypedDict):
+    """A thread as the store returns it: the rollout's facts with user decisions applied."""
+
+    id: str
+    project_id: str | None
+    machine: str | None
+    source: str | None
+    source_detail: dict[str, Any] | None
+    originator: str | None
+    cli_version: str | None
+    model: str | None
+    model_provider: str | None
+    cwd: str | None
+    git: dict[str, Any] | None
+    title: str | None
+    title_source: TitleSource | None
+    title_auto: str | None
+    name_event: str | None
+    rollout_path: str | None
+    forked_from_id: str | None
+    parent_thread_id: str | None
+    agent_role: str | None
+    agent_nickname: str | None
+    created_at: int | None
+    updated_at: int | None
+    message_count: int
+    last_message_at: int | None
+    snippet: str | None
+    tokens: TokenCounts
+    archived: bool
+    pinned: bool
+
+
+class StoredMessage(TypedDict):
+    """One transcript entry as the store returns it, ``data`` decoded."""
+
+    idx: int
+    turn_id: str | None
+    ts: int | None
+    role: Role
+    kind: MessageKind
+    text: str
+    data: dict[str, Any]
+    item_id: str | None
+    source_offset: int | None

@@ -28,7 +28,15 @@ from sessionbase.store._errors import translate_errors
 from sessionbase.store._sqlite_devices import SQLiteDevices
 from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteReads, sql_column
 from sessionbase.store._sqlite_search import SQLiteSearch
-from sessionbase.store.base import AUTH_ENTITIES, IngestBatch, ReplicaBeat, SourceRow, UserChange
+from sessionbase.store.base import (
+    AUTH_ENTITIES,
+    Entity,
+    IngestBatch,
+    ReplicaBeat,
+    SourceRow,
+    SourceStatus,
+    UserChange,
+)
 from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.projects import project_id
 from sessionbase.store.tokens import parts as search_parts
@@ -398,7 +406,7 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
             )
             touched.append(f"projects:{p.id}")
         if batch.thread is not None:
-            row = dict(batch.thread)
+            row: dict[str, Any] = {**batch.thread}
             for key in ("source_detail", "git"):
                 row[key] = _json(row.get(key))
             tokens = row.pop("tokens", None) or {}
@@ -469,7 +477,7 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
             self._rollback()
             raise
 
-    def mark_source(self, path: str, status: str, error: str | None = None) -> None:
+    def mark_source(self, path: str, status: SourceStatus, error: str | None = None) -> None:
         self._db.execute(
             "UPDATE sources SET status = ?, error = ?, updated_at = ? WHERE path = ?",
             (status, error, int(time.time() * 1000), path),
@@ -583,7 +591,7 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
                     " value = excluded.value, updated_at = excluded.updated_at",
                     (change.entity, change.id, key, orjson.dumps(value).decode(), now),
                 )
-        if change.entity == "thread":
+        if change.entity == Entity.THREAD:
             self._db.execute(_APPLY_USER, (change.id,))
             return f"threads:{change.id}"
         record = change.values.get("record")
