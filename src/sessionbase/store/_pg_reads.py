@@ -198,13 +198,15 @@ class PgReads:
     # ------------------------------------------------------------------ projects, skills
 
     def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
-        rows = self._dicts(
-            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at,"
+        rows = self._dicts(  # threads counted per project first, as on SQLite
+            "SELECT p.*, coalesce(t.n, 0) AS thread_count, t.last AS last_active_at,"
             " (SELECT coalesce(json_object_agg(machine, working_dir), '{}')::text"
             "  FROM project_dirs WHERE project_id = p.id) AS working_dirs"
-            " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
+            " FROM projects p LEFT JOIN (SELECT project_id, count(*) AS n,"
+            " max(updated_at) AS last FROM threads GROUP BY project_id) t"
+            " ON t.project_id = p.id"
             + ("" if include_hidden else " WHERE p.hidden = 0")
-            + ' GROUP BY p.id ORDER BY last_active_at DESC NULLS LAST, p.name COLLATE "C"'
+            + ' ORDER BY last_active_at DESC NULLS LAST, p.name COLLATE "C"'
         )
         return [
             {**r, "hidden": bool(r["hidden"]), "working_dirs": orjson.loads(r["working_dirs"])}

@@ -166,13 +166,17 @@ class SQLiteReads:
         return [_message(r) for r in rows]
 
     def projects(self, include_hidden: bool = False) -> list[dict[str, Any]]:
+        # Threads are counted from threads_by_project alone, then joined: joining each project
+        # to its threads read every thread's row (35-160 ms at 8,500 threads; this, ~1 ms).
         rows = self._db.execute(
-            "SELECT p.*, count(t.id) AS thread_count, max(t.updated_at) AS last_active_at,"
+            "SELECT p.*, coalesce(t.n, 0) AS thread_count, t.last AS last_active_at,"
             " (SELECT json_group_object(machine, working_dir) FROM project_dirs"
             "  WHERE project_id = p.id) AS working_dirs"
-            " FROM projects p LEFT JOIN threads t ON t.project_id = p.id"
+            " FROM projects p LEFT JOIN (SELECT project_id, count(*) AS n,"
+            " max(updated_at) AS last FROM threads GROUP BY project_id) t"
+            " ON t.project_id = p.id"
             + ("" if include_hidden else " WHERE p.hidden = 0")
-            + " GROUP BY p.id ORDER BY last_active_at DESC, p.name"
+            + " ORDER BY last_active_at DESC, p.name"
         )
         return [
             {
