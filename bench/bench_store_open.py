@@ -1,12 +1,12 @@
 """What checking a database costs: at every open, and in ``sessionbase doctor``.
 
-Every open checks the file's header, its schema version, that every table exists and that
-each table's first page reads (``store._sqlite_health``). This prints, on a given database,
-the median time of ``open_store(readonly=True)`` (those checks included) beside a bare
-read-only SQLite connection that reads the schema (what any open costs), and the time of
-the checks alone; then ``PRAGMA quick_check`` (what ``doctor`` runs) and ``PRAGMA
-integrity_check`` beside reading the whole file once (the floor for anything that visits
-every page).
+Every open checks the file's size, its header (as SQLite reads it), its schema version,
+that every table exists and that each table's first page reads (``store._sqlite_health``).
+This prints, on a given database, the median time of ``open_store(readonly=True)`` (those
+checks included) beside a bare read-only SQLite connection that reads the schema (what any
+open costs), and the time of the checks alone; then ``PRAGMA quick_check`` (what
+``doctor`` runs) and ``PRAGMA integrity_check`` beside reading the whole file once (the
+floor for anything that visits every page).
 
     uv run python bench/generate_codex_home.py --out /var/tmp/home --threads 4000 --total-mb 1200
     uv run sessionbase --data-dir /var/tmp/data --codex-home /var/tmp/home backfill --no-embed
@@ -52,7 +52,7 @@ def store_open(path: Path) -> None:
 
 
 def checks_alone(path: Path) -> None:
-    _sqlite_health.check_header(path)
+    _sqlite_health.database_size(path)
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.create_function("sb_parts", 1, parts, deterministic=True)
     _sqlite_health.check_tables(db, path, _migrations.tables())

@@ -10,6 +10,7 @@ it, as ``DatabaseDamaged``; ``integrity_check``, which reads the whole file (1.4
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sqlite3
@@ -19,35 +20,32 @@ from urllib.parse import quote
 
 from sessionbase.errors import DatabaseDamaged, StoreError
 
-MAGIC = b"SQLite format 3\x00"
-HEADER_BYTES = 100
 REBUILD = (
     "run `sessionbase doctor --repair` to set it aside and rebuild the mirror from your"
     " rollouts (your renames, pins, archive flags and projects are kept)"
 )
 
 
-def check_header(path: Path) -> int | None:
-    """The file's size (None when there is no file). Raises DatabaseDamaged when it has bytes
-    but not an SQLite header: a database whose first page is damaged, or another kind of file."""
+def database_size(path: Path) -> int | None:
+    """The file's size (None when there is no file), from its metadata alone.
+
+    Nothing here may open the database file: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, SQLite's included. A serving process that opened
+    one more store would then hold its WAL without the shared lock that tells a CLI writer
+    it is not alone, and that writer, closing last as it believes, deletes the WAL the
+    server still writes to: each then sees a different database (lost commits, stale reads,
+    "disk I/O error"). SQLite checks the header as it opens the file (``SQLITE_NOTADB``,
+    worded by ``store_error``).
+    """
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEADER_BYTES)
-            size = os.fstat(fh.fileno()).st_size
+        size = path.stat().st_size
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StoreError(f"cannot read the database {path}: {exc.strerror}") from exc
-    if size and not (len(head) == HEADER_BYTES and head.startswith(MAGIC) and _page_size_ok(head)):
-        raise DatabaseDamaged(
-            f"{path} is not an SQLite database, or its header is damaged: {REBUILD}"
-        )
+    if size and not os.access(path, os.R_OK):
+        raise StoreError(f"cannot read the database {path}: {os.strerror(errno.EACCES)}")
     return size
-
-
-def _page_size_ok(head: bytes) -> bool:
-    size = int.from_bytes(head[16:18], "big")
-    return size == 1 or (512 <= size <= 32768 and size & (size - 1) == 0)  # 1 means 65536
 
 
 def decisions_file(path: Path) -> Path:
@@ -131,7 +129,11 @@ def integrity_check(db: sqlite3.Connection) -> list[str]:
 def store_error(exc: BaseException, path: Path) -> StoreError:
     """What an SQLite error means for the user, and what to do about it."""
     name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+    if name.startswith("SQLITE_NOTADB"):  # a bad magic string or page size: page 1's header
+        return DatabaseDamaged(
+            f"{path} is not an SQLite database, or its header is damaged: {REBUILD}"
+        )
+    if name.startswith("SQLITE_CORRUPT"):
         return DatabaseDamaged(f"the database {path} is damaged ({exc}): {REBUILD}")
     if name.startswith("SQLITE_READONLY") or (
         name.startswith("SQLITE_CANTOPEN") and not os.access(path.parent, os.W_OK)

@@ -197,9 +197,9 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
     in_process = True
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
-        """Open the file after checking its header: a read-only connection (that works in a
+        """Open the file (SQLite checks its header): a read-only connection (that works in a
         read-only directory too), or a writing one that creates the file if need be."""
-        size = _sqlite_health.check_header(self.path)
+        size = _sqlite_health.database_size(self.path)
         if readonly:
             if size is None:
                 raise StoreError(
