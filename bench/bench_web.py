@@ -247,6 +247,7 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("the big thread was not mirrored in time")
             time.sleep(0.5)
+        time.sleep(5)  # the new thread's rows are embedded in the background: let that finish
         log(f"serving {server.query('status:get')['threads']:,} threads")
         config = {
             "url": server.url, "bigThreadId": BIG_THREAD_ID,

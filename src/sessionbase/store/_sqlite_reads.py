@@ -251,18 +251,22 @@ class SQLiteReads:
     def summary(self) -> dict[str, Any]:
         """A small status for app headers: cheap enough to recompute on every commit."""
         db = self._db
-        by_status = {
-            r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM sources GROUP BY status")
-        }
+        # One pass over the narrow sources_summary index, not the wide rows (schema 11).
+        by_status: dict[str, int] = {}
+        errors = lag = 0
+        for status, files, failed, behind in db.execute(
+            "SELECT status, count(*), sum(error IS NOT NULL),"
+            " sum(CASE WHEN status = 'ok' AND path NOT LIKE '%.zst'"
+            ' THEN max(size - "offset", 0) ELSE 0 END)'
+            " FROM sources GROUP BY status"
+        ):
+            by_status[status] = files
+            errors += failed or 0
+            lag += behind or 0
         skipped: dict[str, int] = {}
         for (raw,) in db.execute("SELECT skipped FROM sources WHERE skipped != '{}'"):
             for reason, count in orjson.loads(raw).items():
                 skipped[reason] = skipped.get(reason, 0) + count
-        errors = db.execute("SELECT count(*) FROM sources WHERE error IS NOT NULL").fetchone()[0]
-        lag = db.execute(
-            'SELECT coalesce(sum(max(size - "offset", 0)), 0) FROM sources'
-            " WHERE status = 'ok' AND path NOT LIKE '%.zst'"
-        ).fetchone()[0]
         return {
             **self.totals(),
             "files": sum(by_status.values()),
