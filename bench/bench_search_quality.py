@@ -43,7 +43,7 @@ from sessionbase.store.base import SearchFilter
 
 Legs = tuple[list[Hit], list[Hit]]  # full-text and semantic hits, CANDIDATES each
 Fusion = Callable[[Store, list[Hit], list[Hit], int], list[Hit]]
-SWEEP = (None, 0.1, 0.2, 0.3, 0.35, 0.4, 0.42, 0.45, 0.5, 0.6)
+SWEEP = (None, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 LOWER_FLOOR = 0.3
 
 
@@ -71,7 +71,15 @@ def rrf_before(store: Store, text: list[Hit], meaning: list[Hit], limit: int) ->
 
 
 def floored(floor: float | None) -> Fusion:
+    """Hybrid with ``floor`` for the model that ranks the semantic hits (every unit of the
+    eval set is refined, so that is the refining model)."""
     return lambda store, text, meaning, limit: hybrid.fuse(text, meaning, floor, limit)
+
+
+def ranking_index(store: Store) -> semantic.SemanticIndex:
+    """The index whose similarities the semantic hits carry: the refining model's."""
+    index = semantic.index_for(store.data_dir)
+    return index.refined or index
 
 
 def _within(text: list[Hit], unit: Hit) -> Hit | None:
@@ -183,7 +191,7 @@ def section_modes(store: Store, eval_set: EvalSet, got: dict[str, Legs]) -> None
 def pair_similarities(store: Store, queries: list[Judged]) -> tuple[np.ndarray, np.ndarray]:
     """Similarity of each (query, unit) pair as the ANN index ranks them (after its
     projection): the pairs whose unit holds a judged answer, and the others."""
-    index = semantic.index_for(store.data_dir)
+    index = ranking_index(store)
     ann = index.ann()
     assert ann is not None
     units = [u for tid in store.thread_ids() for u in store.units_of(tid)]
@@ -202,7 +210,7 @@ def pair_similarities(store: Store, queries: list[Judged]) -> tuple[np.ndarray, 
 def section_floor(store: Store, eval_set: EvalSet, got: dict[str, Legs]) -> None:
     queries = eval_set.split("dev")
     related, unrelated = pair_similarities(store, queries)
-    model = semantic.index_for(store.data_dir).embedder.name
+    model = ranking_index(store).embedder.name
     print(f"## Similarity floor for {model}, calibrated on the {len(queries)} dev queries\n")
     cuts = (50, 90, 99, 99.9)
     for name, sims in (("related", related), ("unrelated", unrelated)):
@@ -227,7 +235,7 @@ def section_methods(store: Store, eval_set: EvalSet, got: dict[str, Legs]) -> No
     """Each method at the chosen floor and at a lower one, where more semantic hits are
     strong and the methods differ."""
     queries = eval_set.split("dev")
-    chosen = hybrid.SIMILARITY_FLOORS.get(semantic.index_for(store.data_dir).embedder.name)
+    chosen = hybrid.SIMILARITY_FLOORS.get(ranking_index(store).embedder.name)
     print(f"## Fusion methods on the {len(queries)} dev queries\n")
     print(f"{'method':<44} {'recall@5':>9} {'MRR':>7} {'recall@10':>10}")
     print(f"{'RRF, no floor (before)':<44} {figures(run(store, queries, got, rrf_before))}")

@@ -327,7 +327,7 @@ async def repair(
     if wanted & {"rebuild", "set aside vectors", "embed"}:
         from sessionbase import search
 
-        embedded = await search.index(settings, embed_progress)
+        embedded = (await search.index(settings, embed_progress)).embedded
         done.append(f"embedded {counted(embedded, 'unit')}; the semantic index is saved")
     return done
 

@@ -120,7 +120,8 @@ def _query(url: str, path: str, args: dict[str, Any]) -> tuple[int, Any]:
 
 
 def test_semantic_search_sees_a_new_message_within_seconds(live: Live) -> None:
-    """The server embeds in the background: a new message is found by meaning within seconds.
+    """The server embeds in the background: a new message is found by meaning within seconds,
+    and refined by the transformer right after.
 
     (Polled, not subscribed: a subscription can miss the new unit, see
     ``test_a_units_commit_is_announced_once_its_vectors_are_searchable`` in the unit tests.)
@@ -129,9 +130,9 @@ def test_semantic_search_sees_a_new_message_within_seconds(live: Live) -> None:
     deadline = time.monotonic() + 60  # the first embedding loads the model
     while True:
         status, body = _query(live.server.url, "search:messages", args)
-        if status == 200:
-            break
-        assert "no embeddings yet" in body["error"]["message"], body
+        if status == 200 and body:
+            break  # (vectors are stored a moment before the units they belong to)
+        assert status == 200 or "no embeddings yet" in body["error"]["message"], body
         assert time.monotonic() < deadline, live.server.log()
         time.sleep(0.1)
     assert {h["idx"] for h in body} == {0, 1}
@@ -142,8 +143,8 @@ def test_semantic_search_sees_a_new_message_within_seconds(live: Live) -> None:
     while True:
         status, body = _query(live.server.url, "search:messages", args)
         assert status == 200, body
-        if any("pooled connections" in h["snippet"] for h in body):
-            break
+        if body and "pooled connections" in body[0]["snippet"]:
+            break  # found by the static model at once, first once the transformer refined it
         assert time.monotonic() - appended < ARRIVAL_TIMEOUT, (body, live.server.log())
         time.sleep(0.1)
     print(f"semantic result found {time.monotonic() - appended:.3f} s after the append")

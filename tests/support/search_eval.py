@@ -36,7 +36,7 @@ from sessionbase.ingest.mirror import backfill
 from sessionbase.search import hybrid, semantic
 from sessionbase.search.embedder import LocalEmbedder
 from sessionbase.search.fulltext import Hit
-from sessionbase.store import Store
+from sessionbase.store import Store, open_store
 from sessionbase.store.base import SearchFilter
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -137,10 +137,15 @@ def check(eval_set: EvalSet, store: Store) -> list[str]:
 
 
 def mirror(
-    eval_set: EvalSet, root: Path, corpus: Path = CORPUS, distractors: bool = True
+    eval_set: EvalSet,
+    root: Path,
+    corpus: Path = CORPUS,
+    distractors: bool = True,
+    refine: bool = True,
 ) -> Settings:
     """A data dir under ``root`` holding the eval set's threads (and the distractors),
-    backfilled and embedded with the bundled model."""
+    backfilled and embedded with the bundled static model and, unless ``refine`` is False
+    (the design before the transformer), every unit refined by the bundled transformer."""
     from tests.unit.test_search_quality import load_eval_set, write_threads
 
     home = root / "codex-home"
@@ -161,11 +166,18 @@ def mirror(
             "machine": "eval",
         },
     )
-    semantic.configure(settings.data_dir, LocalEmbedder())
+    if refine:
+        search.semantic_index(settings)
+    else:
+        semantic.configure(settings.data_dir, LocalEmbedder())
     report = asyncio.run(backfill(settings))
     if report.errors:
         raise RuntimeError(f"backfill of the eval set failed: {report.errors}")
-    asyncio.run(search.index(settings))
+    index = semantic.index_for(settings.data_dir)
+    with open_store(settings.database_url) as store:
+        index.catch_up(store)
+        index.refine(store)
+    index.save()
     return settings
 
 

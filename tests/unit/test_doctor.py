@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from sessionbase.cli import cli
 from sessionbase.config import Settings
+from sessionbase.search.embedder import LocalEmbedder
 from tests.conftest import Cli
 from tests.support.damage import middle_page_of, overwrite_pages, table_pages
 from tests.unit.test_functions import Corpus, build_corpus
@@ -131,8 +132,9 @@ def test_an_unreadable_decisions_file_is_kept_aside_and_written_again(
 
 
 def test_damaged_vectors_and_index_are_rebuilt(settings: Settings, corpus: Corpus) -> None:
-    vectors = next(settings.data_dir.glob("vectors-*.db"))
-    ann = next(settings.data_dir.glob("ann-*.usearch"))
+    model = LocalEmbedder().name  # the static model's: the one every unit has
+    vectors = settings.data_dir / f"vectors-{model}.db"
+    ann = settings.data_dir / f"ann-{model}.usearch"
     count = findings(settings)["vectors"]["detail"]
     overwrite_pages(vectors, [2])
     ann.write_bytes(b"not an index" * 100)

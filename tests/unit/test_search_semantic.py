@@ -26,6 +26,7 @@ from sessionbase.search.ann import AnnIndex
 from sessionbase.search.embedder import LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
 from sessionbase.search.semantic import SemanticIndex
+from sessionbase.search.transformer import TransformerEmbedder
 from sessionbase.search.units import build_units
 from sessionbase.store import Store, open_store, open_vectors
 from sessionbase.store.base import SearchFilter
@@ -189,10 +190,72 @@ def test_backfill_embeds_every_unit_once(corpus: Corpus) -> None:
     distinct = {u["content_hash"] for u in units}
     assert len(units) == 2 * 4 + 5  # four one-turn topics, and the shaped thread's five
     assert corpus.first_backfill["units_embedded"] == len(distinct)
+    assert corpus.first_backfill["units_refined"] == len(distinct)  # a small history: all
+    assert corpus.first_backfill["units_to_refine"] == 0
     assert vector_count(corpus.settings) == len(distinct)
-    assert list(corpus.settings.data_dir.glob("vectors-*.db")) == [
-        corpus.settings.data_dir / f"vectors-{LocalEmbedder().name}.db"
+    data_dir = corpus.settings.data_dir
+    assert sorted(data_dir.glob("vectors-*.db")) == [
+        data_dir / f"vectors-{TransformerEmbedder().name}.db",
+        data_dir / f"vectors-{LocalEmbedder().name}.db",
     ]
+
+
+def test_each_model_keeps_its_own_vectors_and_a_new_one_embeds_anew(
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+) -> None:
+    """Vectors of two models never meet: each has its own store (and ANN file), of its own
+    dimension; changing the refining model (here its token window) embeds every unit again
+    into a store of its own and leaves the others as they were; a hit says which model
+    scored it."""
+    settings = make_settings(tmp_path, embedder)
+    write_topics(settings.codex_homes[0])
+    orjson.loads(Cli(settings)("backfill", "--json"))
+    data_dir = settings.data_dir
+    static, refiner = LocalEmbedder(), TransformerEmbedder()
+    store = open_store(settings.database_path)
+    try:
+        hashes = set(store.unit_hashes())
+        before = {p.name: p.read_bytes() for p in data_dir.glob("vectors-*.db")}
+        for model, dim in ((static.name, 256), (refiner.name, 384)):
+            vectors = open_vectors(str(data_dir), model)
+            try:
+                assert vectors.count() == len(hashes)
+                assert vectors.missing(hashes) == []
+                assert {m.shape[1] for _, m in vectors.batches()} == {dim}
+            finally:
+                vectors.close()
+        hits = semantic.search(store, "shrink my container image", SearchFilter(), 5)
+        assert {h.model for h in hits} == {refiner.name}  # every unit is refined
+        assert {round(h.score, 6) for h in hits} <= {
+            round(s, 6)
+            for _, s in semantic.index_for(data_dir).refined.nearest(  # type: ignore[union-attr]
+                refiner.embed(["shrink my container image"]), 20
+            )
+        }
+
+        shorter = TransformerEmbedder(max_tokens=64)
+        index = semantic.configure(data_dir, static, shorter)
+        assert index.catch_up(store) == 0  # the static model has them all
+        assert index.refine(store) == (len(hashes), 0)  # the new window: every unit anew
+        assert (data_dir / f"vectors-{shorter.name}.db").exists()
+        index.save()
+        assert {p.name: p.read_bytes() for p in data_dir.glob("vectors-*.db")} | before == {
+            p.name: p.read_bytes() for p in data_dir.glob("vectors-*.db")
+        }  # the stores there before are byte for byte the same
+        assert {h.model for h in semantic.search(store, "docker", SearchFilter(), 5)} == {
+            shorter.name
+        }
+
+        # Before the refining model has embedded a unit, the static model ranks it; the two
+        # models' hits are merged, each with its own similarity.
+        unrefined = TransformerEmbedder(max_tokens=32)
+        index = semantic.configure(data_dir, static, unrefined)
+        assert index.refine(store, limit=4) == (4, len(hashes) - 4)
+        mixed = semantic.search(store, "shrink my container image", SearchFilter(), 20)
+        assert {h.model for h in mixed} == {static.name, unrefined.name}
+    finally:
+        store.close()
+        semantic.configure(data_dir, static, refiner)
 
 
 def test_the_bundled_model_embeds_a_texts_first_characters_and_names_its_cut(
@@ -343,8 +406,7 @@ def test_hybrid_search_is_the_fusion_of_its_two_legs(
     finally:
         store.close()
     assert meaning, "semantic search always has candidates"
-    floor = hybrid.SIMILARITY_FLOORS[LocalEmbedder().name]
-    expected = hybrid.fuse(text, meaning, floor, 10)
+    expected = hybrid.fuse(text, meaning, hybrid.SIMILARITY_FLOORS, 10)  # each model's floor
     fused = cli_search(corpus, query, "hybrid", "--limit", "10")
     assert [(h["thread_id"], h["idx"]) for h in fused] == _keys(expected)
     assert [h["score"] for h in fused] == pytest.approx([h.score for h in expected], abs=1e-6)
@@ -457,7 +519,8 @@ def test_similar_to_leaves_out_the_excluded_unit(corpus: Corpus, embedder: Local
         vector = index.vectors.vector(user_unit["content_hash"])
         assert vector is not None
         assert np.allclose(vector, embedder.embed([user_unit["text"]]), atol=1e-5)
-        hits = semantic.similar_to(store, vector, SearchFilter(), 5, {user_unit["content_hash"]})
+        probe = (vector, None)
+        hits = semantic.similar_to(store, probe, SearchFilter(), 5, {user_unit["content_hash"]})
         assert (corpus.tid("docker"), 0) not in {(h.thread_id, h.idx) for h in hits}
         assert (hits[0].thread_id, hits[0].idx) == (corpus.tid("docker"), answer_unit["start_idx"])
     finally:
@@ -489,8 +552,11 @@ def test_deleting_the_database_reembeds_nothing(
     first = orjson.loads(cli("backfill", "--json"))
     assert first["units_embedded"] == 13  # every unit text is distinct
     vectors = vector_count(settings)
-    ann_files = list(settings.data_dir.glob("ann-*.usearch"))
-    assert len(ann_files) == 1
+    ann_files = sorted(settings.data_dir.glob("ann-*.usearch"))
+    assert [f.name for f in ann_files] == [
+        f"ann-{TransformerEmbedder().name}.usearch",
+        f"ann-{embedder.name}.usearch",
+    ]  # one per model
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{settings.database_path}{suffix}").unlink(missing_ok=True)
@@ -590,8 +656,14 @@ def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
 
     writer.on_commit = on_commit
     try:
-        assert semantic.index_for(settings.data_dir).catch_up(writer) == 1
-        # once catch_up is done the new unit is the best match...
+        index = semantic.index_for(settings.data_dir)
+        assert index.catch_up(writer) == 1
+        # once catch_up is done the new unit is found (the static model ranks it, beside
+        # the refined units)...
+        hits = semantic.search(reader, query, SearchFilter(), 5)
+        assert (r.thread_id, 4) in {(h.thread_id, h.idx) for h in hits}
+        # ...and once refined, it is the best match
+        assert index.refine(writer) == (1, 0)
         (best, *_) = semantic.search(reader, query, SearchFilter(), 5)
         assert (best.thread_id, best.idx) == (r.thread_id, 4)
     finally:

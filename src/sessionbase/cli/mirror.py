@@ -109,19 +109,33 @@ def backfill(settings: Settings, as_json: bool, no_embed: bool) -> None:
     settings = local_if_unreachable(settings)
     try:
         report = asyncio.run(run_backfill(settings, BarProgress() if bars else None))
-        embedded = 0
+        embedded = refined = unrefined = 0
         if not no_embed:
             from sessionbase import search  # the embedding model's libraries load slowly
 
-            embedded = asyncio.run(search.index(settings, embed_bar() if bars else None))
+            embedded, refined, unrefined = asyncio.run(
+                search.index(settings, embed_bar() if bars else None)
+            )
     except SessionbaseError as exc:
         raise fail(exc) from exc
     if as_json:
-        emit_json({**report.to_json(), "units_embedded": embedded})
+        emit_json(
+            {
+                **report.to_json(),
+                "units_embedded": embedded,
+                "units_refined": refined,
+                "units_to_refine": unrefined,
+            }
+        )
     else:
         click.echo(report.summary())
         if not no_embed:
             click.echo(f"embedded {embedded} new units for semantic search")
+            if refined or unrefined:
+                click.echo(
+                    f"refined {refined} with MiniLM, newest first"
+                    + (f"; {unrefined} to go (serve refines them)" if unrefined else "")
+                )
         if report.files_seen == 0:
             click.echo(no_rollouts_hint(settings.codex_homes))
 

@@ -39,12 +39,15 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from usearch.index import Index
 
 from sessionbase.search.embedder import Vectors
 from sessionbase.store.vectors import VectorTable, model_file_stem
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 log = logging.getLogger("sessionbase.search")
 
@@ -105,7 +108,7 @@ class AnnIndex:
         )
 
     def _new(self) -> Index:
-        return Index(
+        return _usearch()(
             ndim=self.dim,
             metric="cos",
             dtype="f16",
@@ -278,3 +281,14 @@ class AnnIndex:
             self._rebuilt = False
             self._unsaved = 0
             self._saved_at = time.monotonic()
+
+
+def _usearch() -> type[Index]:
+    """usearch's ``Index``, with ONNX Runtime loaded first: loaded after usearch's extension,
+    ONNX Runtime crashes the process as it starts (both bind the same C++ runtime symbols;
+    seen with onnxruntime 1.24 to 1.32 and usearch 2.26), and the bundled transformer needs
+    it (``search.transformer``)."""
+    import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index

@@ -40,6 +40,7 @@ class Hit:
     project_id: str | None
     source: str | None
     end_idx: int | None = None  # a semantic hit's unit ends here; None: one message
+    model: str | None = None  # a semantic hit's embedding model, whose similarity ``score`` is
 
     def to_json(self) -> dict[str, Any]:
         return {

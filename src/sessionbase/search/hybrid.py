@@ -20,6 +20,7 @@ then semantic ones. When nothing is embedded yet, hybrid is simply full-text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sessionbase.errors import FunctionError
@@ -32,11 +33,14 @@ RRF_K = 60
 CANDIDATES = 50
 
 # Similarity (after the ANN index's projection, see ``search.ann``) a semantic hit needs to be
-# fused, per embedder name. Measured with ``bench/bench_search_quality.py`` on the tuning
+# fused, per embedding model. Measured with ``bench/bench_search_quality.py`` on the tuning
 # queries of ``tests/data/search_eval_corpus.json``: the lowest floor at which hybrid's
-# recall@5 and MRR peak; 1 in 6,000 unrelated (query, unit) pairs and 11 % of related ones
-# clear it.
-SIMILARITY_FLOORS = {"minilm-m2v-256-c800": 0.45}
+# recall@5 and MRR peak. For the static model, 1 in 6,000 unrelated (query, unit) pairs and
+# 11 % of related ones clear it; for the transformer, 1 in 12,000 and 6 %.
+SIMILARITY_FLOORS = {"minilm-m2v-256-c800": 0.45, "minilm-l6-int8-t128": 0.55}
+
+Floor = float | Mapping[str, float] | None
+"""One floor for every semantic hit, a floor per embedding model (``Hit.model``), or none."""
 
 
 def search(store: Store, query: str, mode: str, flt: SearchFilter, limit: int) -> list[Hit]:
@@ -53,14 +57,17 @@ def search(store: Store, query: str, mode: str, flt: SearchFilter, limit: int) -
     if not semantic.available(store):
         return text_hits[:limit]
     meaning_hits = semantic.search(store, query, flt, max(limit, CANDIDATES))
-    model = semantic.index_for(store.vector_location).embedder.name
-    return fuse(text_hits, meaning_hits, SIMILARITY_FLOORS.get(model), limit)
+    return fuse(text_hits, meaning_hits, SIMILARITY_FLOORS, limit)
 
 
-def fuse(
-    text_hits: list[Hit], meaning_hits: list[Hit], floor: float | None, limit: int
-) -> list[Hit]:
-    """Full-text hits and semantic hits at or above ``floor`` (None: no hit is) by
+def _floor_of(floor: Floor, hit: Hit) -> float | None:
+    if floor is None or isinstance(floor, float | int):
+        return floor
+    return floor.get(hit.model or "")
+
+
+def fuse(text_hits: list[Hit], meaning_hits: list[Hit], floor: Floor, limit: int) -> list[Hit]:
+    """Full-text hits and semantic hits at or above their ``floor`` (None: no hit is) by
     reciprocal-rank fusion, then the semantic hits under it that full-text did not find.
     Every hit's score is its fused score; the weak ones score as if ranked after both lists,
     so scores fall along the list."""
@@ -74,7 +81,8 @@ def fuse(
     weak: list[Hit] = []
     for rank, hit in enumerate(meaning_hits, 1):
         within = _first_within(text_hits, hit)
-        if floor is not None and hit.score >= floor:
+        hit_floor = _floor_of(floor, hit)
+        if hit_floor is not None and hit.score >= hit_floor:
             key = (within.thread_id, within.idx) if within else (hit.thread_id, hit.idx)
             scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
             shown.setdefault(key, hit)

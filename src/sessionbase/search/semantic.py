@@ -5,11 +5,22 @@
 every thread whose messages changed since it last ran, and embeds only texts it has never
 seen (vectors are keyed by content hash). It runs after ``backfill`` and in the background of
 ``serve``, never inside ingest or a query.
+
+**Two models.** The bundled static model embeds every unit, thousands a second, so a first
+backfill is searchable at once. A transformer (``search.transformer``) reads better but embeds
+a few dozen units a second; when the index has one (``refined``), ``refine`` embeds with it,
+in the background, the units it lacks, those of the most recently active threads first. A
+query is embedded by both: the transformer ranks the units it has embedded, the static model
+the others, and the two lists are merged by reciprocal rank, so once every unit is refined
+the transformer alone decides. Each model keeps its own vector store and ANN index, and a
+hit says which model scored it (``Hit.model``): similarities of two models are never
+compared.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,11 +29,14 @@ import numpy as np
 from sessionbase.search.ann import MIN_PROJECTED, AnnIndex
 from sessionbase.search.embedder import Embedder, LocalEmbedder, Vectors
 from sessionbase.search.fulltext import Hit
+from sessionbase.search.transformer import TransformerEmbedder
 from sessionbase.search.units import build_units
 from sessionbase.store import Store, is_postgres, open_vectors
 from sessionbase.store.base import SearchFilter
 
 EMBED_BATCH = 512
+REFINE_BATCH = 64
+MERGE_K = 60  # reciprocal-rank constant when two models' lists are merged
 OVERSAMPLE = 4
 FILTERED_OVERSAMPLE = 20
 MAX_CANDIDATES = 2000
@@ -34,10 +48,12 @@ _indexes_lock = threading.Lock()
 class SemanticIndex:
     """Embedder + vector store + ANN index for one data dir. Thread-safe."""
 
-    def __init__(self, location: str, embedder: Embedder) -> None:
+    def __init__(self, location: str, embedder: Embedder, refiner: Embedder | None = None) -> None:
+        """``refiner``: a better, slower model for ``refine`` (see the module docstring)."""
         self.location = location
         self.embedder = embedder
         self.vectors = open_vectors(location, embedder.name)
+        self.refined = None if refiner is None else SemanticIndex(location, refiner)
         # Beside a SQLite file the index is saved for the next start; every process of a
         # shared database keeps its own in memory, built from the vectors table at start.
         self.ann_dir = None if is_postgres(location) else Path(location)
@@ -80,6 +96,51 @@ class SemanticIndex:
             ann = self._ann
         if ann is not None:
             ann.save()
+        if self.refined is not None:
+            self.refined.save()
+
+    def refine(
+        self,
+        store: Store,
+        stop: Callable[[], bool] | None = None,
+        seconds: float | None = None,
+        limit: int | None = None,
+    ) -> tuple[int, int]:
+        """Embed with the refining model the units it lacks, newest threads first, for at most
+        ``seconds`` and ``limit`` units (None: all); returns (embedded, still missing).
+        Nothing to do without a refining model."""
+        refined = self.refined
+        if refined is None:
+            return 0, 0
+        stopped = stop or (lambda: False)
+        began = time.monotonic()
+        missing = refined.vectors.missing(store.unit_hashes(newest_first=True))
+        todo = missing if limit is None else missing[:limit]
+        done = 0
+        everything = SearchFilter(include_subagents=True)
+        for start in range(0, len(todo), REFINE_BATCH):
+            if stopped() or (seconds is not None and time.monotonic() - began >= seconds):
+                break
+            chunk = todo[start : start + REFINE_BATCH]
+            texts = {
+                r["content_hash"]: r["text"] for r in store.units_for_hashes(chunk, everything)
+            }
+            chunk = [h for h in chunk if h in texts]  # a unit replaced meanwhile is skipped
+            if not chunk:
+                continue
+            matrix = refined.embed([texts[h] for h in chunk])
+            labels = refined.vectors.add(chunk, matrix)
+            ann = refined.ann(int(matrix.shape[1]))
+            assert ann is not None
+            ann.add(labels, matrix)
+            done += len(chunk)
+        ann = refined.ann()
+        if ann is not None and done:
+            if ann.due_for_rebuild(refined.vectors.count()):
+                ann.rebuild(refined.vectors)
+            ann.save_if_due()
+            store.announce(["units:*"])  # live semantic queries rank with the new vectors
+        return done, len(missing) - done
 
     def catch_up(
         self,
@@ -188,15 +249,28 @@ class SemanticIndex:
         return [(hashes[label], score) for label, score in pairs if label in hashes]
 
 
-def configure(location: str | Path, embedder: Embedder) -> SemanticIndex:
-    """Choose the embedder for a database's vectors (``Store.vector_location``, the data dir
+def configure(
+    location: str | Path, embedder: Embedder, refiner: Embedder | None = None
+) -> SemanticIndex:
+    """Choose the embedders for a database's vectors (``Store.vector_location``, the data dir
     of a SQLite file); serve and the CLI call this once at start."""
     key = str(location)
+    names = (embedder.name, None if refiner is None else refiner.name)
     with _indexes_lock:
         index = _indexes.get(key)
-        if index is None or index.embedder.name != embedder.name:
-            index = _indexes[key] = SemanticIndex(key, embedder)
+        if index is None or _names(index) != names:
+            index = _indexes[key] = SemanticIndex(key, embedder, refiner)
         return index
+
+
+def _names(index: SemanticIndex) -> tuple[str, str | None]:
+    return index.embedder.name, None if index.refined is None else index.refined.embedder.name
+
+
+def _close(index: SemanticIndex) -> None:
+    index.vectors.close()
+    if index.refined is not None:
+        index.refined.vectors.close()
 
 
 def forget(location: str | Path) -> None:
@@ -204,13 +278,15 @@ def forget(location: str | Path) -> None:
     with _indexes_lock:
         index = _indexes.pop(str(location), None)
     if index is not None:
-        index.vectors.close()
+        _close(index)
 
 
 def index_for(location: str | Path) -> SemanticIndex:
     with _indexes_lock:
         index = _indexes.get(str(location))
-    return index if index is not None else configure(location, LocalEmbedder())
+    return (
+        index if index is not None else configure(location, LocalEmbedder(), TransformerEmbedder())
+    )
 
 
 def available(store: Store) -> bool:
@@ -218,26 +294,54 @@ def available(store: Store) -> bool:
     return index_for(store.vector_location).vectors.count() > 0
 
 
+Probe = tuple[Vectors | None, Vectors | None]
+"""What to look near: a vector in the static model's space and one in the refining model's
+(None where there is none)."""
+
+
 def search(store: Store, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
     """Units nearest in meaning to ``query`` that pass the filter, best first."""
     index = index_for(store.vector_location)
     if not query.strip():
         return []
-    vector = index.embed([query])
-    return _hits(store, index, vector, flt, limit, exclude=set())
+    refined = index.refined
+    best = refined.embed([query]) if refined is not None and refined.vectors.count() else None
+    return _hits(store, index, (index.embed([query]), best), flt, limit, exclude=set())
 
 
 def similar_to(
-    store: Store, vector: Vectors, flt: SearchFilter, limit: int, exclude: set[str]
+    store: Store, probe: Probe, flt: SearchFilter, limit: int, exclude: set[str]
 ) -> list[Hit]:
-    """Units nearest to a vector, leaving out units whose hash is in ``exclude``."""
-    return _hits(store, index_for(store.vector_location), vector, flt, limit, exclude)
+    """Units nearest to a probe, leaving out units whose hash is in ``exclude``."""
+    return _hits(store, index_for(store.vector_location), probe, flt, limit, exclude)
+
+
+def _nearest(
+    index: SemanticIndex, probe: Probe, k: int, exclude: set[str]
+) -> list[tuple[str, float, str]]:
+    """(content hash, similarity, model) of about ``k`` units, best first: the refining
+    model's nearest among the units it has embedded, merged by reciprocal rank with the
+    static model's nearest among the others."""
+    fast, best = probe
+    static = [] if fast is None else [(h, s) for h, s in index.nearest(fast, k) if h not in exclude]
+    refined = index.refined
+    if refined is None or best is None:
+        return [(h, s, index.embedder.name) for h, s in static]
+    better = [(h, s) for h, s in refined.nearest(best, k) if h not in exclude]
+    unrefined = set(refined.vectors.missing(h for h, _ in static))
+    rest = [(h, s) for h, s in static if h in unrefined]
+    merged: dict[str, tuple[float, float, str]] = {}
+    for pairs, model in ((better, refined.embedder.name), (rest, index.embedder.name)):
+        for rank, (content_hash, similarity) in enumerate(pairs, 1):
+            merged.setdefault(content_hash, (1.0 / (MERGE_K + rank), similarity, model))
+    order = sorted(merged, key=lambda h: -merged[h][0])
+    return [(h, merged[h][1], merged[h][2]) for h in order]
 
 
 def _hits(
     store: Store,
     index: SemanticIndex,
-    vector: Vectors,
+    probe: Probe,
     flt: SearchFilter,
     limit: int,
     exclude: set[str],
@@ -246,15 +350,16 @@ def _hits(
     k = min(
         MAX_CANDIDATES, limit * (FILTERED_OVERSAMPLE if filtered else OVERSAMPLE) + len(exclude)
     )
-    nearest = [(h, s) for h, s in index.nearest(vector, k) if h not in exclude]
-    similarity = dict(nearest)
-    rows = store.units_for_hashes(list(similarity), flt)
-    rows.sort(key=lambda r: (-similarity[r["content_hash"]], r["thread_id"], r["start_idx"]))
+    nearest = _nearest(index, probe, k, exclude)
+    rank = {h: n for n, (h, _, _) in enumerate(nearest)}
+    scored = {h: (s, model) for h, s, model in nearest}
+    rows = store.units_for_hashes(list(rank), flt)
+    rows.sort(key=lambda r: (rank[r["content_hash"]], r["thread_id"], r["start_idx"]))
     return [
         Hit(
             thread_id=r["thread_id"],
             idx=r["start_idx"],
-            score=similarity[r["content_hash"]],
+            score=scored[r["content_hash"]][0],
             snippet=" ".join(r["text"].split())[:240],
             role=r["role"],
             kind=r["kind"] or "message",
@@ -263,6 +368,7 @@ def _hits(
             project_id=r["project_id"],
             source=r["source"],
             end_idx=r["end_idx"],
+            model=scored[r["content_hash"]][1],
         )
         for r in rows[:limit]
     ]
@@ -281,21 +387,32 @@ def similar_messages(store: Store, thread_id: str, idx: int, limit: int) -> list
     unit = store.unit_at(thread_id, idx)
     if unit is None:
         return []
-    vector = index_for(store.vector_location).vectors.vector(unit["content_hash"])
-    if vector is None:
+    probe = _probe(index_for(store.vector_location), [unit["content_hash"]])
+    if probe[0] is None and probe[1] is None:
         return []
     flt = SearchFilter(include_subagents=True)
-    return similar_to(store, vector, flt, limit, exclude={unit["content_hash"]})
+    return similar_to(store, probe, flt, limit, exclude={unit["content_hash"]})
 
 
 def similar_threads(store: Store, thread_id: str, limit: int) -> list[Hit]:
     """Hits in other threads nearest to this thread's centroid ("find threads like this")."""
-    vectors = index_for(store.vector_location).vectors
     hashes = [u["content_hash"] for u in store.units_of(thread_id)]
-    rows = [v for v in (vectors.vector(h) for h in hashes) if v is not None]
-    if not rows:
+    probe = _probe(index_for(store.vector_location), hashes)
+    if probe[0] is None and probe[1] is None:
         return []
-    centroid = mean_vector(np.vstack(rows))
     flt = SearchFilter(include_subagents=True)
-    hits = similar_to(store, centroid, flt, limit * 10, exclude=set(hashes))
+    hits = similar_to(store, probe, flt, limit * 10, exclude=set(hashes))
     return [h for h in hits if h.thread_id != thread_id]
+
+
+def _probe(index: SemanticIndex, hashes: list[str]) -> Probe:
+    """The centroid of these units' vectors in each model's space (None where it has none
+    of them)."""
+
+    def centroid(space: SemanticIndex | None) -> Vectors | None:
+        if space is None:
+            return None
+        rows = [v for v in (space.vectors.vector(h) for h in hashes) if v is not None]
+        return mean_vector(np.vstack(rows)) if rows else None
+
+    return centroid(index), centroid(index.refined)

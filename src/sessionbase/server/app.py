@@ -48,6 +48,8 @@ log = logging.getLogger("sessionbase")
 STANDBY_SECONDS = 1.0  # how often a standby replica's embedder looks whether it ingests now
 EMBED_INTERVAL = 30.0  # seconds: a safety net; commits wake the embedder
 EMBED_SETTLE = 0.5  # seconds: let a burst of commits settle into one embedding pass
+REFINE_SECONDS = 10.0  # of the refining model per pass, so new units wait for no long pass
+REFINE_PAUSE = 0.5  # seconds between refining passes
 
 
 class PairingDesk:
@@ -263,13 +265,16 @@ async def _embed(
     store: Store | None = None
     stopping = threading.Event()
 
-    def run() -> int:
+    def run() -> tuple[int, int, int]:
+        """Units embedded by the static model, by the refining one, and left to refine."""
         nonlocal store
         if store is None:
             store = open_store(settings.database_url)
             store.on_commit = engine.notify_commit
             index.embed(["warm up"])  # load the model now, not on the first query
-        return index.catch_up(store, stop=stopping.is_set)
+        embedded = index.catch_up(store, stop=stopping.is_set)
+        refined, unrefined = index.refine(store, stop=stopping.is_set, seconds=REFINE_SECONDS)
+        return embedded, refined, unrefined
 
     worker = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-embed")  # one connection
     loop = asyncio.get_running_loop()
@@ -278,14 +283,20 @@ async def _embed(
             if not ingesting():
                 await asyncio.sleep(STANDBY_SECONDS)
                 continue
+            unrefined = 0
+            wake.clear()  # a commit during the pass below wakes the next one
             try:
-                embedded = await loop.run_in_executor(worker, run)
+                embedded, refined, unrefined = await loop.run_in_executor(worker, run)
                 caught_up.set()
                 if embedded:
                     log.info("embedded %d new units for semantic search", embedded)
+                if refined:
+                    log.debug("refined %d units (%d to go)", refined, unrefined)
             except Exception:
                 log.exception("embedding failed; retrying later")
-            wake.clear()
+            if unrefined:
+                await asyncio.sleep(REFINE_PAUSE)  # the rest next, after a breath for queries
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(EMBED_INTERVAL):
                     await wake.wait()

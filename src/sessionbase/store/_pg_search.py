@@ -110,5 +110,14 @@ class PgSearch(PgReads):
         )
         return rows[0] if rows else None
 
-    def unit_hashes(self) -> list[str]:
-        return [r[0] for r in self._all("SELECT DISTINCT content_hash FROM units")]
+    def unit_hashes(self, newest_first: bool = False) -> list[str]:
+        if not newest_first:
+            return [r[0] for r in self._all("SELECT DISTINCT content_hash FROM units")]
+        return [
+            r[0]
+            for r in self._all(
+                "SELECT u.content_hash FROM units u JOIN threads t ON t.id = u.thread_id"
+                " GROUP BY u.content_hash"
+                " ORDER BY max(coalesce(t.last_message_at, t.updated_at, 0)) DESC, u.content_hash"
+            )
+        ]

@@ -152,8 +152,17 @@ class SQLiteSearch:
         ).fetchone()
         return None if row is None else dict(row)
 
-    def unit_hashes(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT DISTINCT content_hash FROM units")]
+    def unit_hashes(self, newest_first: bool = False) -> list[str]:
+        if not newest_first:
+            return [r[0] for r in self._db.execute("SELECT DISTINCT content_hash FROM units")]
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT u.content_hash FROM units u JOIN threads t ON t.id = u.thread_id"
+                " GROUP BY u.content_hash"
+                " ORDER BY max(coalesce(t.last_message_at, t.updated_at, 0)) DESC, u.content_hash"
+            )
+        ]
 
     def like_scan(self, needle: str, limit: int) -> list[tuple[str, int]]:
         """The naive baseline: a LIKE scan over all message text (benchmarks only)."""

@@ -380,6 +380,7 @@ class Store(Protocol):
         """The unit holding message ``idx``, if any."""
         ...
 
-    def unit_hashes(self) -> list[str]:
-        """The content hash of every unit (what the semantic index must hold)."""
+    def unit_hashes(self, newest_first: bool = False) -> list[str]:
+        """The content hash of every unit (what the semantic index must hold), once each;
+        ``newest_first``: those of the most recently active threads first."""
         ...
