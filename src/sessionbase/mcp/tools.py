@@ -159,7 +159,8 @@ def read_thread(store: Store, args: ReadArgs) -> str:
     )
     kinds = set(args.kinds) if args.kinds else None
     next_from, shown, full = args.start, 0, False
-    for row in _rows_from(store, thread_id, args.start):
+    batch = args.limit if kinds is None else SCAN_BATCH  # each row read is decoded: no more
+    for row in _rows_from(store, thread_id, args.start, batch):
         if kinds is None or row["kind"] in kinds:
             if shown == args.limit:
                 break
@@ -195,14 +196,14 @@ def read_thread(store: Store, args: ReadArgs) -> str:
     return page.text(footer)
 
 
-def _rows_from(store: Store, thread_id: str, start: int) -> Iterator[StoredMessage]:
-    """A thread's transcript rows from position ``start`` on, a batch at a time, at most
+def _rows_from(store: Store, thread_id: str, start: int, batch: int) -> Iterator[StoredMessage]:
+    """A thread's transcript rows from position ``start`` on, ``batch`` at a time, at most
     ``MAX_SCAN`` of them (read_thread filtering by kind stops there)."""
     ctx, after, left = QueryContext(store), start - 1, MAX_SCAN
     while left > 0:
-        rows = ctx.messages_page(thread_id, after, None, min(SCAN_BATCH, left))
+        rows = ctx.messages_page(thread_id, after, None, min(batch, left))
         yield from rows
-        if len(rows) < min(SCAN_BATCH, left):
+        if len(rows) < min(batch, left):
             return
         after, left = rows[-1]["idx"], left - len(rows)
 
