@@ -70,35 +70,7 @@ class SQLiteReads:
         return [_source(r) for r in rows]
 
     def threads(self, flt: ThreadFilter) -> list[ThreadRow]:
-        where: list[str] = []
-        args: list[Any] = []
-        if flt.project_id:
-            where.append("project_id = ?")
-            args.append(flt.project_id)
-        if flt.source:
-            where.append("source = ?")
-            args.append(flt.source)
-        if flt.machine:
-            where.append("machine = ?")
-            args.append(flt.machine)
-        if not flt.include_archived:
-            where.append("coalesce(archived_by_user, archived) = 0")
-        if flt.parent_id is not None:
-            where.append("parent_thread_id = ?")
-            args.append(flt.parent_id)
-        elif not flt.include_subagents:
-            where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
-        if flt.pinned is not None:
-            where.append("pinned != 0" if flt.pinned else "pinned = 0")
-        if flt.after is not None:
-            where.append(_after(flt.after, args))
-        if flt.until is not None:
-            where.append(_until(flt.until, args))
-        sql = "SELECT * FROM threads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated_at DESC, id LIMIT ?"
-        args.append(max(0, flt.limit))
+        sql, args = thread_query(flt)
         return [_thread(r) for r in self._db.execute(sql, args)]
 
     def subagent_counts(self, thread_ids: list[str]) -> dict[str, int]:
@@ -302,6 +274,40 @@ class SQLiteReads:
         )
 
 
+def thread_query(flt: ThreadFilter) -> tuple[str, list[Any]]:
+    """The SQL (and its parameters) that lists the threads passing ``flt``, newest first."""
+    where: list[str] = []
+    args: list[Any] = []
+    if flt.project_id:
+        where.append("project_id = ?")
+        args.append(flt.project_id)
+    if flt.source:
+        where.append("source = ?")
+        args.append(flt.source)
+    if flt.machine:
+        where.append("machine = ?")
+        args.append(flt.machine)
+    if not flt.include_archived:
+        where.append("coalesce(archived_by_user, archived) = 0")
+    if flt.parent_id is not None:
+        where.append("parent_thread_id = ?")
+        args.append(flt.parent_id)
+    elif not flt.include_subagents:
+        where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
+    if flt.pinned is not None:
+        where.append("pinned != 0" if flt.pinned else "pinned = 0")
+    if flt.after is not None:
+        where.append(_after(flt.after, args))
+    if flt.until is not None:
+        where.append(_until(flt.until, args))
+    sql = "SELECT * FROM threads"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, id LIMIT ?"
+    args.append(max(0, flt.limit))
+    return sql, args
+
+
 def _after(key: ThreadKey, args: list[Any]) -> str:
     """Threads after ``key`` in the order ``updated_at DESC`` (no time last), then ``id``."""
     updated, thread_id = key
@@ -318,8 +324,10 @@ def _until(key: ThreadKey, args: list[Any]) -> str:
     if updated is None:
         args.append(thread_id)
         return "(updated_at IS NOT NULL OR id <= ?)"
-    args.extend((updated, updated, thread_id))
-    return "(updated_at > ? OR (updated_at = ? AND id <= ?))"
+    # ``updated_at >= ?`` repeats what the OR implies so that SQLite reads the index range
+    # only: a page that keeps its end re-runs on every commit, and must not scan the rest.
+    args.extend((updated, updated, updated, thread_id))
+    return "(updated_at >= ? AND (updated_at > ? OR (updated_at = ? AND id <= ?)))"
 
 
 def _dirs(raw: str | None) -> dict[str, str]:
