@@ -11,7 +11,7 @@ import {
   SquareTerminal,
   Wrench,
 } from "lucide-react";
-import { useState, type ReactNode } from "react";
+import { memo, useState, type ReactNode } from "react";
 import type { Message } from "../api";
 import { parsePatch, type DiffFile } from "../lib/diff";
 import { count, dateTime, duration, isoTime, plural } from "../lib/format";
@@ -23,7 +23,21 @@ import { Markdown } from "./Markdown";
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
 const num = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined);
 
-export function MessageView({ message }: { message: Message }) {
+/** A row re-renders only when what it shows changes: every live update brings new objects for
+ * all the rows of a block or the tail, most of them unchanged. */
+export const MessageView = memo(MessageKind, (a, b) => sameMessage(a.message, b.message));
+
+function sameMessage(a: Message, b: Message): boolean {
+  return (
+    a.id === b.id &&
+    a.text === b.text &&
+    a.kind === b.kind &&
+    a.ts === b.ts &&
+    JSON.stringify(a.data) === JSON.stringify(b.data)
+  );
+}
+
+function MessageKind({ message }: { message: Message }) {
   switch (message.kind) {
     case "message":
       return message.role === "user" ? <UserMessage message={message} /> : <AssistantMessage message={message} />;

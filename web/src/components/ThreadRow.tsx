@@ -1,10 +1,19 @@
 import { Archive, GitFork, Pin } from "lucide-react";
+import { memo } from "react";
 import { Link, useRoute } from "wouter";
 import type { ThreadSummary } from "../api";
 import { ago, isoTime, plural, sourceLabel, threadTitle } from "../lib/format";
 
 /** One thread in the history list: title, then project, time and size on one quiet line. */
-export function ThreadRow({
+export const ThreadRow = memo(ThreadRowView, (a, b) =>
+  a.nested === b.nested && a.projectName === b.projectName && sameThread(a.thread, b.thread),
+);
+
+function sameThread(a: ThreadSummary, b: ThreadSummary): boolean {
+  return (Object.keys(a) as (keyof ThreadSummary)[]).every((key) => a[key] === b[key]);
+}
+
+function ThreadRowView({
   thread,
   projectName,
   nested = false,
