@@ -113,7 +113,7 @@ def test_codex_calls_search_sessions_and_gets_the_earlier_thread(
     # and in sessionbase's mirror of that rollout
     assert run.thread_id is not None
     run_cli("backfill", "--no-embed", "--codex-home", str(home.path))
-    shown = run_cli.json("show", run.thread_id)
+    shown = run_cli.json("show", run.thread_id, "--codex-home", str(home.path))
     tools = {m["data"]["tool"]: m for m in shown["messages"] if m["kind"] == "tool"}
     assert set(tools) == {"tool_search_call", "mcp__sessionbase__search_sessions"}
     recalled = tools["mcp__sessionbase__search_sessions"]
