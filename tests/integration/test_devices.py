@@ -40,23 +40,34 @@ def call(url: str, *, body: Any = None, headers: dict[str, str] | None = None,
 
 
 class Served:
-    """A `--require-auth` serve whose tokens live 15 s, and a Codex home with one thread."""
+    """A serve (``extra`` says how: `--require-auth`) whose tokens live 15 s, and a Codex home
+    with one thread; ``database`` is a PostgreSQL URL or None for the data dir's SQLite."""
 
-    def __init__(self, root: Path, *extra: str) -> None:
+    def __init__(self, root: Path, *extra: str, database: str | None = None) -> None:
         self.home = root / "codex-home"
         self.data = root / "data"
         self.rollout = Rollout(cwd="/work/devices")
         self.rollout.turn()
         self.rollout.user("first question").assistant("first answer")
         self.path = self.rollout.write(self.home)
-        self.server = ServerProcess(self.data, self.home, extra=extra,
+        self.database = () if database is None else ("--database", database)
+        self.server = ServerProcess(self.data, self.home, extra=(*extra, *self.database),
                                     env={"SESSIONBASE_TOKEN_TTL": "15"})  # fmt: skip
         self.url = self.server.url
 
     def cli(self, *args: str) -> str:
-        done = run_command(self.data, self.home, *args)
+        done = run_command(self.data, self.home, *self.database, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout
+
+    def code(self, scopes: str = "read") -> str:
+        """A new pairing code from `sessionbase pair`."""
+        return str(json.loads(self.cli("pair", "--json", "--scope", scopes))["code"])
+
+    def redeem(self, code: str, name: str = "phone") -> tuple[str, str]:
+        status, body = call(f"{self.url}/auth/pair", body={"code": code, "name": name})
+        assert status == 200, body
+        return body["deviceId"], body["secret"]
 
     def make_codes(self) -> None:
         """Codes made by `sessionbase pair` before the server starts (pair works without
@@ -67,10 +78,7 @@ class Served:
         }
 
     def pair(self, scopes: str = "read", name: str = "phone") -> tuple[str, str]:
-        code = self.codes[scopes]
-        status, body = call(f"{self.url}/auth/pair", body={"code": code, "name": name})
-        assert status == 200, body
-        return body["deviceId"], body["secret"]
+        return self.redeem(self.codes[scopes], name)
 
     def token(self, secret: str) -> tuple[int, Any]:
         return call(f"{self.url}/auth/token", body={},

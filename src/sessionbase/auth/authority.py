@@ -1,12 +1,17 @@
 """``Authority``: what a serving process knows about credentials, and how it learns of changes.
 
 It verifies tokens (the signature here, the device's state from a cache of device rows), runs
-pairing and token exchange on a thread with its own store, limits attempts, and watches the
+pairing and token exchange on a thread with its own store, limits attempts, and reads the
 commit log for ``devices:<id>`` and ``auth:key`` entries: any process may pair, rename, revoke
-or rotate (the CLI, another replica, an admin device), and each serving process sees it within
-``WATCH_SECONDS`` (at once for its own commits and, on PostgreSQL, for other replicas' too:
-the live engine wakes it on every commit it applies). Then it forgets those devices, and tells
-its listeners, which close the connections a revoked device still holds.
+or rotate (the CLI, another replica, an admin device). Then it forgets those devices, and
+tells its listeners, which close the connections a revoked device still holds.
+
+It reads the commit log when told of a commit (``wake``: the live engine hears of every one,
+this process's at once, other processes' from its commit listener), every ``WATCH_SECONDS``
+in case, and before it trusts its cache for a token: on SQLite it asks the file whether
+anything was committed since it last read (a query on the event loop, microseconds), so a
+device revoked by the CLI a moment ago is refused at once; on PostgreSQL, another replica's
+revocation counts from its ``NOTIFY``.
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ from sessionbase.auth.keys import KeyFile, SigningKey, ensure_key, key_path
 from sessionbase.auth.ratelimit import AttemptLimiter, Limits
 from sessionbase.auth.scopes import Identity
 from sessionbase.errors import AuthError, ConfigError, RateLimited
-from sessionbase.store import Store, is_postgres, open_store
+from sessionbase.store import Store, open_store
 
 log = logging.getLogger("sessionbase.auth")
 T = TypeVar("T")
-WATCH_SECONDS = {"sqlite": 0.1, "postgresql": 1.0}  # safety-net polls of the commit log
+WATCH_SECONDS = 1.0  # a safety net: commits are announced (``wake``), not polled for
 SEEN_EVERY = 60.0  # seconds: how often a device's last-seen time is written
 PAIR_LIMITS = Limits()
 TOKEN_LIMITS = Limits(per_address=20, address_refill=3.0, overall=200, overall_refill=0.1)
@@ -59,11 +64,15 @@ class Authority:
         self.pair_limiter = AttemptLimiter(pair_limits)
         self.token_limiter = AttemptLimiter(TOKEN_LIMITS)
         self._devices: dict[str, dict[str, Any] | None] = {}
+        self._forgotten = 0  # how many times changed devices were dropped from the cache
         self._seen: dict[str, float] = {}
         self._listeners: list[Changed] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-auth")
         self._local = threading.local()
-        self._version = 0
+        self._version = 0  # the commit log is read up to here
+        self._stale = False  # a commit was announced that the cache may not reflect yet
+        self._checking = asyncio.Lock()
+        self._inline: Store | None = None  # the event loop's own, on SQLite (see catch_up)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refused_logged = 0
@@ -72,6 +81,8 @@ class Authority:
 
     async def start(self) -> None:
         self._version = await self._run(lambda store: store.last_version())
+        if await self._run(lambda store: store.in_process):
+            self._inline = open_store(self.database, readonly=True)
         self._task = asyncio.create_task(self._watch(), name="sessionbase-auth-watch")
 
     async def close(self) -> None:
@@ -81,12 +92,17 @@ class Authority:
                 await self._task
         await asyncio.get_running_loop().run_in_executor(self._pool, self._close_store)
         self._pool.shutdown(wait=True)
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
 
     def add_listener(self, listener: Changed) -> None:
         self._listeners.append(listener)
 
     def wake(self) -> None:
-        """Something committed (call on the event loop): look at the commit log now."""
+        """Something committed (call on the event loop): look at the commit log now, and
+        before trusting the cache again."""
+        self._stale = True
         self._wake.set()
 
     def _store(self) -> Store:
@@ -114,13 +130,33 @@ class Authority:
 
     async def identify(self, token: str) -> Identity:
         """The identity a token proves; AuthError (a clean, one-line reason) otherwise."""
+        await self.catch_up()
         claims = tokens.verify(self.key, token)
-        if claims.device_id in self._devices:
-            device = self._devices[claims.device_id]
-        else:
-            device = await self._run(lambda store: _listed(store.device(claims.device_id)))
-            self._devices[claims.device_id] = device
-        return devices.identity_for(device, claims)
+        return devices.identity_for(await self.device(claims.device_id), claims)
+
+    async def catch_up(self) -> None:
+        """Read whatever was committed since the commit log was last read (devices revoked,
+        renamed or removed, the key rotated), so that the cache is current for a decision
+        made now."""
+        if self._stale or (
+            self._inline is not None and self._inline.last_version() > self._version
+        ):
+            await self._check()
+
+    async def ended(self, identity: Identity) -> str | None:
+        """Why a device identity proven earlier (a sync connection's) no longer holds, as of
+        now: its device revoked or removed, or the key that signed its token replaced."""
+        if identity.device_id is None:
+            return None
+        await self.catch_up()
+        if identity.kid is not None and identity.kid != self.key.kid:
+            return "the signing key was rotated: fetch a new token"
+        device = await self.device(identity.device_id)
+        if device is None:
+            return "this device was removed"
+        if device["revoked_at"] is not None:
+            return "this device was revoked"
+        return None
 
     def seen(self, identity: Identity, address: str | None, user_agent: str | None) -> None:
         """Note that a device made a request (written at most every ``SEEN_EVERY`` s)."""
@@ -187,19 +223,27 @@ class Authority:
     # ------------------------------------------------------------ watching for changes
 
     async def _watch(self) -> None:
-        interval = WATCH_SECONDS["postgresql" if is_postgres(self.database) else "sqlite"]
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(WATCH_SECONDS):
                     await self._wake.wait()
             self._wake.clear()
             try:
                 await self._check()
             except Exception as exc:  # the database is down: keep what we know, retry
                 log.debug("device watch: %s", exc)
-                await asyncio.sleep(interval)
+                await asyncio.sleep(WATCH_SECONDS)
 
     async def _check(self) -> None:
+        async with self._checking:  # one reader at a time; a waiter reads what came after
+            self._stale = False
+            try:
+                await self._read_commits()
+            except BaseException:
+                self._stale = True
+                raise
+
+    async def _read_commits(self) -> None:
         since = self._version
         refused = self.pair_limiter.refused + self.token_limiter.refused
         new_refusals = refused - self._refused_logged
@@ -227,6 +271,7 @@ class Authority:
         self._version = max(self._version, version)
         if not changed and not key_changed:
             return
+        self._forgotten += 1
         for device_id in changed:
             self._devices.pop(device_id, None)
         if key_changed:
@@ -236,9 +281,13 @@ class Authority:
 
     async def device(self, device_id: str) -> dict[str, Any] | None:
         """A device as stored now (cached until the commit log says it changed)."""
-        if device_id not in self._devices:
-            self._devices[device_id] = await self._run(lambda s: _listed(s.device(device_id)))
-        return self._devices[device_id]
+        if device_id in self._devices:
+            return self._devices[device_id]
+        forgotten = self._forgotten
+        found = await self._run(lambda s: _listed(s.device(device_id)))
+        if forgotten == self._forgotten:  # else it may have changed since it was read
+            self._devices[device_id] = found
+        return found
 
 
 def _listed(device: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -125,6 +125,7 @@ class Engine:
         self._changes = 0  # results changed so far: a result's ``changed_at``
         self._subs: dict[tuple[str, str], Subscription] = {}
         self._listeners: set[Callable[[], None]] = set()
+        self._commit_listeners: set[Callable[[], None]] = set()
         self._wake = asyncio.Event()
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-live")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sessionbase-mutate")
@@ -140,8 +141,9 @@ class Engine:
         self.version = await self._in(self._reader, lambda: self._store().last_version())
         self.in_process = await self._in(self._reader, lambda: self._store().in_process)
         self._task = asyncio.create_task(self._run(), name="sessionbase-live-engine")
-        # Other processes commit to a shared database: their NOTIFY wakes this one, which
-        # then reads the commit log from its own version (and says it is alive).
+        # Other processes commit too (replicas of a shared database, the CLI on a SQLite
+        # file): the listener wakes this one, which then reads the commit log from its own
+        # version (and, on a shared database, says it is alive).
         self._commits = listen_for_commits(self.database, self.notify_commit)
         if not self.in_process:
             self._beats = asyncio.create_task(self._heartbeats(), name="sessionbase-heartbeat")
@@ -165,16 +167,32 @@ class Engine:
         self._close_store()  # the event loop's own, for inline ticks
 
     def notify_commit(self, _version: int = 0) -> None:
-        """Thread-safe: something committed; a tick will pick it up."""
+        """Thread-safe: something committed, here or in another process; a tick will pick
+        it up, and the commit listeners hear of it first."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._committed)
+
+    def _committed(self) -> None:
+        self._wake.set()
+        for listener in list(self._commit_listeners):
+            listener()
 
     def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the event loop) after each tick that changed a result or
+        moved the version."""
         self._listeners.add(listener)
 
     def remove_listener(self, listener: Callable[[], None]) -> None:
         self._listeners.discard(listener)
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the event loop) as soon as any commit is announced, before a
+        tick applies it: what must not wait for the queries to re-run (revocations)."""
+        self._commit_listeners.add(listener)
+
+    def remove_commit_listener(self, listener: Callable[[], None]) -> None:
+        self._commit_listeners.discard(listener)
 
     # ------------------------------------------------------------ stores per thread
 
@@ -277,7 +295,7 @@ class Engine:
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def listener_state(self) -> dict[str, object] | None:
-        """How the commit listener of a shared database is doing (None: not shared)."""
+        """How the listener for other processes' commits is doing (None before start)."""
         return None if self._commits is None else self._commits.state()
 
     def _beat(self, beat: ReplicaBeat) -> None:

@@ -113,7 +113,7 @@ def create_app(
         )
         await authority.start()
         authority.add_listener(hub.devices_changed)
-        engine.add_listener(authority.wake)  # a commit applied: devices may have changed
+        engine.add_commit_listener(authority.wake)  # a commit: devices may have changed
         if exposure.port:
             exposures.record(settings.data_dir, exposure)
         hub.start()
@@ -150,7 +150,7 @@ def create_app(
                 await follower.close()
             await mcp.close()
             await hub.stop()
-            engine.remove_listener(authority.wake)
+            engine.remove_commit_listener(authority.wake)
             await authority.close()
             exposures.forget(settings.data_dir)
             await engine.close()

@@ -283,6 +283,10 @@ class SyncSession:
             key = (self.session_id, message.request_id)
             if self.closing:
                 continue
+            ended = None if self.authority is None else await self.authority.ended(self.caller)
+            if ended is not None:  # revoked a moment ago: the hub is about to end it too
+                self.end(ended)
+                continue
             # Hold Transitions while the mutation runs, so its response goes out before any
             # Transition that carries its commit (as Convex orders them).
             self.mutating = True

@@ -134,12 +134,15 @@ class Listener(Protocol):
     def close(self) -> None: ...
 
 
-def listen_for_commits(database: str | Path, wake: Callable[[], None]) -> Listener | None:
-    """Call ``wake`` (on a thread of its own) whenever any process commits to a shared
-    database, and after every reconnection; None for a SQLite file, where this process's own
-    commits are the only ones and ``Store.on_commit`` tells of them."""
+def listen_for_commits(database: str | Path, wake: Callable[[], None]) -> Listener:
+    """Call ``wake`` (on a thread of its own) soon after any other process commits: on
+    PostgreSQL on each ``NOTIFY`` and after every reconnection; on a SQLite file, which the
+    CLI writes to while ``serve`` runs, within ``_sqlite_listener.POLL_SECONDS``. This
+    process's own commits are told by ``Store.on_commit``."""
     if not is_postgres(database):
-        return None
+        from sessionbase.store._sqlite_listener import CommitPoller
+
+        return CommitPoller(sqlite_path(database), wake)
     from sessionbase.store._pg_listener import CommitListener
 
     return CommitListener(str(database), wake)

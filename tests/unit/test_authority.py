@@ -1,0 +1,92 @@
+"""The serving process's ``Authority`` and the commit listener on a SQLite file: a change
+another connection commits (the CLI revoking a device, rotating the key) counts for the very
+next token check, however recently the device was cached, and wakes the serving process."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from sessionbase.auth import devices
+from sessionbase.auth.authority import Authority
+from sessionbase.auth.keys import ensure_key, rotate_key
+from sessionbase.errors import AuthError
+from sessionbase.store import listen_for_commits, open_store
+
+
+def paired(data: Path) -> tuple[str, str]:
+    """A device paired through the database, as `sessionbase pair` and /auth/pair do."""
+    key = ensure_key(data)
+    with open_store(data / "sessionbase.db") as store:
+        code = devices.create_pairing(store, key, "phone", ("read",), 600, "test")
+        device, secret = devices.redeem(store, key, code.code, None, None, None)
+    return str(device["id"]), secret
+
+
+def test_a_device_revoked_by_another_connection_is_refused_by_the_next_check(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    device_id, secret = paired(data)
+
+    async def scenario() -> None:
+        authority = Authority(data / "sessionbase.db", data)
+        await authority.start()
+        try:
+            token = (await authority.token_for(secret, "127.0.0.1", None))["token"]
+            identity = await authority.identify(token)  # the device is cached now
+            assert identity.device_id == device_id
+            with open_store(data / "sessionbase.db") as cli:
+                cli.apply_user_changes([devices.revoke_change(device_id, "cli")], None, None)
+            with pytest.raises(AuthError, match="revoked"):
+                await authority.identify(token)
+            assert await authority.ended(identity) == "this device was revoked"
+        finally:
+            await authority.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_key_rotated_by_another_process_refuses_old_tokens_at_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _, secret = paired(data)
+
+    async def scenario() -> None:
+        authority = Authority(data / "sessionbase.db", data)
+        await authority.start()
+        try:
+            token = (await authority.token_for(secret, "127.0.0.1", None))["token"]
+            identity = await authority.identify(token)
+            rotate_key(data)
+            with open_store(data / "sessionbase.db") as cli:
+                cli.announce(["auth:key"])
+            with pytest.raises(AuthError):
+                await authority.identify(token)
+            assert await authority.ended(identity) == (
+                "the signing key was rotated: fetch a new token"
+            )
+            fresh = (await authority.token_for(secret, "127.0.0.1", None))["token"]
+            assert (await authority.identify(fresh)).device_id == identity.device_id
+        finally:
+            await authority.close()
+
+    asyncio.run(scenario())
+
+
+def test_another_connections_commit_wakes_the_listener_of_a_sqlite_file(tmp_path: Path) -> None:
+    database = tmp_path / "sessionbase.db"
+    open_store(database).close()
+    woke = threading.Event()
+    listener = listen_for_commits(database, woke.set)
+    try:
+        assert woke.wait(10), "no first wake (whatever was committed before it looked)"
+        woke.clear()
+        with open_store(database) as cli:
+            cli.announce(["devices:x"])
+        assert woke.wait(10), "another connection's commit did not wake the listener"
+        assert listener.state()["wakes"] == 1
+    finally:
+        listener.close()
