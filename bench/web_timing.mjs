@@ -84,6 +84,16 @@ async function browserTimings(config) {
       await page.goto(config.url, { waitUntil: "commit" });
       await page.waitForFunction(() => window.__marks?.list, null, { timeout: WAIT, polling: 20 });
       out.list.push(await page.evaluate(() => window.__marks.list));
+      if (run === 0) {
+        // What the first visit downloads (compressed, as sent): the page, its code and styles.
+        await page.waitForLoadState("networkidle");
+        out.firstLoad = await page.evaluate(() =>
+          performance
+            .getEntriesByType("navigation")
+            .concat(performance.getEntriesByType("resource"))
+            .map((e) => ({ name: new URL(e.name).pathname, bytes: e.encodedBodySize })),
+        );
+      }
       await context.close();
     }
     for (let run = 0; run < config.runs; run++) {

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from "react";
 import { Route, Switch, useLocation } from "wouter";
 import { Drawer } from "./components/Drawer";
 import { Header } from "./components/Header";
@@ -6,10 +6,15 @@ import { FiltersContext, useFilters } from "./lib/filters";
 import { useKeyboard } from "./lib/keyboard";
 import { HomePage } from "./pages/HomePage";
 import { NotFoundPage } from "./pages/NotFoundPage";
-import { ProjectsPage } from "./pages/ProjectsPage";
-import { SearchPage } from "./pages/SearchPage";
-import { SkillsPage } from "./pages/SkillsPage";
-import { ThreadPage } from "./pages/ThreadPage";
+
+// Pages beyond the start page load as their own chunks, so the first paint of the history
+// needs only the shell. The thread page's chunk (Markdown, the virtualized list) is fetched at
+// once anyway, beside the first queries, since it is the page most often opened next.
+const threadPage = import("./pages/ThreadPage");
+const ThreadPage = lazy(() => threadPage.then((m) => ({ default: m.ThreadPage })));
+const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
+const ProjectsPage = lazy(() => import("./pages/ProjectsPage").then((m) => ({ default: m.ProjectsPage })));
+const SkillsPage = lazy(() => import("./pages/SkillsPage").then((m) => ({ default: m.SkillsPage })));
 
 // Every page of the app, by path. Pages that need more than the public query functions
 // (device pairing, once devices exist) join this table like any other.
@@ -52,12 +57,14 @@ export function App() {
         <div className="body">
           <Drawer open={drawerOpen} onClose={closeDrawer} />
           <main id="main" className="main" tabIndex={-1} inert={drawerOpen}>
-            <Switch>
-              {ROUTES.map(({ path, page }) => (
-                <Route key={path} path={path} component={page} />
-              ))}
-              <Route component={NotFoundPage} />
-            </Switch>
+            <Suspense fallback={<div className="page" aria-busy="true" />}>
+              <Switch>
+                {ROUTES.map(({ path, page }) => (
+                  <Route key={path} path={path} component={page} />
+                ))}
+                <Route component={NotFoundPage} />
+              </Switch>
+            </Suspense>
           </main>
         </div>
       </div>
