@@ -38,13 +38,14 @@ for (const level of ["log", "info", "warn", "error", "debug"]) {
 // when the first history row and any awaited row became visible.
 const WATCH = `
 (() => {
-  const marks = (window.__marks = { list: null, rows: {} });
+  const marks = (window.__marks = { list: null, app: null, rows: {} });
   const visible = (el) => {
     const box = el.closest("[data-testid=transcript]")?.getBoundingClientRect();
     const r = el.getBoundingClientRect();
     return !box || (r.bottom > box.top && r.top < box.bottom && r.height > 0);
   };
   const check = () => {
+    if (marks.app === null && document.querySelector("#root > *")) marks.app = performance.now();
     if (marks.list === null && document.querySelector("aside#history a[data-thread-link]")) {
       requestAnimationFrame(() => { marks.list ??= performance.now(); });
     }
@@ -84,6 +85,7 @@ async function browserTimings(config) {
       await page.goto(config.url, { waitUntil: "commit" });
       await page.waitForFunction(() => window.__marks?.list, null, { timeout: WAIT, polling: 20 });
       out.list.push(await page.evaluate(() => window.__marks.list));
+      (out.appStarted ??= []).push(await page.evaluate(() => window.__marks.app));
       if (run === 0) {
         // What the first visit downloads (compressed, as sent): the page, its code and styles.
         await page.waitForLoadState("networkidle");
