@@ -1,15 +1,17 @@
 """Where a tick runs: known-cheap queries on the event loop, anything else on the reader
-thread, so that a slow query never stalls the connections."""
+thread, so that a slow query never stalls the connections; a query never run before, or
+slow, in the background lane (``live.scheduler``)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sessionbase.live.engine import INLINE_TICK_SECONDS, Engine, QueryResult, Subscription
+from sessionbase.live.engine import INLINE_TICK_SECONDS, Engine, Slice
 from sessionbase.store import open_store
 from sessionbase.store.base import Entity, UserChange
 
@@ -23,11 +25,9 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
     ran_on: list[str] = []
     evaluate = Engine._evaluate
 
-    def traced(
-        self: Engine, subs: list[Subscription]
-    ) -> tuple[int, dict[Subscription, QueryResult]]:
+    def traced(self: Engine, *args: Any) -> Slice:
         ran_on.append(threading.current_thread().name)
-        return evaluate(self, subs)
+        return evaluate(self, *args)
 
     monkeypatch.setattr(Engine, "_evaluate", traced)
 
@@ -36,8 +36,10 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
         loop_thread = threading.current_thread().name
         try:
             sub = engine.subscribe("projects:list", {})
-            await engine.tick()  # never run: its cost is unknown
+            await engine.tick()  # never run: its cost is unknown, so not in this tick...
             assert ran_on[-1].startswith("sessionbase-live")
+            assert not sub.ready
+            assert await engine.run_heavy()  # ...but in the background lane, as if slow
             assert sub.ready
             assert sub.value_json == "[]"
             assert sub.seconds is not None  # measured; set below, so no test depends on speed
@@ -67,6 +69,12 @@ def test_cheap_ticks_run_on_the_loop_and_others_on_the_reader_thread(
     asyncio.run(body())
 
 
+async def settle(engine: Engine) -> None:
+    """Tick by hand (no background tasks here) until nothing is due in either lane."""
+    while await engine.tick():
+        await engine.run_heavy()
+
+
 def test_queries_reading_server_facts_rerun_when_they_change(tmp_path: Path) -> None:
     database = tmp_path / "sessionbase.db"
     open_store(database).close()
@@ -78,7 +86,7 @@ def test_queries_reading_server_facts_rerun_when_they_change(tmp_path: Path) -> 
             engine.set_facts(mirror="catching_up", codex_homes=["/h"])
             status = engine.subscribe("status:get", {})
             projects = engine.subscribe("projects:list", {})
-            await engine.tick()
+            await settle(engine)
             assert '"mirror":"catching_up"' in status.value_json
             assert '"codexHomes":["/h"]' in status.value_json
             seen = (status.changed_at, projects.changed_at, engine.executions)
@@ -90,7 +98,7 @@ def test_queries_reading_server_facts_rerun_when_they_change(tmp_path: Path) -> 
             engine.set_facts(mirror="live")
             assert status.stale  # only the query that read the facts
             assert not projects.stale
-            await engine.tick()
+            await settle(engine)
             assert '"mirror":"live"' in status.value_json
             assert engine.executions == seen[2] + 1
             # No commit moved the version, yet connections must see the new result: it is
@@ -114,11 +122,9 @@ def test_a_shared_database_never_ticks_on_the_loop(
     ran_on: list[str] = []
     evaluate = Engine._evaluate
 
-    def traced(
-        self: Engine, subs: list[Subscription]
-    ) -> tuple[int, dict[Subscription, QueryResult]]:
+    def traced(self: Engine, *args: Any) -> Slice:
         ran_on.append(threading.current_thread().name)
-        return evaluate(self, subs)
+        return evaluate(self, *args)
 
     monkeypatch.setattr(Engine, "_evaluate", traced)
 

@@ -8,16 +8,18 @@ built itself: its own query ids, versions, removals and results, whatever was as
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
+from starlette.websockets import WebSocket
 
-from sessionbase.live.engine import Engine
+from sessionbase.live.engine import Engine, Subscription
 from sessionbase.protocol.codec import decode_u64
 from sessionbase.protocol.messages import Changes, Version
-from sessionbase.server.sync import TransitionCache
+from sessionbase.server.sync import SyncSession, TransitionCache
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,34 @@ def test_texts_are_dropped_when_the_engine_moves(engine: Engine) -> None:
         text = cache.get((1, 0, i), (1, 0, 2), (), ())
         assert decoded(text)[0] == (1, 0, i)
     assert len(cache.texts) == TransitionCache.MAX_ENTRIES
+
+
+def test_a_connection_moves_only_once_all_its_queries_hold_at_one_version(
+    tmp_path: Path,
+) -> None:
+    """The fair scheduler may re-run a connection's queries in different ticks: it moves
+    to a version only when every one of them holds there (Convex's one-snapshot rule)."""
+    engine = Engine(tmp_path / "unused.db")
+    try:
+        session = SyncSession(cast(WebSocket, None), engine)
+        session.session_id = "s"
+        fresh, waiting = (
+            Subscription(("a", "{}"), None, None),
+            Subscription(("b", "{}"), None, None),
+        )
+        for sub, value in ((fresh, '"new"'), (waiting, '"old"')):
+            sub.ready, sub.value_json, sub.changed_at = True, value, 1
+        engine.version = 30
+        fresh.computed_at = fresh.valid_at = 30  # re-ran at 30
+        waiting.computed_at, waiting.valid_at = 10, 20  # a commit at 30 made it due again
+        session.queries = {0: fresh, 1: waiting}
+        assert session._transition() is None
+        waiting.computed_at = waiting.valid_at = 30  # its turn came
+        text = session._transition()
+        assert text is not None
+        start, end, _, changes = decoded(text)
+        assert (start[2], end[2]) == (0, 30)
+        assert [(q, v) for q, _, v, _ in changes] == [(0, '"new"'), (1, '"old"')]
+    finally:
+        for pool in (engine._reader, engine._writer, engine._http_readers):
+            pool.shutdown(wait=True)

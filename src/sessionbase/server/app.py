@@ -182,6 +182,7 @@ def create_app(
             "version": engine.version,
             "subscriptions": engine.subscription_count,
             "connections": len(request.app.state.hub.sessions),
+            "backlog": engine.backlog,
             "ingest": health.summary() if health is not None else None,
         }
         listening = engine.listener_state()

@@ -33,6 +33,10 @@ from sessionbase.protocol.messages import Changes, Version
 log = logging.getLogger("sessionbase.sync")
 
 MAX_QUERIES = 1000
+MAX_DISTINCT_QUERIES = 250  # different (function, arguments) pairs one connection may run
+TOO_MANY_QUERIES = (
+    f"more than {MAX_DISTINCT_QUERIES} different queries on one connection: this one does not run"
+)
 MAX_PENDING = 1000
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 30.0
@@ -66,6 +70,7 @@ class SyncSession:
         self.session_id: str | None = None
         self.queries: dict[int, Subscription] = {}
         self.specs: dict[int, tuple[str, dict[str, object], str | None]] = {}
+        self.distinct: set[Subscription] = set()  # the queries this connection runs
         self.sent: dict[int, int] = {}
         self.removed: list[int] = []
         self.version: Version = (0, 0, 0)  # the client's (query set, identity, ts)
@@ -152,8 +157,9 @@ class SyncSession:
             if self._beat is not None:
                 self._beat.cancel()
             for sub in self.queries.values():
-                self.engine.unsubscribe(sub)
+                self.engine.unsubscribe(sub, owner=self)
             self.queries.clear()
+            self.distinct.clear()
 
     # ------------------------------------------------------------ receiving
 
@@ -205,20 +211,34 @@ class SyncSession:
                     raise ProtocolError(f"query {mod.query_id} added twice")
                 if len(self.queries) >= MAX_QUERIES:
                     raise ProtocolError(f"more than {MAX_QUERIES} queries on one connection")
-                self.queries[mod.query_id] = self.engine.subscribe(
-                    mod.udf_path, mod.args, mod.journal, identity=self.caller
-                )
+                self.queries[mod.query_id] = self._subscribe(mod.udf_path, mod.args, mod.journal)
                 self.specs[mod.query_id] = (mod.udf_path, mod.args, mod.journal)
             else:
                 sub = self.queries.pop(mod.query_id, None)
                 if sub is None:
                     raise ProtocolError(f"query {mod.query_id} removed but never added")
-                self.engine.unsubscribe(sub)
+                self._release(sub)
                 self.specs.pop(mod.query_id, None)
                 self.sent.pop(mod.query_id, None)
                 self.removed.append(mod.query_id)
         self.query_set = message.new_version
         self.wake()
+
+    def _subscribe(self, path: str, args: dict[str, object], journal: str | None) -> Subscription:
+        """The query's shared subscription as this caller, or one that fails when this
+        connection already runs ``MAX_DISTINCT_QUERIES`` others (identical ones count once)."""
+        sub = self.engine.subscribe(path, args, journal, identity=self.caller, owner=self)
+        if sub not in self.distinct and len(self.distinct) >= MAX_DISTINCT_QUERIES:
+            self._release(sub)
+            return self.engine.failing(TOO_MANY_QUERIES)
+        if self in sub.owners:  # shared, not a refusal of its own
+            self.distinct.add(sub)
+        return sub
+
+    def _release(self, sub: Subscription) -> None:
+        self.engine.unsubscribe(sub, owner=self)
+        if self not in sub.owners:
+            self.distinct.discard(sub)
 
     async def _authenticate(self, message: m.Authenticate) -> None:
         try:
@@ -245,9 +265,8 @@ class SyncSession:
         if self._hub is not None:
             self._hub.index(self)
         for qid, sub in list(self.queries.items()):
-            path, args, journal = self.specs[qid]
-            self.queries[qid] = self.engine.subscribe(path, args, journal, identity=caller)
-            self.engine.unsubscribe(sub)
+            self.queries[qid] = self._subscribe(*self.specs[qid])
+            self._release(sub)
             self.sent.pop(qid, None)
         if self._expiry is not None:
             self._expiry.cancel()
@@ -368,16 +387,19 @@ class SyncSession:
             return None
         sent = self.sent
         moved = []
+        computed, valid = 0, self.engine.version
         for qid, sub in self.queries.items():
             if not sub.ready:
                 return None
+            computed, valid = max(computed, sub.computed_at), min(valid, sub.valid_at)
             if sent.get(qid) != sub.changed_at:
                 moved.append((qid, sub))
-        engine_ts = self.engine.version
-        if self.need_ts > engine_ts:
+        if computed > valid:
+            return None  # some of its queries are newer than others still waiting to re-run
+        if self.need_ts > valid:
             return None  # the mutation's commit has not been through a tick yet
         start = self.version
-        end = (self.query_set, self.identity, max(engine_ts, start[2]))
+        end = (self.query_set, self.identity, max(valid, start[2]))
         if (
             not moved
             and not self.removed
