@@ -801,8 +801,10 @@ async def _single_client_rounds(
     write: Callable[[int, str], None],
     rng: random.Random,
     tag: str,
+    patience: float = 10.0,
 ) -> tuple[list[float], list[float], list[float], int]:
-    """One raw websockets client: (write→client ms, write→commit ms, commit→client ms, misses)."""
+    """One raw websockets client: (write→client ms, write→commit ms, commit→client ms, misses);
+    an append not delivered within ``patience`` seconds is a miss."""
     from websockets.asyncio.client import connect
 
     total: list[float] = []
@@ -825,7 +827,7 @@ async def _single_client_rounds(
             t0 = time.time_ns()
             write(i, marker)
             try:
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(patience):
                     while True:
                         msg = await ws.recv(decode=False)
                         if marker.encode() in msg:
