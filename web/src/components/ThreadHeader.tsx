@@ -15,6 +15,16 @@ export function ThreadHeader({ thread }: { thread: ThreadDetail }) {
   const setArchived = useMutation(api.setArchived);
   const tokens = thread.tokens;
 
+  // Esc closes the similar-threads panel, like every other panel.
+  useEffect(() => {
+    if (!similarOpen) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape") setSimilarOpen(false);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [similarOpen]);
+
   return (
     <header className="thread-header" data-testid="thread-header">
       <Title thread={thread} />
