@@ -192,6 +192,9 @@ def test_backfill_embeds_every_unit_once(corpus: Corpus) -> None:
     assert corpus.first_backfill["units_embedded"] == len(distinct)
     assert corpus.first_backfill["units_refined"] == len(distinct)  # a small history: all
     assert corpus.first_backfill["units_to_refine"] == 0
+    status = orjson.loads(corpus.cli("status", "--json"))
+    assert status["refining_model"] == TransformerEmbedder().name
+    assert status["units_refined"] == status["units"] == len(units)
     assert vector_count(corpus.settings) == len(distinct)
     data_dir = corpus.settings.data_dir
     assert sorted(data_dir.glob("vectors-*.db")) == [

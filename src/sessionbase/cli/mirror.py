@@ -367,6 +367,10 @@ def status(settings: Settings, as_json: bool) -> None:
             report["embedding_model"] = index.embedder.name
             report["units_embedded"] = report["units"] - len(missing)
             report["threads_to_embed"] = len(index.threads_to_index(store))
+            if index.refined is not None:
+                unrefined = index.refined.vectors.missing(store.unit_hashes())
+                report["refining_model"] = index.refined.embedder.name
+                report["units_refined"] = report["units"] - len(unrefined)
         except SessionbaseError as exc:
             report["embedding_error"] = str(exc)
         on_disk = survey(settings)

@@ -31,11 +31,14 @@ CHARS_PER_TOKEN = 8
 class TransformerEmbedder:
     """MiniLM-L6 (int8 ONNX), loaded on first use (about a second), thread-safe.
 
-    ``threads`` caps ONNX Runtime's threads for this embedder (0: one per core).
+    ``threads``: ONNX Runtime's threads for one call (0: one per core). One by default, and
+    they never spin waiting for work: measured on a loaded 2-core machine, a query embeds in
+    8 ms at the median (50 ms p99) on one thread, against 18 ms (278 ms) on two, and the
+    background refining leaves the other core to queries and ingest.
     """
 
     def __init__(
-        self, path: Path = TRANSFORMER_MODEL, max_tokens: int = MAX_TOKENS, threads: int = 0
+        self, path: Path = TRANSFORMER_MODEL, max_tokens: int = MAX_TOKENS, threads: int = 1
     ) -> None:
         self.path = path
         self.max_tokens = max_tokens
@@ -57,6 +60,7 @@ class TransformerEmbedder:
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._session = onnxruntime.InferenceSession(
                     str(self.path / "model.onnx"), options, providers=["CPUExecutionProvider"]
                 )
