@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -33,6 +33,7 @@ from sessionbase.store import (
     decisions,
     is_postgres,
     open_store,
+    open_vectors,
     salvage_user_changes,
     set_aside,
     set_aside_vectors,
@@ -41,6 +42,9 @@ from sessionbase.store import (
     vector_location,
 )
 from sessionbase.store.base import UserChange
+
+if TYPE_CHECKING:
+    from sessionbase.search.semantic import SemanticIndex
 from sessionbase.wording import counted
 
 State = Literal["ok", "warning", "problem"]
@@ -278,7 +282,35 @@ def _semantic(settings: Settings, store: Store | None) -> list[Finding]:
         findings.append(Finding("semantic index", "ok", "matches the vectors"))
     else:
         findings.append(Finding("semantic index", "warning", problem, REPAIR, "embed"))
+    if index.refined is not None:
+        findings.append(_refined(index.refined))
     return findings
+
+
+def _refined(refined: SemanticIndex) -> Finding:
+    """The refining model's vectors: damaged ones are set aside and refined again."""
+    try:
+        problems = refined.vectors.integrity_problems()
+        count = refined.vectors.count()
+    except SessionbaseError as exc:
+        problems, count = [str(exc)], 0
+    if problems:
+        detail = f"damaged: {problems[0]}"
+        return Finding("refined vectors", "problem", detail, REPAIR, "set aside vectors")
+    return Finding("refined vectors", "ok", f"{counted(count, 'vector')} ({refined.embedder.name})")
+
+
+def _damaged(location: str, model: str) -> bool:
+    try:
+        vectors = open_vectors(location, model)
+    except SessionbaseError:
+        return True
+    try:
+        return bool(vectors.integrity_problems())
+    except SessionbaseError:
+        return True
+    finally:
+        vectors.close()
 
 
 async def repair(
@@ -316,12 +348,17 @@ async def repair(
         from sessionbase import search
         from sessionbase.search.semantic import forget
 
+        location = vector_location(url)
         model = search.embedder_for(settings).name
-        forget(vector_location(url))  # this process's open handle on them
-        moved = set_aside_vectors(vector_location(url), model)
-        if moved:
-            done.append(f"set the damaged vectors aside as {moved[0]}")
-        if "rebuild" not in wanted:  # a rebuilt database starts from nothing anyway
+        refiner = search.refiner_for(settings)
+        forget(location)  # this process's open handle on them
+        static_damaged = _damaged(location, model)
+        for name in (model, None if refiner is None else refiner.name):
+            if name is not None and (name != model or static_damaged) and _damaged(location, name):
+                moved = set_aside_vectors(location, name)
+                if moved:
+                    done.append(f"set the damaged vectors aside as {moved[0]}")
+        if static_damaged and "rebuild" not in wanted:  # a rebuilt database starts anew
             with open_store(url) as store:  # every thread's units are to be embedded again
                 store.put_setting(search.semantic_index(settings).version_key, "0")
     if wanted & {"rebuild", "set aside vectors", "embed"}:

@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from sessionbase.cli import cli
 from sessionbase.config import Settings
 from sessionbase.search.embedder import LocalEmbedder
+from sessionbase.search.transformer import TransformerEmbedder
+from sessionbase.store import open_vectors
 from tests.conftest import Cli
 from tests.support.damage import middle_page_of, overwrite_pages, table_pages
 from tests.unit.test_functions import Corpus, build_corpus
@@ -129,6 +131,35 @@ def test_an_unreadable_decisions_file_is_kept_aside_and_written_again(
     saved = orjson.loads(kept.read_bytes())
     assert {d["id"] for d in saved["decisions"]} >= {corpus.a.thread_id, corpus.f.thread_id}
     assert findings(settings)["user decisions"]["state"] == "ok"
+
+
+def _vectors(settings: Settings, model: str) -> list[tuple[int, bytes]]:
+    vectors = open_vectors(str(settings.data_dir), model)
+    try:
+        return [(n, m.tobytes()) for labels, m in vectors.batches() for n in labels]
+    finally:
+        vectors.close()
+
+
+def test_damaged_refined_vectors_are_set_aside_and_refined_again(
+    settings: Settings, corpus: Corpus
+) -> None:
+    """The transformer's vectors are checked too; only they are set aside (the static
+    model's stay as they were) and every unit is refined again."""
+    static = settings.data_dir / f"vectors-{LocalEmbedder().name}.db"
+    refined = settings.data_dir / f"vectors-{TransformerEmbedder().name}.db"
+    count = findings(settings)["refined vectors"]["detail"]
+    kept = _vectors(settings, LocalEmbedder().name)
+    overwrite_pages(refined, [2])
+    found = findings(settings)["refined vectors"]
+    assert (found["state"], found["repair"]) == ("problem", "set aside vectors")
+    result = sessionbase(settings, "doctor", "--repair")
+    assert result.exit_code == 0, result.output
+    assert f"set the damaged vectors aside as {refined}.damaged-" in result.output
+    assert static.exists()
+    assert _vectors(settings, LocalEmbedder().name) == kept
+    after = findings(settings)["refined vectors"]
+    assert (after["state"], after["detail"]) == ("ok", count)
 
 
 def test_damaged_vectors_and_index_are_rebuilt(settings: Settings, corpus: Corpus) -> None:
