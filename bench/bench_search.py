@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime  # noqa: F401  (before usearch, which this script imports: search.ann._usearch)
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -607,6 +607,18 @@ def test_units_for_semantic_search(store: Store) -> None:
     assert f"units:{T1}" in store.commits_since(0)[-1][1]
 
 
+def test_unit_hashes_of_the_most_recently_active_threads_first(store: Store) -> None:
+    """What the refining model embeds first: the units of the threads active last (a text in
+    two threads counts at the newer one)."""
+    ingest(store, T1, ["old question"], last_message_at=1_700_000_000_000)
+    ingest(store, T2, ["new question"], last_message_at=1_800_000_000_000,
+           path=f"/codex/sessions/rollout-{T2}.jsonl")  # fmt: skip
+    store.replace_units(T1, [(0, 0, "user", "a-old", "old"), (1, 1, "user", "m-both", "x")])
+    store.replace_units(T2, [(0, 0, "user", "z-new", "new"), (1, 1, "user", "m-both", "x")])
+    assert store.unit_hashes(newest_first=True) == ["m-both", "z-new", "a-old"]
+    assert sorted(store.unit_hashes()) == ["a-old", "m-both", "z-new"]
+
+
 def test_vectors_by_content_hash(store: Store) -> None:
     vectors = open_vectors(store.vector_location, "contract-model")
     try:
