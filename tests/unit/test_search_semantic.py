@@ -229,6 +229,11 @@ def test_each_model_keeps_its_own_vectors_and_a_new_one_embeds_anew(
                 vectors.close()
         hits = semantic.search(store, "shrink my container image", SearchFilter(), 5)
         assert {h.model for h in hits} == {refiner.name}  # every unit is refined
+        thread = hits[0].thread_id  # and similar threads and messages are found with it too
+        assert {h.model for h in semantic.similar_threads(store, thread, 3)} == {refiner.name}
+        alike = semantic.similar_messages(store, thread, hits[0].idx, 3)
+        assert alike
+        assert {h.model for h in alike} == {refiner.name}
         assert {round(h.score, 6) for h in hits} <= {
             round(s, 6)
             for _, s in semantic.index_for(data_dir).refined.nearest(  # type: ignore[union-attr]
