@@ -159,6 +159,74 @@ def test_a_reset_rebuilds_the_thread_but_keeps_user_decisions(store: Store) -> N
     assert (thread["title"], thread["title_source"], thread["pinned"]) == ("Mine", "user", True)
 
 
+def test_a_large_batch_over_rows_already_stored_replaces_them(store: Store) -> None:
+    """A first backfill's big batches may go in by bulk copy; one that meets rows already
+    stored (the same file read again from the start, a copy of it on another path) must
+    replace them as any batch does."""
+    ingest(store, T1, [f"old {n}" for n in range(60)])
+    ingest(store, T1, [f"new {n}" for n in range(60)], path="/codex/sessions/copy.jsonl")
+    ingest(store, T1, [f"later {n}" for n in range(50, 100)], start=50)
+    ingest(store, T1, [f"more {n}" for n in range(100, 140)], start=100)
+    texts = [m["text"] for m in store.messages(T1)]
+    assert texts == (
+        [f"new {n}" for n in range(50)]
+        + [f"later {n}" for n in range(50, 100)]
+        + [f"more {n}" for n in range(100, 140)]
+    )
+    assert hits(store, "old") == []
+    assert len(hits(store, "later")) == 20
+    assert store.totals() == {"threads": 1, "messages": 140}
+
+
+def test_a_large_batch_waits_for_another_writer_of_its_thread(database_url: str) -> None:
+    """A writer whose rows of a thread are not committed yet holds back another writer's
+    batch of that thread, which then replaces them (never fails on rows it could not see)."""
+    first = open_store(database_url, machine="test-machine")
+    errors: list[BaseException] = []
+
+    def write_second() -> None:
+        path = "/codex/sessions/other.jsonl"
+        second = open_store(database_url, machine="test-machine")  # a store per thread
+        try:
+            second.commit(
+                IngestBatch(
+                    source=SourceRow(path, "/codex", thread_id=T1, offset=1, size=1),
+                    messages=[message(T1, n, f"second {n}") for n in range(40)],
+                )
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            second.close()
+
+    try:
+        with first.grouped_commits(seconds=3600):
+            ingest(first, T1, [f"first {n}" for n in range(40)])
+            writer = threading.Thread(target=write_second)
+            writer.start()
+            if not first.in_process:
+                wait_for_a_blocked_writer(database_url)
+        writer.join()
+        assert errors == []
+        assert [m["text"] for m in first.messages(T1)] == [f"second {n}" for n in range(40)]
+    finally:
+        first.close()
+
+
+def wait_for_a_blocked_writer(url: str) -> None:
+    """Until a session of this PostgreSQL database waits on a lock (or fail after a minute)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(600):
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            threading.Event().wait(0.1)
+    pytest.fail("the second writer never waited for the first")
+
+
 def test_patches_merge_into_earlier_rows(store: Store) -> None:
     ingest(store, T1, ["ls"])
     store.commit(

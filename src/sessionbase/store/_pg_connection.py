@@ -24,6 +24,7 @@ CONNECT_TIMEOUT = 10  # seconds: a server that does not answer at all is unavail
 BORROW_TIMEOUT = 30.0
 
 Connection = psycopg.Connection[Any]
+Cursor = psycopg.Cursor[Any]
 
 _pools: dict[str, ConnectionPool[Connection]] = {}
 _pools_lock = threading.Lock()

@@ -43,20 +43,34 @@ def _usable(token: str) -> bool:
 
 def whole_tokens(text: str) -> list[str]:
     """The tokens FTS5's ``text`` column holds for a text."""
+    if text.isascii():  # folding ASCII is lower(), which keeps every token boundary
+        return WORD.findall(text.lower())
     return [_fold(t) for t in WORD.findall(text)]
+
+
+def _part_tokens(text: str) -> list[str]:
+    """The tokens of FTS5's ``parts`` column, folded as its tokenizer folds them."""
+    found = parts(text).split()
+    return found if text.isascii() else [_fold(t) for t in found]  # ASCII parts are lower
+
+
+def _entries(tokens: list[str], first: int, weight: str) -> list[str]:
+    """``'token':position weight`` for each token, positions from ``first``, the ones past
+    MAX_POSITION sharing it. Tokens never need quoting: ``WORD`` and the parts hold no quote
+    or backslash."""
+    tokens = tokens[:MAX_TOKENS]
+    fits = MAX_POSITION - first + 1
+    out = [f"'{t}':{n}{weight}" for n, t in enumerate(tokens[:fits], first)]
+    out += [f"'{t}':{MAX_POSITION}{weight}" for t in tokens[fits:]]
+    if any(not t or len(t) > MAX_LEXEME_BYTES // 4 for t in tokens):  # rare: look closer
+        out = [e for e, t in zip(out, tokens, strict=True) if _usable(t)]
+    return out
 
 
 def tsvector(text: str) -> str:
     """The ``tsvector`` literal indexing ``text``: whole tokens (A), then parts (B)."""
-    out = []
-    for n, token in enumerate(whole_tokens(text)[:MAX_TOKENS], 1):
-        if _usable(token):
-            out.append(f"{_quote(token)}:{min(n, MAX_POSITION)}A")
-    for n, token in enumerate(parts(text).split()[:MAX_TOKENS]):
-        token = _fold(token)  # as FTS5's tokenizer folds its parts column
-        if _usable(token):
-            out.append(f"{_quote(token)}:{min(PARTS_FROM + n, MAX_POSITION)}B")
-    return " ".join(out)
+    whole = _entries(whole_tokens(text), 1, "A")
+    return " ".join(whole + _entries(_part_tokens(text), PARTS_FROM, "B"))
 
 
 def tsquery(query: TextQuery) -> str | None:

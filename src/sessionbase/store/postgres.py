@@ -7,9 +7,9 @@ lock held to the commit, so they become visible in version order: a reader that 
 version V has seen every version below it, whichever process wrote them.
 
 Files are keyed by machine as well as path (two machines may have the same home path); the
-store's ``machine`` scopes every question about files. This module holds the writes; reads
-come from ``_pg_reads``, searches from ``_pg_search`` and the device tables from
-``_pg_devices``.
+store's ``machine`` scopes every question about files. This module holds the transactions and
+every write but ingest's (``_pg_ingest``); reads come from ``_pg_reads``, searches from
+``_pg_search`` and the device tables from ``_pg_devices``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from sessionbase.errors import IngestBusy
 from sessionbase.store import _pg_migrations, decisions
 from sessionbase.store._pg_connection import Borrowed, Connection, connect, redacted
 from sessionbase.store._pg_devices import PgDevices
-from sessionbase.store._pg_fts import tsvector
-from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
+from sessionbase.store._pg_ingest import PgIngest, clean, first_value, json_text
 from sessionbase.store._pg_search import PgSearch
 from sessionbase.store.base import (
     AUTH_ENTITIES,
@@ -46,103 +45,17 @@ COMMIT_LOCK = 0x5E55_0002  # pg_advisory_xact_lock key held from a version's cho
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
 REPLICA_ALIVE_MS = 15_000  # a replica whose last heartbeat is older is not listed
 
-_THREAD_COLUMNS = (
-    "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
-    "model_provider", "cwd", "git", "title_auto", "name_event", "rollout_path",
-    "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "created_at",
-    "updated_at", "message_count", "last_message_at", "snippet", "tokens_input",
-    "tokens_cached", "tokens_output", "tokens_reasoning", "tokens_total", "archived",
-)  # fmt: skip
-
-_UPSERT_THREAD = (
-    f"INSERT INTO threads (id, {', '.join(_THREAD_COLUMNS)}) "
-    f"VALUES (%(id)s, {', '.join(f'%({c})s' for c in _THREAD_COLUMNS)}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _THREAD_COLUMNS)}"
-)
-
-# A user decision as SQL: user_metadata holds JSON text ('true', '"a title"', '1').
-_JSON_INT = "CASE {v} WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'null' THEN NULL ELSE ({v})::numeric::int END"  # noqa: E501
-_USER_VALUE = "(SELECT value FROM user_metadata WHERE entity = 'thread' AND id = threads.id AND key = '{key}')"  # noqa: E501
-
-# The title columns come back with the effective title; the caller re-indexes it.
-_APPLY_USER = f"""
-UPDATE threads SET
-  pinned = coalesce({_JSON_INT.format(v=_USER_VALUE.format(key="pinned"))}, 0),
-  archived_by_user = {_JSON_INT.format(v=_USER_VALUE.format(key="archived"))},
-  title = COALESCE(
-    ({_USER_VALUE.format(key="title")})::json #>> '{{}}',
-    (SELECT name FROM session_index WHERE thread_id = threads.id),
-    name_event, title_auto),
-  title_source = CASE
-    WHEN EXISTS (SELECT 1 FROM user_metadata
-                  WHERE entity = 'thread' AND id = threads.id AND key = 'title') THEN 'user'
-    WHEN EXISTS (SELECT 1 FROM session_index WHERE thread_id = threads.id) THEN 'index'
-    WHEN name_event IS NOT NULL THEN 'event'
-    WHEN title_auto IS NOT NULL THEN 'message'
-  END
-WHERE id = ANY(%s)
-RETURNING id, title
+# The next version is past the newest (and no earlier than now): run under COMMIT_LOCK.
+_LOG_COMMIT = """
+WITH logged AS (
+  INSERT INTO commit_log (version, touched)
+  SELECT greatest(%s::bigint, coalesce(max(version), 0) + 1), %s FROM commit_log
+  RETURNING version)
+SELECT version, pg_notify(%s, version::text) FROM logged
 """
 
-_PROJECT_FROM_THREADS = """
-UPDATE projects SET
-  created_at = (SELECT min(created_at) FROM threads WHERE project_id = %(id)s),
-  updated_at = (SELECT max(updated_at) FROM threads WHERE project_id = %(id)s),
-  repo_url = (SELECT git::json ->> 'repository_url' FROM threads
-    WHERE project_id = %(id)s AND git::json ->> 'repository_url' IS NOT NULL
-    ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT 1),
-  repo_branch = (SELECT git::json ->> 'branch' FROM threads
-    WHERE project_id = %(id)s AND git IS NOT NULL
-    ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT 1),
-  repo_commit = (SELECT git::json ->> 'commit_hash' FROM threads
-    WHERE project_id = %(id)s AND git IS NOT NULL
-    ORDER BY updated_at DESC NULLS LAST, id COLLATE "C" LIMIT 1)
-WHERE id = %(id)s AND origin = 'derived'
-"""
 
-_UPSERT_MESSAGE = """
-INSERT INTO messages (thread_id, idx, turn_id, ts, role, kind, text, data, item_id,
-                      source_offset, search)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector)
-ON CONFLICT (thread_id, idx) DO UPDATE SET
-  turn_id = excluded.turn_id, ts = excluded.ts, role = excluded.role, kind = excluded.kind,
-  text = excluded.text, data = excluded.data, item_id = excluded.item_id,
-  source_offset = excluded.source_offset, search = excluded.search
-"""
-
-_UPSERT_SOURCE = (
-    f"INSERT INTO sources (machine, {', '.join(sql_column(c) for c in SOURCE_COLUMNS)}) "
-    f"VALUES (%s, {', '.join('%s' for _ in SOURCE_COLUMNS)}) "
-    f"ON CONFLICT (machine, path) DO UPDATE SET "
-    f"{', '.join(f'{sql_column(c)} = excluded.{sql_column(c)}' for c in SOURCE_COLUMNS[1:])}"
-)
-
-
-def clean(value: Any) -> Any:
-    """Text PostgreSQL can store: it refuses NUL characters, which SQLite keeps."""
-    if isinstance(value, str) and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
-    return value
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396, as SQLite's ``json_patch``: objects merge recursively, null deletes."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
-
-
-class PostgresStore(PgSearch, PgDevices):
+class PostgresStore(PgIngest, PgSearch, PgDevices):
     """A sessionbase database on PostgreSQL. One instance per thread, like ``SQLiteStore``;
     any number of processes on any number of machines may share the database."""
 
@@ -190,9 +103,6 @@ class PostgresStore(PgSearch, PgDevices):
 
     # ------------------------------------------------------------------ transactions
 
-    def _x(self, sql: str | bytes, params: Any = None) -> Any:
-        return self._db.get().execute(sql, params)
-
     def _begin(self) -> None:
         if self._group_touched or self._db.in_transaction:
             self._end_group()
@@ -226,16 +136,17 @@ class PostgresStore(PgSearch, PgDevices):
 
     def _log_commit(self, touched: list[str]) -> int:
         """The commit-log row and its NOTIFY, under the commit lock: versions become visible
-        in order (the lock is released only after the commit is visible)."""
-        self._check_fence()
-        self._x("SELECT pg_advisory_xact_lock(%s)", (COMMIT_LOCK,))
-        row = self._x("SELECT coalesce(max(version), 0) FROM commit_log").fetchone()
-        version = max(time.time_ns(), int(row[0]) + 1)
-        self._x(
-            "INSERT INTO commit_log (version, touched) VALUES (%s, %s)",
-            (version, orjson.dumps(sorted(set(touched))).decode()),
-        )
-        self._x("SELECT pg_notify(%s, %s)", (COMMIT_CHANNEL, str(version)))
+        in order (the lock is released only after the commit is visible). One round trip:
+        the ingest claim is checked before the caller commits."""
+        with self._db.get().pipeline():
+            fenced = self._ask_fence()
+            self._x("SELECT pg_advisory_xact_lock(%s)", (COMMIT_LOCK,))
+            logged = self._x(
+                _LOG_COMMIT,
+                (time.time_ns(), orjson.dumps(sorted(set(touched))).decode(), COMMIT_CHANNEL),
+            )
+        fenced()
+        version = int(first_value(logged))
         if version % 500 == 0:
             self._x(
                 "DELETE FROM commit_log WHERE version < %s", (version - COMMIT_LOG_RETENTION_NS,)
@@ -247,16 +158,24 @@ class PostgresStore(PgSearch, PgDevices):
         these Codex homes (``home -> token``; see ``_pg_claims``)."""
         self._fence = dict(tokens)
 
-    def _check_fence(self) -> None:
+    def _ask_fence(self) -> Callable[[], None]:
+        """Queue the check of the ingest claim; the returned function raises IngestBusy if
+        another process took it over. The rows stay share-locked to the commit, so a
+        takeover waits for it."""
         if not self._fence:
-            return
-        rows = self._x(
+            return lambda: None
+        expected = dict(self._fence)
+        held = self._x(
             "SELECT codex_home, token FROM ingesters WHERE machine = %s"
             " AND codex_home = ANY(%s) FOR SHARE",
-            (self.machine, list(self._fence)),
-        ).fetchall()
-        if {r[0]: int(r[1]) for r in rows} != self._fence:
-            raise IngestBusy("another process took over ingesting these Codex homes")
+            (self.machine, list(expected)),
+        )
+
+        def check() -> None:
+            if {r[0]: int(r[1]) for r in held.fetchall()} != expected:
+                raise IngestBusy("another process took over ingesting these Codex homes")
+
+        return check
 
     # ------------------------------------------------------------------ ingest
 
@@ -276,114 +195,6 @@ class PostgresStore(PgSearch, PgDevices):
             except BaseException:
                 self._group_touched = []
                 raise
-
-    def _write_batch(self, batch: IngestBatch) -> list[str]:
-        touched: list[str] = [f"sources:{batch.source.path}"]
-        thread_id = batch.thread["id"] if batch.thread else batch.source.thread_id
-        if batch.reset_thread is not None:
-            self._x(
-                "DELETE FROM quarantine WHERE machine = %s AND path = %s",
-                (self.machine, batch.source.path),
-            )
-        if batch.reset_thread:
-            for table, column in (("messages", "thread_id"), ("extras", "thread_id"),
-                                  ("threads", "id"), ("units", "thread_id")):  # fmt: skip
-                self._x(f"DELETE FROM {table} WHERE {column} = %s", (batch.reset_thread,))
-            touched += [f"messages:{batch.reset_thread}", f"threads:{batch.reset_thread}"]
-        if batch.project is not None:
-            p = batch.project
-            self._x(
-                "INSERT INTO projects (id, name, working_dir, machine) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING",
-                (p.id, clean(p.name), clean(p.working_dir), p.machine),
-            )
-            self._x(
-                "INSERT INTO project_dirs (project_id, machine, working_dir)"
-                " VALUES (%s, %s, %s) ON CONFLICT (project_id, machine)"
-                " DO UPDATE SET working_dir = excluded.working_dir",
-                (p.id, p.machine or "", clean(p.working_dir)),
-            )
-            touched.append(f"projects:{p.id}")
-        if batch.thread is not None:
-            row: dict[str, Any] = {**batch.thread}
-            for key in ("source_detail", "git"):
-                row[key] = _json(row.get(key))
-            tokens = row.pop("tokens", None) or {}
-            for key in TOKEN_KEYS:
-                row[f"tokens_{key}"] = int(tokens.get(key, 0))
-            self._x(_UPSERT_THREAD, {c: clean(row.get(c)) for c in ("id", *_THREAD_COLUMNS)})
-            self._apply_user([row["id"]])
-            touched.append(f"threads:{row['id']}")
-            if row.get("project_id"):
-                self._x(_PROJECT_FROM_THREADS, {"id": row["project_id"]})
-        if batch.messages:
-            conn = self._db.get()
-            with conn.cursor() as cur:
-                cur.executemany(
-                    _UPSERT_MESSAGE,
-                    [(*map(clean, m), tsvector(clean(m[6]))) for m in batch.messages],
-                )
-        if batch.patches and thread_id:
-            self._patch_data(thread_id, batch.patches)
-        if (batch.messages or batch.patches) and thread_id:
-            touched.append(f"messages:{thread_id}")
-        if batch.extras:
-            with self._db.get().cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO extras (thread_id, source_offset, type, raw)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (thread_id, source_offset, type)"
-                    " DO UPDATE SET raw = excluded.raw",
-                    [(e.thread_id, e.source_offset, clean(e.type), clean(e.raw))
-                     for e in batch.extras],
-                )  # fmt: skip
-        if batch.quarantine:
-            with self._db.get().cursor() as cur:
-                cur.executemany(
-                    'INSERT INTO quarantine (machine, path, "offset", lineno, reason, raw)'
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (machine, path, \"offset\")"
-                    " DO UPDATE SET lineno = excluded.lineno, reason = excluded.reason,"
-                    " raw = excluded.raw",
-                    [(self.machine, clean(q.path), q.offset, q.lineno, q.reason, q.raw)
-                     for q in batch.quarantine],
-                )  # fmt: skip
-        self._put_source(batch.source)
-        return touched
-
-    def _patch_data(self, thread_id: str, patches: list[tuple[int, dict[str, Any]]]) -> None:
-        """Merge each patch into its message's ``data`` (in order: one message may have
-        several)."""
-        idxs = sorted({idx for idx, _ in patches})
-        rows = self._x(
-            "SELECT idx, data FROM messages WHERE thread_id = %s AND idx = ANY(%s)",
-            (thread_id, idxs),
-        ).fetchall()
-        data = {int(r[0]): orjson.loads(r[1]) for r in rows}
-        for idx, patch in patches:
-            if idx in data:
-                data[idx] = merge_patch(data[idx], patch)
-        with self._db.get().cursor() as cur:
-            cur.executemany(
-                "UPDATE messages SET data = %s WHERE thread_id = %s AND idx = %s",
-                [(clean(orjson.dumps(d).decode()), thread_id, idx) for idx, d in data.items()],
-            )
-
-    def _apply_user(self, thread_ids: list[str]) -> None:
-        """Recompute the user's choices on these threads, and re-index their titles."""
-        rows = self._x(_APPLY_USER, (thread_ids,)).fetchall()
-        with self._db.get().cursor() as cur:
-            cur.executemany(
-                "UPDATE threads SET title_search = %s::tsvector WHERE id = %s",
-                [(tsvector(r[1] or ""), r[0]) for r in rows],
-            )
-
-    def _put_source(self, s: SourceRow) -> None:
-        self._x(
-            _UPSERT_SOURCE,
-            (self.machine, clean(s.path), clean(s.codex_home), s.thread_id, s.generation,
-             s.dev, s.inode, s.size, s.mtime_ns, s.offset, s.lines, s.fingerprint,
-             s.fingerprint_len, s.status, clean(s.error), orjson.dumps(s.skipped).decode(),
-             clean(_json(s.state)), int(time.time() * 1000)),
-        )  # fmt: skip
 
     def move_source(self, old_path: str, new: SourceRow, archived: bool) -> int:
         with self._db.errors(f"cannot record move of {old_path}"):
@@ -423,7 +234,7 @@ class PostgresStore(PgSearch, PgDevices):
         rows = sorted(
             tuple(map(clean, (
                 s.id, s.scope, s.name, s.description, s.short_description, s.license,
-                _json(s.allowed_tools), orjson.dumps(s.metadata).decode(), s.path,
+                json_text(s.allowed_tools), orjson.dumps(s.metadata).decode(), s.path,
                 project_ids.get(s.project_dir) if s.project_dir else None,
             )))
             for s in skills
