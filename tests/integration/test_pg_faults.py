@@ -2,6 +2,7 @@
 shared one on 127.0.0.1:5432 is never touched): a restart under load, and the whole server
 frozen with SIGSTOP for 10 s. Replica A ingests, B only serves; raw protocol clients on both
 check every Transition (gapless, versions never going back) and record any failed query.
+Also: the server process behind one connection held still while its store closes.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 
+from sessionbase.store import open_store
 from tests.builders.codex import Rollout
 from tests.conftest import integration_required
 from tests.integration.test_sync_semantics import Conn
@@ -161,3 +165,33 @@ def test_a_frozen_postgres_leaves_clients_stale_but_subscribed(
 
     asyncio.run(body())
     assert pair.stored() == pair.written
+
+
+def test_a_closed_store_has_given_up_its_ingest_claim(private_pg: PrivatePostgres) -> None:
+    """The next claim may come at once (a standby, or the next command): the server process
+    that held the claim ending later, on a busy machine, must not refuse it."""
+    home = ["/home/me/.codex"]
+    first = open_store(private_pg.url, machine="laptop")
+    assert first.claim_ingest(home)
+    with psycopg.connect(private_pg.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'sessionbase-ingest'"
+        ).fetchone()
+    assert row is not None
+    holder = psutil.Process(int(row[0]))
+    claimed_after_close: list[bool] = []
+
+    def close_then_claim() -> None:
+        first.close()
+        with open_store(private_pg.url, machine="laptop") as second:
+            claimed_after_close.append(second.claim_ingest(home))
+
+    holder.suspend()  # as a busy machine would leave it: not yet run, not yet ended
+    closing = threading.Thread(target=close_then_claim)
+    try:
+        closing.start()
+        closing.join(2.0)  # time enough to close and claim, were close() not to wait
+    finally:
+        holder.resume()
+    closing.join()
+    assert claimed_after_close == [True]

@@ -14,6 +14,7 @@ every write but ingest's (``_pg_ingest``); reads come from ``_pg_reads``, search
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 
 from sessionbase.codex.skills import Skill, SkillProblem
 from sessionbase.errors import IngestBusy
@@ -95,7 +97,12 @@ class PostgresStore(PgIngest, PgSearch, PgDevices):
     def close(self) -> None:
         self._db.release()
         if self._claim is not None:
-            self._claim.close()  # frees the advisory locks: a standby takes over
+            # Free the claim before returning: a closed connection frees its locks only once
+            # its server process has ended, after this returns (and after the next claim, on
+            # a busy machine). A standby, or the next command, takes over at once.
+            with contextlib.suppress(psycopg.Error):
+                self._claim.execute("SELECT pg_advisory_unlock_all()")
+            self._claim.close()
             self._claim = None
 
     def checkpoint_in_background(self) -> None:
