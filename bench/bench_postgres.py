@@ -14,7 +14,9 @@ Sections (``--only a,b``):
   PostgreSQL copy of the same mirror.
 
 Needs PostgreSQL on 127.0.0.1:5432 (the user ``postgres``, trust); every database it makes is
-dropped at the end. ``uv run python bench/bench_postgres.py --quick`` runs in a few minutes.
+dropped at the end, but for ``--pg-database NAME``, kept with the SQLite mirror under ``--work``
+so that a large home (``--threads 8400``: about 1M messages) is generated and mirrored once.
+``uv run python bench/bench_postgres.py --quick`` runs in a few minutes.
 """
 
 from __future__ import annotations
@@ -68,6 +70,33 @@ def database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def mirror_database(args: argparse.Namespace, *, empty: bool) -> Iterator[str]:
+    """The PostgreSQL database a section fills: ``--pg-database`` when given (created if
+    missing, emptied first when ``empty``, kept afterwards so a large mirror is made once),
+    else a new one dropped at the end."""
+    if not args.pg_database:
+        with database() as url:
+            yield url
+        return
+    name = args.pg_database
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and empty:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if not exists or empty:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def message_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('messages')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM messages").fetchone()
+    return int(row[0]) if row else 0
+
+
 def run(argv: list[str], work: Path) -> float:
     began = time.perf_counter()
     done = subprocess.run(argv, env=child_env(work), capture_output=True, text=True)
@@ -98,7 +127,7 @@ def section_backfill(args: argparse.Namespace, res: Results) -> None:
     shutil.rmtree(work / "sqlite", ignore_errors=True)
     sqlite_s = run([*sessionbase_cmd(), "--data-dir", str(work / "sqlite"), "--codex-home",
                     str(home), "backfill", "--no-embed"], work)  # fmt: skip
-    with database() as url:
+    with mirror_database(args, empty=True) as url:
         pg_s = run([*sessionbase_cmd(), "--database", url, "--data-dir", str(work / "pg"),
                     "--codex-home", str(home), "backfill", "--no-embed"], work)  # fmt: skip
     lines = work / "lines.copy"
@@ -261,12 +290,13 @@ def section_queries(args: argparse.Namespace, res: Results) -> None:
     home = work / "home"
     if not (work / "sqlite" / "sessionbase.db").exists():
         section_backfill(args, Results())
-    with database() as url:
-        log("queries: filling PostgreSQL")
-        run([*sessionbase_cmd(), "--database", url, "--data-dir", str(work / "pg"),
-             "--codex-home", str(home), "backfill", "--no-embed"], work)  # fmt: skip
+    with mirror_database(args, empty=False) as url:
+        if not message_count(url):
+            log("queries: filling PostgreSQL")
+            run([*sessionbase_cmd(), "--database", url, "--data-dir", str(work / "pg"),
+                 "--codex-home", str(home), "backfill", "--no-embed"], work)  # fmt: skip
+        messages = message_count(url)
         with psycopg.connect(url) as conn:
-            messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]  # type: ignore[index]
             threads = [
                 r[0] for r in conn.execute("SELECT id FROM threads ORDER BY random() LIMIT 50")
             ]
@@ -320,6 +350,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100, help="fanout: appends")
     parser.add_argument("--fan-threads", type=int, default=100)
     parser.add_argument("--query-rounds", type=int, default=300)
+    parser.add_argument("--pg-database", help="backfill/queries: fill this database and keep it"
+                        " (queries reuse it when it holds messages)")  # fmt: skip
     args = parser.parse_args()
     if args.threads is None:
         args.threads = 100 if args.quick else 2000
