@@ -51,19 +51,12 @@ class TransformerEmbedder:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._session is None:
-                import onnxruntime
                 from tokenizers import Tokenizer
 
                 tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
                 tokenizer.enable_truncation(self.max_tokens)
                 tokenizer.no_padding()
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._session = onnxruntime.InferenceSession(
-                    str(self.path / "model.onnx"), options, providers=["CPUExecutionProvider"]
-                )
+                self._session = _session(self.path / "model.onnx", self.threads)
                 self._tokenizer = tokenizer
             return self._session, self._tokenizer
 
@@ -87,3 +80,25 @@ class TransformerEmbedder:
             (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
             out[rows] = vectors
         return out
+
+
+_sessions: dict[tuple[Path, int], Any] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session(model: Path, threads: int) -> Any:
+    """One ONNX Runtime session per graph and thread count in a process, shared by every
+    embedder that uses them (a session holds the graph's weights; ``run`` is thread-safe)."""
+    with _sessions_lock:
+        session = _sessions.get((model, threads))
+        if session is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = _sessions[(model, threads)] = onnxruntime.InferenceSession(
+                str(model), options, providers=["CPUExecutionProvider"]
+            )
+        return session
