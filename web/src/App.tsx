@@ -15,15 +15,17 @@ const ThreadPage = lazy(() => threadPage.then((m) => ({ default: m.ThreadPage })
 const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
 const ProjectsPage = lazy(() => import("./pages/ProjectsPage").then((m) => ({ default: m.ProjectsPage })));
 const SkillsPage = lazy(() => import("./pages/SkillsPage").then((m) => ({ default: m.SkillsPage })));
+const DevicesPage = lazy(() => import("./pages/DevicesPage").then((m) => ({ default: m.DevicesPage })));
 
-// Every page of the app, by path. Pages that need more than the public query functions
-// (device pairing, once devices exist) join this table like any other.
+// Every page of the app, by path. The pairing page (/pair) is not among them: it stands on
+// its own, since a browser without access sees nothing else (see Root).
 const ROUTES: { path: string; page: React.ComponentType }[] = [
   { path: "/", page: HomePage },
   { path: "/t/:id", page: ThreadPage },
   { path: "/search", page: SearchPage },
   { path: "/projects", page: ProjectsPage },
   { path: "/skills", page: SkillsPage },
+  { path: "/devices", page: DevicesPage },
 ];
 
 export function App() {

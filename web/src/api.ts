@@ -143,6 +143,26 @@ export type ThreadListArgs = {
   parentId?: string;
 };
 
+export type Scope = "read" | "write" | "admin" | "run";
+
+export type Device = {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  createdAt: number;
+  lastSeenAt: number | null;
+  lastIp: string | null;
+  userAgent: string | null;
+  revokedAt: number | null;
+};
+
+export type PairingCode = {
+  code: string | null; // null when a retried call repeats an earlier result
+  urls: string[];
+  expiresAt: number;
+  scopes: Scope[];
+};
+
 const query = <Args extends Record<string, unknown>, Result>(path: string) =>
   makeFunctionReference<"query", Args, Result>(path);
 const mutation = <Args extends Record<string, unknown>, Result>(path: string) =>
@@ -165,4 +185,10 @@ export const api = {
   rename: mutation<{ id: string; title: string | null }, null>("threads:rename"),
   setPinned: mutation<{ id: string; pinned: boolean }, null>("threads:setPinned"),
   setArchived: mutation<{ id: string; archived: boolean }, null>("threads:setArchived"),
+  devices: query<Record<string, never>, Device[]>("devices:list"),
+  revokeDevice: mutation<{ id: string }, null>("devices:revoke"),
+  renameDevice: mutation<{ id: string; name: string }, null>("devices:rename"),
+  createPairing: mutation<{ name?: string; scopes: Scope[]; ttlSeconds: number }, PairingCode>(
+    "pairing:create",
+  ),
 };

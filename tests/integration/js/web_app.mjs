@@ -8,80 +8,26 @@
 // Every page opened through `open()` is watched: console errors, uncaught exceptions, failed
 // requests and HTTP errors are collected and reported in `problems`.
 
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { appendFileSync, mkdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { launchChromium } from "./chromium.mjs";
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const WAIT = 20_000; // ms: how long any one expected thing may take to show
-export const DESKTOP = { width: 1280, height: 800 };
-export const PHONE = { width: 390, height: 844 };
-
-class Problems {
-  constructor() {
-    this.list = [];
-  }
-  watch(page, label) {
-    page.on("console", (msg) => {
-      if (msg.type() === "error") this.list.push(`${label}: console error: ${msg.text()}`);
-    });
-    page.on("pageerror", (err) => this.list.push(`${label}: uncaught: ${err.message}`));
-    page.on("requestfailed", (req) => {
-      const reason = req.failure()?.errorText ?? "";
-      // A navigation away aborts what the old page still had in flight; that is not a failure.
-      if (reason === "net::ERR_ABORTED") return;
-      this.list.push(`${label}: request failed: ${req.url()} ${reason}`);
-    });
-    page.on("response", (res) => {
-      if (res.status() >= 400) this.list.push(`${label}: HTTP ${res.status()} for ${res.url()}`);
-    });
-  }
-}
-
-async function newContext(browser, viewport) {
-  return browser.newContext({ viewport, deviceScaleFactor: 1, reducedMotion: "reduce" });
-}
-
-async function open(context, problems, url, label) {
-  const page = await context.newPage();
-  problems.watch(page, label);
-  await page.goto(url, { waitUntil: "domcontentloaded" });
-  return page;
-}
+import {
+  DESKTOP,
+  PHONE,
+  Problems,
+  WAIT,
+  axeViolations,
+  horizontalOverflow,
+  newContext,
+  open,
+  runScenario,
+} from "./web_page.mjs";
 
 /** The ids of the thread links in the history drawer, in order. */
 async function drawerThreadIds(page) {
   return page.$$eval("aside#history a[data-thread-link]", (links) =>
     links.map((a) => a.getAttribute("data-thread-id")),
   );
-}
-
-async function axeViolations(page) {
-  // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses inline scripts.
-  await page.evaluate(AXE_SOURCE);
-  return page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
-    }));
-  });
-}
-
-async function horizontalOverflow(page) {
-  return page.evaluate(() => {
-    const doc = document.documentElement;
-    return {
-      scrollWidth: Math.max(doc.scrollWidth, document.body.scrollWidth),
-      clientWidth: doc.clientWidth,
-    };
-  });
 }
 
 /** Every row of the open thread's transcript, scrolling it from top to bottom (the list is
@@ -462,16 +408,4 @@ const scenarios = {
 
 // ------------------------------------------------------------------------------ main
 
-const [name, rawConfig] = process.argv.slice(2);
-const scenario = scenarios[name];
-if (!scenario) {
-  console.error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(", ")}`);
-  process.exit(2);
-}
-const browser = await launchChromium();
-try {
-  const result = await scenario(browser, JSON.parse(rawConfig ?? "{}"));
-  process.stdout.write(JSON.stringify(result) + "\n");
-} finally {
-  await browser.close();
-}
+await runScenario(scenarios);

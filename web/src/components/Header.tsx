@@ -1,5 +1,6 @@
-import { BookOpen, FolderGit2, Menu, Search, X } from "lucide-react";
+import { BookOpen, FolderGit2, Menu, MonitorSmartphone, Search, X } from "lucide-react";
 import { Link, useRoute } from "wouter";
+import { useAccess } from "../lib/access";
 import { ConnectionBanner } from "./ConnectionBanner";
 import { SearchBox } from "./SearchBox";
 import { StatusPill } from "./StatusPill";
@@ -11,6 +12,7 @@ export function Header({
   drawerOpen: boolean;
   onToggleDrawer: () => void;
 }) {
+  const [access] = useAccess();
   return (
     <header className="header">
       <button
@@ -41,6 +43,9 @@ export function Header({
         <NavLink href="/search" label="Search" icon={<Search size={17} aria-hidden />} phoneOnly />
         <NavLink href="/projects" label="Projects" icon={<FolderGit2 size={17} aria-hidden />} />
         <NavLink href="/skills" label="Skills" icon={<BookOpen size={17} aria-hidden />} />
+        {access.has("admin") ? (
+          <NavLink href="/devices" label="Devices" icon={<MonitorSmartphone size={17} aria-hidden />} />
+        ) : null}
       </nav>
       <StatusPill />
       <ConnectionBanner />
