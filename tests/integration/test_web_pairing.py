@@ -78,6 +78,9 @@ def test_a_phone_pairs_by_the_qr_code_and_is_signed_out_when_revoked(served: Ser
     assert errors["limited"].startswith("Too many attempts")
     assert errors["buttonDisabled"]
     assert errors["button"].startswith("Try again in")
+    assert errors["tooManyCodes"] == (
+        "10 pairing codes are live already: use one, or wait for them to expire"
+    )
 
 
 def test_devices_and_pair_pages_are_clean_accessible_and_fit_a_phone(served: Served) -> None:

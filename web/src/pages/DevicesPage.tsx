@@ -21,13 +21,15 @@ const LIFETIMES: [number, string][] = [
   [3600, "1 hour"],
 ];
 
-/** What the server said, without the Convex client's framing ("[CONVEX M(...)] ... Uncaught
- * Error: "). */
+/** What the server said, without the Convex client's framing ("[CONVEX M(pairing:create)]
+ * [Request ID: …] Server Error", "Uncaught Error:", "Called by client"). */
 function said(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  const lines = text.split("\n").filter((line) => line.trim() && !line.startsWith("  at "));
-  const last = lines[lines.length - 1] ?? text;
-  return last.replace(/^(\[[^\]]*\]\s*)+/, "").replace(/^(Uncaught )?(Error|ConvexError):\s*/, "");
+  const lines = text
+    .split("\n")
+    .map((line) => line.replace(/^(\[[^\]]*\]\s*)+/, "").replace(/^(Uncaught )?(Error|ConvexError):\s*/, "").trim())
+    .filter((line) => line && !/^(Server Error|Called by client)$/.test(line) && !line.startsWith("at "));
+  return lines[0] ?? text;
 }
 
 /** Paired devices and new pairings: for admin devices and the owner on the server's computer. */

@@ -43,7 +43,6 @@ export function PairPage() {
   useEffect(() => {
     if (!code) codeInput.current?.focus();
     // Only on arrival: typing must not steal focus back.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   async function submit(event: React.FormEvent) {
