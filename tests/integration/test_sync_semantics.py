@@ -32,7 +32,7 @@ from sessionbase.errors import FunctionError
 from sessionbase.protocol.codec import decode_u64
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.support.raw_ws import SilentSocket, handshake
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, run_command
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -132,6 +132,20 @@ class Live:
                 return
             assert time.monotonic() < deadline, "semantic index never caught up"
             time.sleep(0.05)
+
+    def device_token(self) -> str:
+        """A token for a device paired as a user would: `pair`, /auth/pair, /auth/token."""
+        paired = run_command(self.server.data_dir, self.codex_home, "pair", "--json")
+        assert paired.returncode == 0, paired.stderr
+        code = orjson.loads(paired.stdout)["code"]
+        redeemed = self.http.post("/auth/pair", json={"code": code, "name": "sync test"})
+        assert redeemed.status_code == 200, redeemed.text
+        secret = redeemed.json()["secret"]
+        issued = self.http.post("/auth/token", json={},
+                                headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
+        assert issued.status_code == 200, issued.text
+        token: str = issued.json()["token"]
+        return token
 
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -676,7 +690,7 @@ def test_authenticate_bumps_the_identity_version(live: Live) -> None:
         assert t["startVersion"]["identity"] == 0
         assert t["endVersion"]["identity"] == 1
         assert t["endVersion"]["querySet"] == 1
-        await conn.send({"type": "Authenticate", "tokenType": "User", "value": "jwt",
+        await conn.send({"type": "Authenticate", "tokenType": "User", "value": token,
                          "baseVersion": 1})  # fmt: skip
         t = await conn.next("Transition")
         assert t["endVersion"]["identity"] == 2
@@ -691,6 +705,16 @@ def test_authenticate_bumps_the_identity_version(live: Live) -> None:
         t = await bare.next("Transition")
         assert (t["startVersion"], t["endVersion"]["identity"]) == (START, 1)
         await bare.close()
+
+        forged = await Conn.open(live.ws_url)  # a token the server did not sign
+        await forged.send({"type": "Authenticate", "tokenType": "User", "value": "jwt",
+                           "baseVersion": 0})  # fmt: skip
+        refused = await forged.next("AuthError")
+        assert refused["authUpdateAttempted"] is True
+        await forged.close()
+
+    token = live.device_token()
+    run(body())
 
     run(body())
 
