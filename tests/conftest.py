@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,37 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     if backend == "postgres":
         return str(request.getfixturevalue("pg_url"))
     return str(tmp_path / "data" / "sessionbase.db")
+
+
+@pytest.fixture(scope="session")
+def _pg_spare_databases() -> list[str]:
+    return []  # made as tests ask for them, emptied to be handed out again
+
+
+@pytest.fixture
+def fresh_database(backend: str, request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Factory: another empty database of the backend under test, for a second mirror to be
+    compared with the first. "" on SQLite (the database of whatever data dir it is given); on
+    PostgreSQL one more of this run's databases, emptied (creating one per test is slower)."""
+    if backend != "postgres":
+        return lambda: ""
+    from sessionbase.search import semantic
+
+    databases: TestDatabases = request.getfixturevalue("pg_databases")
+    spares: list[str] = request.getfixturevalue("_pg_spare_databases")
+    handed = 0
+
+    def make() -> str:
+        nonlocal handed
+        if handed == len(spares):
+            spares.append(databases.create())
+        url = spares[handed]
+        handed += 1
+        databases.empty(url)
+        semantic.forget(url)
+        return url
+
+    return make
 
 
 @pytest.fixture

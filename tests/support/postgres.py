@@ -79,7 +79,9 @@ class TestDatabases:
         return f"postgresql://{self.user}@{HOST}:{PORT}/{name}"
 
     def empty(self, url: str) -> None:
-        """Every table of the database emptied, its schema (and schema version) kept."""
+        """Every table of the database emptied and its sequences restarted, its schema (and
+        schema version) kept. DELETE, not TRUNCATE: a test's few rows go in milliseconds,
+        where TRUNCATE makes every table a new file (a quarter of a second, each test)."""
         with psycopg.connect(url, autocommit=True) as conn:
             present = [
                 r[0]
@@ -88,8 +90,17 @@ class TestDatabases:
                     " AND tablename != 'schema_version'"
                 )
             ]
-            if present:
-                conn.execute(f"TRUNCATE {', '.join(present)} RESTART IDENTITY")
+            sequences = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+                )
+            ]
+            with conn.transaction():
+                for table in present:
+                    conn.execute(f'DELETE FROM "{table}"')
+                for sequence in sequences:
+                    conn.execute(f'ALTER SEQUENCE "{sequence}" RESTART')
 
     def drop(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]

@@ -4,19 +4,21 @@ Codex appends to a rollout while sessionbase reads it, so a pass can end anywher
 the middle of a multi-byte UTF-8 sequence, right before a newline. Whatever the pieces, the
 batch size, whether each pass is a watch event or a full sync, and whether the mirror was
 restarted in between, the final database must equal a one-shot ingest of the whole file, row
-for row (messages with their data, threads, projects, extras, sources, quarantine).
+for row (messages with their data, threads, projects, extras, sources, quarantine), on SQLite
+and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import functools
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sessionbase import config
 from sessionbase.config import Settings
@@ -27,6 +29,25 @@ from tests.support.db_snapshot import diff, snapshot
 
 CORPUS_FILES = sorted(CORPUS.glob("*/*.jsonl")) if CORPUS.is_dir() else []
 DEFAULT_BATCH = 8 * 1024 * 1024
+Databases = Callable[[], tuple[str, str]]
+
+
+@pytest.fixture
+def databases(backend: str, request: pytest.FixtureRequest) -> Databases:
+    """Factory: the (pieces, whole) databases of the backend under test, empty at each call
+    (each example of a property). SQLite's are the files of two fresh data dirs ("")."""
+    if backend == "sqlite":
+        return lambda: ("", "")
+    pg = request.getfixturevalue("pg_databases")
+    fresh = request.getfixturevalue("fresh_database")
+    pair = (fresh(), fresh())
+
+    def emptied() -> tuple[str, str]:
+        for url in pair:
+            pg.empty(url)
+        return pair
+
+    return emptied
 
 
 def _unicode_rollout() -> bytes:
@@ -117,7 +138,7 @@ def plans(draw: st.DrawFn, data: bytes, batch_sizes: list[int]) -> Plan:
     )
 
 
-def _settings(root: Path, name: str, plan: Plan) -> Settings:
+def _settings(root: Path, name: str, plan: Plan, database: str) -> Settings:
     return config.load(
         environ={},
         overrides={
@@ -127,17 +148,19 @@ def _settings(root: Path, name: str, plan: Plan) -> Settings:
             "machine": "test-machine",
             "batch_bytes": plan.batch_bytes,
             "max_line_bytes": plan.max_line_bytes,
+            "database": database,
         },
     )
 
 
-def _deliver_in_pieces(data: bytes, name: str, plan: Plan) -> None:
+def _deliver_in_pieces(data: bytes, name: str, plan: Plan, databases: Databases) -> None:
+    in_pieces, at_once = databases()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = root / "codex-home" / "sessions" / "2026" / "05" / "01" / name
         path.parent.mkdir(parents=True)
         path.write_bytes(b"")
-        pieces = _settings(root, "pieces", plan)
+        pieces = _settings(root, "pieces", plan, in_pieces)
         mirror = Mirror(pieces)
         try:
             written = 0
@@ -158,10 +181,10 @@ def _deliver_in_pieces(data: bytes, name: str, plan: Plan) -> None:
             mirror.close()
         assert path.read_bytes() == data
 
-        whole = _settings(root, "whole", plan)
+        whole = _settings(root, "whole", plan, at_once)
         with Mirror(whole) as one_shot:
             assert one_shot.sync().statuses == {"ingested": 1}
-        chunked, expected = snapshot(pieces.database_path), snapshot(whole.database_path)
+        chunked, expected = snapshot(pieces.database_url), snapshot(whole.database_url)
         assert chunked == expected, diff(chunked, expected)
         assert expected["threads"], "the file produced no thread at all"
 
@@ -170,30 +193,41 @@ def _rollout_name(source: Path) -> str:
     return source.name if source.name.startswith("rollout-") else f"rollout-{source.name}"
 
 
-FAST = settings(max_examples=25, deadline=None, database=None, print_blob=True)
+# The databases fixture is meant to serve every example: each call empties them.
+FAST = settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.mark.skipif(not CORPUS_FILES, reason=f"corpus not found at {CORPUS}")
 @FAST
 @given(data=st.data())
-def test_corpus_file_in_any_pieces_equals_one_read(data: st.DataObject) -> None:
+def test_corpus_file_in_any_pieces_equals_one_read(
+    data: st.DataObject, databases: Databases
+) -> None:
     source = data.draw(st.sampled_from(CORPUS_FILES), label="file")
     content = source.read_bytes()
     plan = data.draw(plans(content, [DEFAULT_BATCH, 64 * 1024, 4096]), label="plan")
-    _deliver_in_pieces(content, _rollout_name(source), plan)
+    _deliver_in_pieces(content, _rollout_name(source), plan, databases)
 
 
 @FAST
 @given(data=st.data())
-def test_unicode_rollout_in_any_pieces_equals_one_read(data: st.DataObject) -> None:
+def test_unicode_rollout_in_any_pieces_equals_one_read(
+    data: st.DataObject, databases: Databases
+) -> None:
     kind = data.draw(st.sampled_from(sorted(BUILT)), label="kind")
     content = BUILT[kind]
     plan = data.draw(plans(content, [DEFAULT_BATCH, 2048, 1]), label="plan")
     thread_id = orjson.loads(content.split(b"\n", 1)[0])["payload"]["id"]
-    _deliver_in_pieces(content, f"rollout-2026-05-01T10-00-00-{thread_id}.jsonl", plan)
+    _deliver_in_pieces(content, f"rollout-2026-05-01T10-00-00-{thread_id}.jsonl", plan, databases)
 
 
-def test_single_cuts_through_multibyte_characters() -> None:
+def test_single_cuts_through_multibyte_characters(databases: Databases) -> None:
     """Cut once inside each multi-byte character of a short line, then complete the file."""
     r = Rollout()
     r.user("é🌍世", item=False)
@@ -204,4 +238,4 @@ def test_single_cuts_through_multibyte_characters() -> None:
     assert len(cuts) >= 8
     for cut in cuts:
         plan = Plan([cut, len(content)], [False, True], False, DEFAULT_BATCH, 64 * 1024 * 1024)
-        _deliver_in_pieces(content, r.file_name(), plan)
+        _deliver_in_pieces(content, r.file_name(), plan, databases)

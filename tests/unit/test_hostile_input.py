@@ -1,7 +1,7 @@
 """Hostile and broken input: counted, quarantined, reported; never fatal, never a hang.
 
 Each case checks what ``sessionbase status --json`` says (skipped lines by reason, errors) and
-that the good lines around the bad ones all arrive.
+that the good lines around the bad ones all arrive. Every case runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ from tests.support.db_snapshot import diff, snapshot
 TS = "2026-05-01T10:30:00.000Z"
 
 
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test of this module runs on SQLite and on PostgreSQL."""
+    return backend_settings
+
+
 def sync(settings: Settings) -> SyncReport:
     with Mirror(settings) as mirror:
         return mirror.sync()
@@ -49,7 +55,7 @@ def good(n: int) -> bytes:
 
 
 def user_texts(settings: Settings, thread_id: str) -> list[str]:
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True)
     try:
         return [m["text"] for m in store.messages(thread_id) if m["role"] == "user"]
     finally:
@@ -57,12 +63,9 @@ def user_texts(settings: Settings, thread_id: str) -> list[str]:
 
 
 def quarantine(settings: Settings) -> list[tuple[str, int, bytes]]:
-    store = open_store(settings.database_path, readonly=True)
-    try:
-        rows = store._db.execute('SELECT reason, "offset", raw FROM quarantine ORDER BY "offset"')
-        return [(r[0], r[1], bytes(r[2])) for r in rows]
-    finally:
-        store.close()
+    rows = [dict(row) for row in snapshot(settings.database_url, ["quarantine"])["quarantine"]]
+    rows.sort(key=lambda r: (r["offset"], r["path"]))
+    return [(r["reason"], r["offset"], bytes(r["raw"])) for r in rows]
 
 
 def write(path: Path, lines: list[bytes]) -> Path:
@@ -164,11 +167,7 @@ def test_envelope_with_a_non_object_payload_is_kept_raw_and_counted(
     assert status["skipped_lines"] == {}
     assert status["errors"] == []
     assert status["unknown_types"] == {"event_msg.None": 2, "response_item.None": 1}
-    store = open_store(settings.database_path, readonly=True)
-    try:
-        extras = [orjson.loads(row[0]) for row in store._db.execute("SELECT raw FROM extras")]
-    finally:
-        store.close()
+    extras = [orjson.loads(dict(row)["raw"]) for row in snapshot(settings.database_url)["extras"]]
     assert sorted(orjson.dumps(e["payload"]) for e in extras) == sorted(
         [b'{"value":"a bare string"}', b'{"value":[1,2,3]}', b'{"value":null}']
     )
@@ -194,7 +193,12 @@ def test_unrecognized_first_object_does_not_condemn_the_file(
 
 @pytest.mark.parametrize("content", [b"", b"\n\n   \n\t\n"], ids=["empty", "blank-lines"])
 def test_empty_and_blank_files(
-    tmp_path: Path, codex_home: Path, settings: Settings, run_cli: Cli, content: bytes
+    tmp_path: Path,
+    codex_home: Path,
+    settings: Settings,
+    run_cli: Cli,
+    content: bytes,
+    fresh_database: Callable[[], str],
 ) -> None:
     r = Rollout()
     r.user("arrives later", item=False)
@@ -215,10 +219,10 @@ def test_empty_and_blank_files(
         fh.write(r.to_bytes())
     sync(settings)
     assert user_texts(settings, r.thread_id) == ["arrives later"]
-    fresh = with_settings(settings, data_dir=tmp_path / "fresh")
+    fresh = with_settings(settings, data_dir=tmp_path / "fresh", database=fresh_database())
     sync(fresh)
-    assert snapshot(settings.database_path) == snapshot(fresh.database_path), diff(
-        snapshot(settings.database_path), snapshot(fresh.database_path)
+    assert snapshot(settings.database_url) == snapshot(fresh.database_url), diff(
+        snapshot(settings.database_url), snapshot(fresh.database_url)
     )
 
 
@@ -390,7 +394,7 @@ def test_huge_garbage_line_under_the_limit_is_not_json(
 
 
 def test_oversized_is_judged_by_length_not_by_where_reads_fall(
-    tmp_path: Path, codex_home: Path, settings: Settings
+    tmp_path: Path, codex_home: Path, settings: Settings, fresh_database: Callable[[], str]
 ) -> None:
     limit = 1000
     small = with_settings(settings, max_line_bytes=limit)
@@ -420,7 +424,7 @@ def test_oversized_is_judged_by_length_not_by_where_reads_fall(
 
     # Delivered in pieces, the same lines are oversized and the rows are the same.
     data = path.read_bytes()
-    pieces = with_settings(small, data_dir=tmp_path / "pieces")
+    pieces = with_settings(small, data_dir=tmp_path / "pieces", database=fresh_database())
     rng = random.Random(7)
     cuts = sorted(rng.sample(range(1, len(data)), 12))
     path.write_bytes(b"")
@@ -430,8 +434,8 @@ def test_oversized_is_judged_by_length_not_by_where_reads_fall(
             fh.write(data[fh.tell() : cut])
         sync(pieces)
     mtime = [("sources", "mtime_ns")]  # the file was rewritten piece by piece
-    chunked = snapshot(pieces.database_path, ignore=mtime)
-    one_shot = snapshot(small.database_path, ignore=mtime)
+    chunked = snapshot(pieces.database_url, ignore=mtime)
+    one_shot = snapshot(small.database_url, ignore=mtime)
     assert chunked == one_shot, diff(chunked, one_shot)
 
 
@@ -535,7 +539,11 @@ def test_directory_named_like_a_rollout(codex_home: Path, settings: Settings, ru
 
 
 def test_corrupt_zst_is_an_error_and_a_truncated_one_resumes(
-    tmp_path: Path, codex_home: Path, settings: Settings, run_cli: Cli
+    tmp_path: Path,
+    codex_home: Path,
+    settings: Settings,
+    run_cli: Cli,
+    fresh_database: Callable[[], str],
 ) -> None:
     corrupt = Rollout()
     corrupt_path = corrupt.path_in(codex_home).with_suffix(".jsonl.zst")
@@ -565,7 +573,7 @@ def test_corrupt_zst_is_an_error_and_a_truncated_one_resumes(
     partial_path.write_bytes(packed)
     sync(settings)
     assert len(user_texts(settings, partial.thread_id)) == 3000
-    fresh = with_settings(settings, data_dir=tmp_path / "fresh")
+    fresh = with_settings(settings, data_dir=tmp_path / "fresh", database=fresh_database())
     sync(fresh)
     tables = ("messages", "threads", "extras")
-    assert snapshot(settings.database_path, tables) == snapshot(fresh.database_path, tables)
+    assert snapshot(settings.database_url, tables) == snapshot(fresh.database_url, tables)

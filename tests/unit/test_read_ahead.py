@@ -2,8 +2,8 @@
 
 Real worker processes (spawned, as in a backfill) read the corpus and generated rollouts with
 bad lines, compressed files, a duplicate copy and several chunks per file; the database must
-equal, row for row, one filled by a single process. Killed runs are covered by the
-``read-ahead`` case of ``tests/integration/test_crash_safety.py``.
+equal, row for row, one filled by a single process, on SQLite and on PostgreSQL. Killed runs
+are covered by the ``read-ahead`` case of ``tests/integration/test_crash_safety.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -29,9 +29,13 @@ from tests.support.db_snapshot import diff, snapshot
 from tests.support.mirror import settings_for, sync
 
 
-def settings_with(tmp_path: Path, name: str, home: Path, workers: int) -> Settings:
+def settings_with(
+    tmp_path: Path, name: str, home: Path, workers: int, database: str = ""
+) -> Settings:
     # Small transactions: several chunks per file.
-    return settings_for(tmp_path, name, home, read_workers=workers, batch_bytes=16 * 1024)
+    return settings_for(
+        tmp_path, name, home, read_workers=workers, batch_bytes=16 * 1024, database=database
+    )
 
 
 def build_home(root: Path) -> Path:
@@ -83,20 +87,25 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
 @pytest.mark.parametrize("streamed", [False, True], ids=["held whole", "big ones streamed"])
 def test_read_ahead_gives_the_rows_of_one_process(
-    tmp_path: Path, counted: list[str], monkeypatch: pytest.MonkeyPatch, streamed: bool
+    tmp_path: Path,
+    counted: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    streamed: bool,
+    fresh_database: Callable[[], str],
 ) -> None:
     if streamed:  # the generated rollouts (tens of KB) stream; most corpus files do not
         monkeypatch.setattr(readahead, "MAX_FILE_BYTES", 16 * 1024)
     home = build_home(tmp_path / "codex-home")
-    ahead = sync(settings_with(tmp_path, "ahead", home, workers=2))
-    alone = sync(settings_with(tmp_path, "alone", home, workers=0))
+    ahead_settings = settings_with(tmp_path, "ahead", home, 2, fresh_database())
+    alone_settings = settings_with(tmp_path, "alone", home, 0, fresh_database())
+    ahead, alone = sync(ahead_settings), sync(alone_settings)
     files = len(list(CORPUS.glob("*/*.jsonl"))) + 7
     assert len(counted) == files  # every file came from a worker in the first pass only
     assert ahead.statuses == alone.statuses == {"ingested": files - 1, "duplicate": 1}
     assert ahead.skipped == alone.skipped == {"not_json": 2}
     assert (ahead.lines, ahead.rows) == (alone.lines, alone.rows)
-    expected = snapshot(tmp_path / "alone" / "sessionbase.db")
-    actual = snapshot(tmp_path / "ahead" / "sessionbase.db")
+    expected = snapshot(alone_settings.database_url)
+    actual = snapshot(ahead_settings.database_url)
     assert actual == expected, diff(actual, expected)
 
 
@@ -115,7 +124,7 @@ def test_a_file_no_worker_can_read_is_read_and_reported_by_the_tailer(
 
 
 def test_a_stream_lost_midway_is_read_on_by_the_tailer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_database: Callable[[], str]
 ) -> None:
     home = tmp_path / "codex-home"
     r = Rollout().context("/work/app")
@@ -144,13 +153,14 @@ def test_a_stream_lost_midway_is_read_on_by_the_tailer(
             raise
 
     monkeypatch.setattr(readahead.ReadAhead, "take", killing_its_process)
-    streamed = sync(settings_with(tmp_path, "streamed", home, workers=1))
-    alone = sync(settings_with(tmp_path, "alone", home, workers=0))
+    streamed_settings = settings_with(tmp_path, "streamed", home, 1, fresh_database())
+    alone_settings = settings_with(tmp_path, "alone", home, 0, fresh_database())
+    streamed, alone = sync(streamed_settings), sync(alone_settings)
     assert lost  # the process died with chunks still to come
     assert streamed.errors == alone.errors == []
     assert (streamed.lines, streamed.rows) == (alone.lines, alone.rows)
-    expected = snapshot(tmp_path / "alone" / "sessionbase.db")
-    actual = snapshot(tmp_path / "streamed" / "sessionbase.db")
+    expected = snapshot(alone_settings.database_url)
+    actual = snapshot(streamed_settings.database_url)
     assert actual == expected, diff(actual, expected)
 
 

@@ -3,7 +3,9 @@
 After each scenario, for every probe word, the set of rows the FTS index returns must equal a
 brute-force scan of the rows (a case- and accent-insensitive word match), for messages
 (``message_search`` against ``messages.text``) and titles (``thread_search`` against
-``threads.title``). FTS5's own ``integrity-check`` (against the content views) must pass too.
+``threads.title``). The index must also agree with its rows: FTS5's own ``integrity-check``
+(against the content views) on SQLite; on PostgreSQL, each row's stored ``tsvector`` must be the
+one its text gives now. Every scenario runs on both backends.
 
 Scenarios: a plain backfill; an ingest that dies mid-pass with small batches, then resumes after
 more lines were appended; a thread rebuilt from a truncated file (removed messages must leave
@@ -20,13 +22,16 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from sessionbase.config import Settings
 from sessionbase.ingest.mirror import Mirror, SyncReport
 from sessionbase.ingest.tailer import FileReport
 from sessionbase.store import open_store, sqlite as sqlite_store
+from sessionbase.store._pg_fts import tsquery as pg_tsquery, tsvector as pg_tsvector
 from sessionbase.store._sqlite_fts import fts5_match
 from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow
 from sessionbase.store.rows import MessageRow
@@ -106,13 +111,38 @@ def sync(settings: Settings) -> SyncReport:
         return mirror.sync()
 
 
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every scenario of this module runs on SQLite and on PostgreSQL."""
+    return backend_settings
+
+
 # ------------------------------------------------------------------ the check
 
 
-def _connect(database: Path) -> sqlite3.Connection:
+Database = Path | str  # a SQLite file, or a PostgreSQL URL
+
+
+def _is_postgres(database: Database) -> bool:
+    return str(database).startswith("postgresql://")
+
+
+def _connect(database: Database) -> sqlite3.Connection:
     db = sqlite3.connect(database)
     db.create_function("sb_parts", 1, parts, deterministic=True)
     return db
+
+
+def _select(database: Database, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a plain SELECT (written in SQL both engines speak)."""
+    if _is_postgres(database):
+        with psycopg.connect(str(database)) as pg:
+            return pg.execute(sql.replace("?", "%s"), args).fetchall()
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
 
 
 @dataclass
@@ -123,8 +153,11 @@ class Mismatch:
     rows_only: set[object]
 
 
-def mismatches(database: Path, probes: list[str]) -> list[Mismatch]:
-    """Every probe whose FTS hits differ from the brute-force scan (empty when consistent)."""
+def mismatches(database: Database, probes: list[str]) -> list[Mismatch]:
+    """Every probe whose FTS hits differ from the brute-force scan (empty when consistent).
+    Rows are named by rowid on SQLite, by (thread id, idx) and thread id on PostgreSQL."""
+    if _is_postgres(database):
+        return _pg_mismatches(str(database), probes)
     db = _connect(database)
     try:
         messages = db.execute("SELECT rowid, thread_id, idx, text FROM messages").fetchall()
@@ -152,8 +185,46 @@ def mismatches(database: Path, probes: list[str]) -> list[Mismatch]:
         db.close()
 
 
-def integrity_problems(database: Path) -> list[str]:
-    """What FTS5's integrity-check (index against content) says, per index; empty if sound."""
+def _pg_mismatches(url: str, probes: list[str]) -> list[Mismatch]:
+    with psycopg.connect(url) as db:
+        messages = db.execute("SELECT thread_id, idx, text FROM messages").fetchall()
+        titles = db.execute("SELECT id, title FROM threads").fetchall()
+        words: dict[str, dict[object, set[str]]] = {
+            "messages": {(tid, idx): words_of(text) for tid, idx, text in messages},
+            "titles": {tid: words_of(title or "") for tid, title in titles},
+        }
+        out = []
+        for probe in probes:
+            query = parse_query(probe, prefix_last=False)
+            match = pg_tsquery(query) if query is not None else None
+            assert match is not None, probe
+            indexed: dict[str, set[object]] = {
+                "messages": {
+                    (r[0], r[1])
+                    for r in db.execute(
+                        "SELECT thread_id, idx FROM messages WHERE search @@ %s::tsquery",
+                        (match,),
+                    )
+                },
+                "titles": {
+                    r[0]
+                    for r in db.execute(
+                        "SELECT id FROM threads WHERE title_search @@ %s::tsquery", (match,)
+                    )
+                },
+            }
+            for what in ("messages", "titles"):
+                expected = {key for key, ws in words[what].items() if probe in ws}
+                if indexed[what] != expected:
+                    only = indexed[what] - expected, expected - indexed[what]
+                    out.append(Mismatch(what, probe, *only))
+        return out
+
+
+def integrity_problems(database: Database) -> list[str]:
+    """Where the index disagrees with its rows, per index; empty if sound."""
+    if _is_postgres(database):
+        return _pg_integrity_problems(str(database))
     db = _connect(database)
     problems = []
     try:
@@ -167,7 +238,30 @@ def integrity_problems(database: Path) -> list[str]:
     return problems
 
 
-def store_hits(database: Path, probe: str) -> set[tuple[str, int]]:
+def _pg_integrity_problems(url: str) -> list[str]:
+    """Rows whose stored ``tsvector`` is not the one their text gives now (PostgreSQL's own
+    text form of both, so token order and duplicates do not count)."""
+    problems = []
+    with psycopg.connect(url) as db:
+        for what, sql in (
+            ("messages", "SELECT thread_id || '/' || idx, text, search::text FROM messages"),
+            ("titles", "SELECT id, title, title_search::text FROM threads"),
+        ):
+            rows = db.execute(sql).fetchall()
+            rebuilt = db.execute(
+                "SELECT v::tsvector::text FROM unnest(%s::text[]) WITH ORDINALITY AS u(v, n)"
+                " ORDER BY n",
+                ([pg_tsvector(text or "") for _, text, _ in rows],),
+            ).fetchall()
+            problems += [
+                f"{what} {key}: indexed as {stored!r}, its text gives {fresh!r}"
+                for (key, _, stored), (fresh,) in zip(rows, rebuilt, strict=True)
+                if stored != fresh
+            ]
+    return problems
+
+
+def store_hits(database: Database, probe: str) -> set[tuple[str, int]]:
     """(thread id, idx) of the messages ``search_messages`` returns for a probe word."""
     store = open_store(database, readonly=True)
     try:
@@ -179,16 +273,12 @@ def store_hits(database: Path, probe: str) -> set[tuple[str, int]]:
         store.close()
 
 
-def brute_hits(database: Path, probe: str) -> set[tuple[str, int]]:
-    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT thread_id, idx, text FROM messages").fetchall()
-    finally:
-        db.close()
+def brute_hits(database: Database, probe: str) -> set[tuple[str, int]]:
+    rows = _select(database, "SELECT thread_id, idx, text FROM messages")
     return {(t, i) for t, i, text in rows if probe in words_of(text)}
 
 
-def assert_consistent(database: Path, probes: list[str] = PROBES) -> None:
+def assert_consistent(database: Database, probes: list[str] = PROBES) -> None:
     assert integrity_problems(database) == []
     found = mismatches(database, [*probes, *ABSENT])
     assert found == [], found[:3]
@@ -196,12 +286,8 @@ def assert_consistent(database: Path, probes: list[str] = PROBES) -> None:
         assert store_hits(database, probe) == brute_hits(database, probe), probe
 
 
-def message_count(database: Path) -> int:
-    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
-    finally:
-        db.close()
+def message_count(database: Database) -> int:
+    return int(_select(database, "SELECT count(*) FROM messages")[0][0])
 
 
 # ------------------------------------------------------------------ the check can fail
@@ -210,14 +296,17 @@ def message_count(database: Path) -> int:
 def test_the_checks_catch_a_stale_index(
     tmp_path: Path, codex_home: Path, settings: Settings, run_cli: Cli
 ) -> None:
-    """Rows changed behind the triggers' back: both checks must notice."""
+    """Rows changed behind the index's back: both checks must notice."""
     for r in conversations(random.Random(7), 2, 2):
         r.write(codex_home)
     run_cli("backfill", "--no-embed")
-    assert_consistent(settings.database_path)
+    assert_consistent(settings.database_url)
+    if _is_postgres(settings.database_url):
+        _pg_stale_index_is_caught(settings.database_url)
+        return
 
     deleted = tmp_path / "deleted.db"
-    shutil.copyfile(settings.database_path, deleted)
+    shutil.copyfile(settings.database_url, deleted)
     db = _connect(deleted)
     db.execute("DROP TRIGGER message_search_delete")
     (rowid, text) = db.execute("SELECT rowid, text FROM messages WHERE role = 'user'").fetchone()
@@ -229,7 +318,7 @@ def test_the_checks_catch_a_stale_index(
     assert {m.probe for m in stale} == words_of(text) & set(PROBES)
 
     edited = tmp_path / "edited.db"
-    shutil.copyfile(settings.database_path, edited)
+    shutil.copyfile(settings.database_url, edited)
     db = _connect(edited)
     db.execute("DROP TRIGGER message_search_update")
     db.execute("UPDATE messages SET text = 'kangaroo' WHERE rowid = ?", (rowid,))
@@ -237,6 +326,28 @@ def test_the_checks_catch_a_stale_index(
     db.close()
     assert integrity_problems(edited)
     assert any(m.probe == "kangaroo" and rowid in m.rows_only for m in mismatches(edited, ABSENT))
+
+
+def _pg_stale_index_is_caught(url: str) -> None:
+    """A message's text and a title changed without their ``tsvector``: the old words are
+    still found there, the new one is not, and the rows no longer agree with the index."""
+    with psycopg.connect(url) as db:
+        tid, idx, text = db.execute(
+            "SELECT thread_id, idx, text FROM messages WHERE role = 'user' LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+        db.execute(
+            "UPDATE messages SET text = 'kangaroo' WHERE thread_id = %s AND idx = %s", (tid, idx)
+        )
+        db.execute("UPDATE threads SET title = 'wombat kangaroo' WHERE id = %s", (tid,))
+    problems = integrity_problems(url)
+    assert any(p.startswith(f"messages {tid}/{idx}:") for p in problems), problems
+    assert any(p.startswith(f"titles {tid}:") for p in problems), problems
+    stale = [m for m in mismatches(url, PROBES) if (tid, idx) in m.index_only]
+    assert {m.probe for m in stale} == words_of(text) & set(PROBES)
+    missed = mismatches(url, ABSENT)
+    assert any(m.probe == "kangaroo" and (tid, idx) in m.rows_only for m in missed)
+    assert any(m.probe == "kangaroo" and m.what == "titles" and tid in m.rows_only
+               for m in missed)  # fmt: skip
 
 
 # ------------------------------------------------------------------ scenarios
@@ -247,12 +358,12 @@ def test_plain_backfill(codex_home: Path, settings: Settings, run_cli: Cli) -> N
     for r in conversations(rng, 8, 4):
         r.write(codex_home)
     run_cli("backfill", "--no-embed")
-    assert message_count(settings.database_path) > 100
-    assert_consistent(settings.database_path)
+    assert message_count(settings.database_url) > 100
+    assert_consistent(settings.database_url)
     # every probe word of the vocabulary is somewhere, so the comparison is not vacuous
     for probe in PROBES:
         if probe not in (ONLY_APPENDED, ONLY_REMOVED, ONLY_REWRITTEN):
-            assert brute_hits(settings.database_path, probe), probe
+            assert brute_hits(settings.database_url, probe), probe
 
 
 class _DieAfter:
@@ -291,8 +402,8 @@ def test_crash_mid_pass_then_append_and_resume(
 
     with Mirror(small) as mirror, pytest.raises(_DieAfter.Died):
         mirror.sync(_DieAfter(die_after))
-    assert_consistent(small.database_path)
-    partial = message_count(small.database_path)
+    assert_consistent(small.database_url)
+    partial = message_count(small.database_url)
 
     # Codex keeps writing: more turns (with a new word) in two files, and a new file.
     for r, path in list(zip(rollouts, paths, strict=True))[::2]:
@@ -304,15 +415,15 @@ def test_crash_mid_pass_then_append_and_resume(
 
     report = sync(small)
     assert report.errors == []
-    assert message_count(small.database_path) > partial
-    assert_consistent(small.database_path)
-    found_in = {t for t, _ in brute_hits(small.database_path, ONLY_APPENDED)}
+    assert message_count(small.database_url) > partial
+    assert_consistent(small.database_url)
+    found_in = {t for t, _ in brute_hits(small.database_url, ONLY_APPENDED)}
     assert found_in == {rollouts[0].thread_id, rollouts[2].thread_id}
-    assert {t for t, _ in store_hits(small.database_path, ONLY_APPENDED)} == found_in
+    assert {t for t, _ in store_hits(small.database_url, ONLY_APPENDED)} == found_in
 
     # and a further pass (nothing new) changes nothing
     assert sync(small).lines == 0
-    assert_consistent(small.database_path)
+    assert_consistent(small.database_url)
 
 
 def test_thread_rebuilt_from_a_truncated_file_leaves_no_stale_hits(
@@ -328,11 +439,11 @@ def test_thread_rebuilt_from_a_truncated_file_leaves_no_stale_hits(
     for o in other:
         o.write(codex_home)
     sync(settings)
-    assert_consistent(settings.database_path)
-    removed_hits = store_hits(settings.database_path, ONLY_REMOVED)
+    assert_consistent(settings.database_url)
+    removed_hits = store_hits(settings.database_url, ONLY_REMOVED)
     assert len(removed_hits) >= 9  # user, reasoning and answer of three turns
     assert {t for t, _ in removed_hits} == {r.thread_id}
-    full = message_count(settings.database_path)
+    full = message_count(settings.database_url)
 
     # The file is rewritten shorter (the offset is past its new end), with a different ending.
     ending = Rollout(r.thread_id, cwd="/w/alpha")
@@ -340,23 +451,23 @@ def test_thread_rebuilt_from_a_truncated_file_leaves_no_stale_hits(
     path.write_bytes(b"".join(line + b"\n" for line in [*r.lines[:keep], *ending.lines[1:]]))
     report = sync(settings)
     assert report.statuses == {"rebuilt": 1, "unchanged": 2}
-    assert message_count(settings.database_path) < full
+    assert message_count(settings.database_url) < full
 
-    assert store_hits(settings.database_path, ONLY_REMOVED) == set()
-    assert brute_hits(settings.database_path, ONLY_REMOVED) == set()
-    assert {t for t, _ in store_hits(settings.database_path, ONLY_REWRITTEN)} == {r.thread_id}
-    assert_consistent(settings.database_path)
+    assert store_hits(settings.database_url, ONLY_REMOVED) == set()
+    assert brute_hits(settings.database_url, ONLY_REMOVED) == set()
+    assert {t for t, _ in store_hits(settings.database_url, ONLY_REWRITTEN)} == {r.thread_id}
+    assert_consistent(settings.database_url)
 
     # The first user message (the title) survived; a rewrite of the very first line changes it.
     first = Rollout(r.thread_id, cwd="/w/alpha")
     add_turns(first, rng, 1, extra=ONLY_REMOVED)
     path.write_bytes(b"".join(line + b"\n" for line in first.lines))
     assert sync(settings).statuses == {"rebuilt": 1, "unchanged": 2}
-    assert_consistent(settings.database_path)
-    assert {t for t, _ in store_hits(settings.database_path, ONLY_REWRITTEN)} == set()
+    assert_consistent(settings.database_url)
+    assert {t for t, _ in store_hits(settings.database_url, ONLY_REWRITTEN)} == set()
 
 
-def _title_hits(database: Path, word: str) -> set[str]:
+def _title_hits(database: Database, word: str) -> set[str]:
     store = open_store(database, readonly=True)
     try:
         query = parse_query(word, prefix_last=False)
@@ -380,7 +491,7 @@ def test_user_rename_moves_the_title_in_the_index(
     for o in others:
         o.write(codex_home)
     run_cli("backfill", "--no-embed")
-    db = settings.database_path
+    db = settings.database_url
     tid = r.thread_id
     assert tid in _title_hits(db, "quokka")
     assert _title_hits(db, "kangaroo") == set()

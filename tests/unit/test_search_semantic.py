@@ -1,8 +1,9 @@
 """Semantic and hybrid search after ``backfill`` (which embeds), and the ANN index's recall.
 
-The corpus is backfilled once per module with the bundled model. Every data dir is
-configured with one shared ``LocalEmbedder`` (``semantic.configure``), so the model loads once
-per module however many data dirs a test makes.
+The corpus is backfilled once per module and backend with the bundled model. Every data dir
+(or PostgreSQL database) is configured with one shared ``LocalEmbedder`` (``semantic.configure``),
+so the model loads once per module however many a test makes. Everything but the vector files of
+a SQLite data dir runs on both backends.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def scrubbed_environ() -> Iterator[None]:
         yield
 
 
-def make_settings(root: Path, embedder: LocalEmbedder) -> Settings:
+def make_settings(root: Path, embedder: LocalEmbedder, database: str = "") -> Settings:
+    """A data dir at ``root`` over a Codex home of its own, on ``database`` ("": the data
+    dir's SQLite file)."""
     codex_home = root / "codex-home"
     (codex_home / "sessions").mkdir(parents=True, exist_ok=True)
     settings = config.load(
@@ -62,10 +65,22 @@ def make_settings(root: Path, embedder: LocalEmbedder) -> Settings:
             "codex_homes": (codex_home,),
             "home": root / "user-home",
             "machine": "test-machine",
+            "database": database,
         },
     )
-    semantic.configure(settings.data_dir, embedder)
+    semantic.configure(location(settings), embedder)
     return settings
+
+
+def location(settings: Settings) -> str:
+    """Where the vectors of ``settings``'s database live (its ``vector_location``)."""
+    return settings.database or str(settings.data_dir)
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest) -> str:
+    """The data dir's own file ("") on SQLite, an empty database on PostgreSQL."""
+    return str(request.getfixturevalue("pg_url")) if backend == "postgres" else ""
 
 
 def write_topics(codex_home: Path) -> dict[str, Rollout]:
@@ -136,14 +151,23 @@ class Corpus:
         return self.rollouts[name].thread_id
 
     def store(self) -> Store:
-        return open_store(self.settings.database_path, readonly=True)
+        return open_store(self.settings.database_url, readonly=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
 def corpus(
-    tmp_path_factory: pytest.TempPathFactory, embedder: LocalEmbedder, scrubbed_environ: None
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: LocalEmbedder,
+    scrubbed_environ: None,
+    request: pytest.FixtureRequest,
 ) -> Corpus:
-    settings = make_settings(tmp_path_factory.mktemp("semantic"), embedder)
+    """The topics backfilled on each backend in turn (PostgreSQL in a database of its own)."""
+    database = ""
+    if request.param == "postgres":
+        database = request.getfixturevalue("pg_databases").create()
+    settings = make_settings(tmp_path_factory.mktemp("semantic"), embedder, database)
     rollouts = write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     report = orjson.loads(cli("backfill", "--json"))
@@ -171,7 +195,7 @@ def all_units(store: Store) -> list[dict[str, Any]]:
 
 
 def vector_count(settings: Settings) -> int:
-    store = open_vectors(str(settings.data_dir), LocalEmbedder.name)
+    store = open_vectors(location(settings), LocalEmbedder.name)
     try:
         return store.count()
     finally:
@@ -196,6 +220,8 @@ def test_backfill_embeds_every_unit_once(corpus: Corpus) -> None:
     assert status["refining_model"] == TransformerEmbedder().name
     assert status["units_refined"] == status["units"] == len(units)
     assert vector_count(corpus.settings) == len(distinct)
+    if corpus.settings.database:
+        return  # the vectors are in the database: no files
     data_dir = corpus.settings.data_dir
     assert sorted(data_dir.glob("vectors-*.db")) == [
         data_dir / f"vectors-{TransformerEmbedder().name}.db",
@@ -205,7 +231,7 @@ def test_backfill_embeds_every_unit_once(corpus: Corpus) -> None:
 
 def test_each_model_keeps_its_own_vectors_and_a_new_one_embeds_anew(
     tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
-) -> None:
+) -> None:  # the vector files of a data dir: SQLite's
     """Vectors of two models never meet: each has its own store (and ANN file), of its own
     dimension; changing the refining model (here its token window) embeds every unit again
     into a store of its own and leaves the others as they were; a hit says which model
@@ -520,10 +546,10 @@ def test_search_threads_semantic_counts_every_unit_of_a_thread(corpus: Corpus, a
 
 
 def test_similar_to_leaves_out_the_excluded_unit(corpus: Corpus, embedder: LocalEmbedder) -> None:
-    store = open_store(corpus.settings.database_path, readonly=True)
+    store = open_store(corpus.settings.database_url, readonly=True)
     try:
         (user_unit, answer_unit) = store.units_of(corpus.tid("docker"))
-        index = semantic.index_for(corpus.settings.data_dir)
+        index = semantic.index_for(location(corpus.settings))
         vector = index.vectors.vector(user_unit["content_hash"])
         assert vector is not None
         assert np.allclose(vector, embedder.embed([user_unit["text"]]), atol=1e-5)
@@ -553,7 +579,7 @@ class _Counting:
 
 def test_deleting_the_database_reembeds_nothing(
     tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
-) -> None:
+) -> None:  # the vectors outlive a SQLite file beside them; PostgreSQL keeps both in one place
     settings = make_settings(tmp_path, embedder)
     rollouts = write_topics(settings.codex_homes[0])
     cli = Cli(settings)
@@ -593,13 +619,13 @@ def test_deleting_the_database_reembeds_nothing(
 
 
 def test_a_stopped_catch_up_commits_no_units_and_the_next_run_finishes(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder)
+    settings = make_settings(tmp_path, embedder, database)
     write_topics(settings.codex_homes[0])
     assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["threads"] == 5
-    index = SemanticIndex(settings.data_dir, embedder)
-    store = open_store(settings.database_path)
+    index = SemanticIndex(location(settings), embedder)
+    store = open_store(settings.database_url)
     try:
         asked: list[int] = []
 
@@ -617,9 +643,9 @@ def test_a_stopped_catch_up_commits_no_units_and_the_next_run_finishes(
 
 
 def test_an_append_embeds_only_the_units_it_changed(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder)
+    settings = make_settings(tmp_path, embedder, database)
     rollouts = write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 13
@@ -638,9 +664,9 @@ def test_an_append_embeds_only_the_units_it_changed(
 
 
 def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder)
+    settings = make_settings(tmp_path, embedder, database)
     rollouts = write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 13
@@ -654,8 +680,8 @@ def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
     assert orjson.loads(cli("backfill", "--no-embed", "--json"))["rows_written"] == 1
 
     query = "database connection pool exhausted under load"
-    reader = open_store(settings.database_path, readonly=True)
-    writer = open_store(settings.database_path)
+    reader = open_store(settings.database_url, readonly=True)
+    writer = open_store(settings.database_url)
     seen: list[set[tuple[str, int]]] = []
 
     def on_commit(version: int) -> None:  # what a live query re-run at this commit would see
@@ -664,7 +690,7 @@ def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
 
     writer.on_commit = on_commit
     try:
-        index = semantic.index_for(settings.data_dir)
+        index = semantic.index_for(location(settings))
         assert index.catch_up(writer) == 1
         # once catch_up is done the new unit is found (the static model ranks it, beside
         # the refined units)...
@@ -684,11 +710,11 @@ def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
 
 @pytest.mark.parametrize("step", [1, 2, 5])
 def test_units_kept_up_through_appends_equal_units_derived_at_once(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, step: int
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, step: int, database: str
 ) -> None:
     """Embedding after every few appended lines (cutting through runs and turns) ends with the
     same units as deriving them from the finished thread."""
-    settings = make_settings(tmp_path, embedder)
+    settings = make_settings(tmp_path, embedder, database)
     r = Rollout(cwd="/w/web")
     for n in range(3):
         turn = r.turn()
@@ -707,7 +733,7 @@ def test_units_kept_up_through_appends_equal_units_derived_at_once(
         with path.open("ab") as fh:
             fh.write(b"".join(line + b"\n" for line in r.lines[cut - step : cut]))
         assert orjson.loads(cli("backfill", "--json"))["errors"] == []
-    store = open_store(settings.database_path, readonly=True)
+    store = open_store(settings.database_url, readonly=True)
     try:
         messages = store.messages(r.thread_id)
         assert len(messages) == 3 * 6
@@ -721,9 +747,9 @@ def test_units_kept_up_through_appends_equal_units_derived_at_once(
 
 
 def test_semantic_without_embeddings_is_a_clear_error_and_hybrid_is_text(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder)
+    settings = make_settings(tmp_path, embedder, database)
     write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     assert orjson.loads(cli("backfill", "--no-embed", "--json"))["units_embedded"] == 0
