@@ -1,6 +1,7 @@
 """Devices against a real `sessionbase serve --require-auth`: pairing, tokens, the official npm
 `convex` client's setAuth refresh cycle across token expiry, revocation closing the socket,
-plain HTTP with Bearer tokens, and a reverse proxy on loopback that must not pass as local."""
+the PyPI `convex` package (its sync client's set_auth, its HTTP client), plain HTTP with Bearer
+tokens, and a reverse proxy on loopback that must not pass as local."""
 
 from __future__ import annotations
 
@@ -18,10 +19,17 @@ import jwt
 import pytest
 
 from tests.builders.codex import Rollout
-from tests.integration.test_convex_clients import NodeClient, npm_node
+from tests.integration.test_convex_clients import (
+    EventTimeout,
+    NodeClient,
+    PyPIClient,
+    npm_node,
+    pypi_convex,
+)
 from tests.support.server import ServerProcess, free_port, run_command
 
 pytestmark = pytest.mark.integration
+__all__ = ["pypi_convex"]  # the fixture, shared with test_convex_clients
 WAIT = 20.0
 
 
@@ -166,6 +174,77 @@ def test_npm_client_pairs_refreshes_its_token_and_is_cut_off_when_revoked(
     assert served.token(secret)[0] == 401
 
 
+def value(reply: dict[str, Any]) -> Any:
+    """What the PyPI client answered, which must not be an error."""
+    assert reply["ok"], reply
+    return reply["value"]
+
+
+def failure(reply: dict[str, Any]) -> str:
+    """The error the PyPI client raised, which it must have."""
+    assert not reply["ok"], reply
+    return str(reply["error"])
+
+
+def test_pypi_client_set_auth_and_a_revoked_device(
+    served: Served, pypi_convex: None, tmp_path: Path
+) -> None:
+    from convex.http_client import ConvexHttpClient
+
+    stranger = PyPIClient(served.url, tmp_path / "pypi-stranger.log")
+    device_id, secret = served.pair("read")
+    token = served.token(secret)[1]["token"]
+    device = PyPIClient(served.url, tmp_path / "pypi-device.log")
+    _, other = served.pair("read,write")
+    watcher = PyPIClient(served.url, tmp_path / "pypi-watcher.log")
+    try:
+        refused = stranger("query", path="threads:recent", args={})
+        assert "needs authentication" in failure(refused)
+        refused = stranger("subscribe", name="recent", path="threads:recent", args={})
+        assert "needs authentication" in failure(refused)
+        over_http = ConvexHttpClient(served.url)
+        with pytest.raises(Exception, match="401 Unauthenticated"):
+            over_http.query("threads:recent")
+
+        assert device("set_auth", token=token) == {"ok": True, "value": None}
+        assert value(device("query", path="threads:recent", args={}))[0]["messageCount"] == 2
+        first = value(device("subscribe", name="recent", path="threads:recent", args={}))
+        assert first[0]["messageCount"] == 2
+        rename = device("mutation", path="threads:rename",
+                        args={"id": first[0]["id"], "title": "no"})  # fmt: skip
+        assert "'write' scope" in failure(rename)
+        over_http.set_auth(token)
+        assert over_http.query("threads:recent")[0]["messageCount"] == 2
+        assert watcher("set_auth", token=served.token(other)[1]["token"])["ok"]
+        assert watcher("subscribe", name="recent", path="threads:recent", args={})["ok"]
+
+        served.append("seen by both")
+        for client in (device, watcher):
+            assert value(client("next", name="recent"))[0]["messageCount"] == 3
+
+        _, admin = served.pair("admin")
+        admin_token = served.token(admin)[1]["token"]
+        mark = len(served.server.log_path.read_bytes())
+        status, _ = call(f"{served.url}/v1/mutation/devices:revoke", body={"id": device_id},
+                         headers={"Authorization": f"Bearer {admin_token}"})  # fmt: skip
+        assert status == 200
+        with pytest.raises(Exception, match="401 Unauthenticated.*revoked"):
+            over_http.query("threads:recent")
+        served.append("seen by the live device only")
+        assert value(watcher("next", name="recent"))[0]["messageCount"] == 4
+        # The revoked client's socket was ended; it reconnects with its token, and each new
+        # socket is refused in turn, so its subscription never hears of the new message.
+        with pytest.raises(EventTimeout):
+            device("next", name="recent", timeout=5)
+        with open(served.server.log_path, "rb") as log:
+            log.seek(mark)
+            reconnects = log.read().count(b'"WebSocket /api/sync" [accepted]')
+        assert reconnects >= 2, served.server.log()
+    finally:
+        for client in (stranger, device, watcher):
+            client.close()
+
+
 def test_http_bearer_tokens_scopes_and_every_bad_token(served: Served, tmp_path: Path) -> None:
     status, body = call(f"{served.url}/v1/query/threads:recent", body={})
     assert status == 401
@@ -219,6 +298,10 @@ def test_http_bearer_tokens_scopes_and_every_bad_token(served: Served, tmp_path:
         status, body = served.query(bad, "threads:recent", {})
         assert status == 401, (reason, body)
         assert reason in body["error"]["message"]
+        status, body = call(f"{served.url}/api/query", body={"path": "threads:recent"},
+                            headers={"Authorization": f"Bearer {bad}"})  # fmt: skip
+        assert (status, body["code"]) == (401, "Unauthenticated"), (reason, body)  # Convex's shape
+        assert reason in body["message"]
 
 
 class XffProxy(http.server.ThreadingHTTPServer):

@@ -130,6 +130,12 @@ def test_plain_values_stay_plain() -> None:
     assert to_convex((1, 2)) == [1, 2]
 
 
+def test_convex_http_numbers_are_floats() -> None:
+    wire = orjson.dumps(to_convex({"n": 2, "t": 1_700_000_000_123, "f": 1.5, "b": True},
+                                  floats=True))  # fmt: skip
+    assert wire == b'{"n":2.0,"t":1700000000123.0,"f":1.5,"b":true}'
+
+
 @pytest.mark.parametrize(
     ("number", "text"),
     [(0, "AAAAAAAAAAA="), (1, "AQAAAAAAAAA="), (-1, "//////////8="),

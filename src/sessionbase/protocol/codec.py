@@ -3,7 +3,8 @@
 u64 timestamps travel as base64 of 8 little-endian bytes. Values are plain JSON except the
 tagged forms ``{"$integer"}``, ``{"$float"}`` and ``{"$bytes"}``. Python ints go out as plain
 numbers (Convex ``number``): every integer sessionbase serves (times in ms, counts) fits a
-float64 exactly.
+float64 exactly. Convex's HTTP API writes every number as a float (``2.0``), and the PyPI
+``ConvexHttpClient`` refuses a JSON integer, so ``to_convex(..., floats=True)`` does the same.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def decode_u64(text: Any) -> int:
     return int(struct.unpack("<Q", raw)[0])
 
 
-def to_convex(value: Any) -> Any:
-    """Python value → Convex JSON (for results sent to clients)."""
+def to_convex(value: Any, *, floats: bool = False) -> Any:
+    """Python value → Convex JSON (for results sent to clients); with ``floats``, integers
+    go out as floats (``2.0``), as Convex's HTTP API sends every ``number``."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
-        return value
+        return float(value) if floats else value
     if isinstance(value, float):
         if math.isfinite(value) and not (value == 0 and math.copysign(1, value) < 0):
             return value
@@ -51,9 +53,9 @@ def to_convex(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, dict):
-        return {str(k): to_convex(v) for k, v in value.items()}
+        return {str(k): to_convex(v, floats=floats) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_convex(v) for v in value]
+        return [to_convex(v, floats=floats) for v in value]
     raise CodecError(f"cannot encode {type(value).__name__} as a Convex value")
 
 

@@ -34,3 +34,14 @@ def http_error(exc: SessionbaseError) -> tuple[int, dict[str, Any]]:
     else:
         status, code = 500, "internal"
     return status, {"error": {"code": code, "message": str(exc)}}
+
+
+CONVEX_HTTP_PATHS = frozenset({"/api/query", "/api/mutation", "/api/action"})
+"""Convex's HTTP API: its clients read a refusal as ``{code, message}``, not ``{error}``."""
+
+
+def convex_refusal(status: int, code: str, message: str) -> dict[str, str]:
+    """The body Convex's HTTP API refuses a request with: ``Unauthenticated`` (401) and
+    ``Forbidden`` (403) as Convex names them, any other refusal under its own code."""
+    names = {401: "Unauthenticated", 403: "Forbidden"}
+    return {"code": names.get(status, code), "message": message}

@@ -25,7 +25,8 @@ address, or one of ``extra_hosts`` (its own names): DNS rebinding needs a name t
 controls, never an address. A page's ``Origin`` is accepted when it is the very host the
 request names (a page this server itself served).
 
-Refusals are ``{"error": {"code", "message"}}`` with ``Connection: close``.
+Refusals are ``{"error": {"code", "message"}}`` with ``Connection: close``; on Convex's HTTP
+API (``/api/query`` …) ``{"code", "message"}``, the shape its clients read.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionbase.errors import AuthError, RateLimited
 from sessionbase.server.access import Gate
-from sessionbase.server.errors import http_error
+from sessionbase.server.errors import CONVEX_HTTP_PATHS, convex_refusal, http_error
 from sessionbase.server.loopback import host_name, is_ip_literal, is_loopback
 
 MAX_BODY = 1024 * 1024
@@ -197,7 +198,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 async def _refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
-    body = orjson.dumps({"error": {"code": refusal.code, "message": str(refusal)}})
+    if scope["type"] == "http" and scope.get("path") in CONVEX_HTTP_PATHS:
+        body = orjson.dumps(convex_refusal(refusal.status, refusal.code, str(refusal)))
+    else:
+        body = orjson.dumps({"error": {"code": refusal.code, "message": str(refusal)}})
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

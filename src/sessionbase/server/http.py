@@ -23,7 +23,7 @@ from sessionbase.live.registry import Function
 from sessionbase.protocol.codec import CodecError, from_convex, to_convex
 from sessionbase.protocol.messages import MessageError, canonical_path
 from sessionbase.server.access import declare, identity_of
-from sessionbase.server.errors import http_error
+from sessionbase.server.errors import convex_refusal, http_error
 
 
 class OrjsonResponse(JSONResponse):
@@ -83,11 +83,8 @@ def convex_routes() -> list[Route]:
             value = await _call(request, kind, path, args)
         except AuthError as exc:
             # As Convex answers a bad or missing identity: 401 (403 without the scope).
-            forbidden = isinstance(exc, ScopeError)
-            return OrjsonResponse(
-                {"code": "Forbidden" if forbidden else "Unauthenticated", "message": str(exc)},
-                status_code=403 if forbidden else 401,
-            )
+            status = 403 if isinstance(exc, ScopeError) else 401
+            return OrjsonResponse(convex_refusal(status, "", str(exc)), status_code=status)
         except FunctionError as exc:
             status = exc.status if exc.status != 404 else 560
             return OrjsonResponse(
@@ -101,7 +98,8 @@ def convex_routes() -> list[Route]:
                 {"status": "error", "errorMessage": str(exc), "logLines": []},
                 status_code=560 if status < 500 else status,
             )
-        return OrjsonResponse({"status": "success", "value": to_convex(value), "logLines": []})
+        value = to_convex(value, floats=True)  # as Convex: the PyPI HTTP client wants 2.0
+        return OrjsonResponse({"status": "success", "value": value, "logLines": []})
 
     async def query(request: Request) -> Response:
         return await call(request, "query")
