@@ -109,6 +109,13 @@ def fresh_database(backend: str, request: pytest.FixtureRequest) -> Callable[[],
 
 
 @pytest.fixture
+def database_option(backend: str, request: pytest.FixtureRequest) -> str:
+    """``--database`` for a data dir of the backend under test: "" on SQLite (the data dir's
+    own file, as when the option is not given), an empty database on PostgreSQL."""
+    return str(request.getfixturevalue("pg_url")) if backend == "postgres" else ""
+
+
+@pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """A writable store on each backend (the same contract for both)."""
     opened = open_store(database_url, machine="test-machine")

@@ -3,9 +3,11 @@ through ``js/convex_client.mjs``) and the PyPI `convex` client.
 
 The node script speaks JSON lines: pytest sends commands on its stdin and reads events from its
 stdout, each stamped on arrival, so a test can append to a rollout file at the right moment and
-measure from the append to the client's callback. One server serves the module; the restart
-test and the late-reply reproducer start their own. Every wait has a generous timeout; the only
-timing assertion is the issue's "a new message reaches a subscribed client within a second".
+measure from the append to the client's callback. One server serves the module, on SQLite and
+then on PostgreSQL; the restart test and the one whose threads move start their own on each
+backend, and the late-reply reproducer (the server's timing) one on SQLite. Every wait has a
+generous timeout; the only timing assertion is the issue's "a new message reaches a subscribed
+client within a second".
 Set CONVEX_DRIVER_TRACE=1 to have the node script log every frame to its log file.
 
 Without node or the pinned npm packages (``npm ci`` at the repo root) these tests skip; with
@@ -127,14 +129,15 @@ class BootedServer(ServerProcess):
 class Codex:
     """A Codex home served by one `sessionbase serve`."""
 
-    def __init__(self, root: Path, *, boot: str | None = None) -> None:
+    def __init__(self, root: Path, *, boot: str | None = None, database: str = "") -> None:
         self.home = root / "codex-home"
         # The day directory every Rollout here writes to exists before the server watches: a
         # file created in a directory made a moment earlier is sometimes only found by the
         # periodic rescan (seconds later), which is not what these tests are about.
         Rollout().path_in(self.home).parent.mkdir(parents=True)
         if boot is None:
-            self.server = ServerProcess(root / "data", self.home)
+            extra = ("--database", database) if database else ()
+            self.server = ServerProcess(root / "data", self.home, extra=extra)
         else:
             self.server = BootedServer(root / "data", self.home, boot)
 
@@ -199,10 +202,16 @@ class Thread:
         raise AssertionError(f"thread {self.id} not ingested with {count} messages: {thread}")
 
 
-@pytest.fixture(scope="module")
-def codex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Codex]:
-    """The module's shared server (tests make their own threads in it)."""
-    served = Codex(tmp_path_factory.mktemp("convex-clients"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def codex(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Codex]:
+    """The module's shared server on each backend in turn (tests make their own threads in
+    it; PostgreSQL in a database of its own)."""
+    database = ""
+    if request.param == "postgres":
+        database = request.getfixturevalue("pg_databases").create()
+    served = Codex(tmp_path_factory.mktemp("convex-clients"), database=database)
     served.server.start()
     yield served
     served.server.stop()
@@ -595,11 +604,11 @@ def test_paginated_query_walks_every_page_and_stays_live(
 
 
 def test_paginated_thread_list_stays_gapless_as_threads_move(
-    tmp_path: Path, npm_client: Callable[[str], NodeClient]
+    tmp_path: Path, npm_client: Callable[[str], NodeClient], database_option: str
 ) -> None:
     # Threads move to the top of a newest-first list: each page keeps the end it first had
     # (the query journal), so no thread falls between two pages.
-    codex = Codex(tmp_path / "moving")
+    codex = Codex(tmp_path / "moving", database=database_option)
     codex.server.start()
     try:
         threads = [codex.thread(1) for _ in range(6)]
@@ -648,9 +657,9 @@ def test_paginated_thread_list_stays_gapless_as_threads_move(
 
 
 def test_client_reconnects_after_a_restart_and_resumes(
-    tmp_path: Path, node: str, npm_client: Callable[[str], NodeClient]
+    tmp_path: Path, node: str, npm_client: Callable[[str], NodeClient], database_option: str
 ) -> None:
-    codex = Codex(tmp_path / "restart")
+    codex = Codex(tmp_path / "restart", database=database_option)
     codex.server.start()
     thread = codex.thread(3)
     client = npm_client(codex.server.url)

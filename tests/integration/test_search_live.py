@@ -44,7 +44,8 @@ class Live:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+def live(tmp_path: Path, database_option: str) -> Iterator[Live]:
+    """A server on each backend in turn, following a home with one thread."""
     codex_home = tmp_path / "codex-home"
     (codex_home / "sessions").mkdir(parents=True)
     r = Rollout(cwd=str(tmp_path / "work"))
@@ -53,7 +54,8 @@ def live(tmp_path: Path) -> Iterator[Live]:
     r.assistant("The websocket server listens on port 8080.")
     r.end_turn(turn)
     path = r.write(codex_home)
-    with ServerProcess(tmp_path / "data", codex_home) as server:
+    extra = ("--database", database_option) if database_option else ()
+    with ServerProcess(tmp_path / "data", codex_home, extra=extra) as server:
         yield Live(server, r, path)
 
 

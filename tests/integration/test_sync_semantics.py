@@ -3,6 +3,8 @@
 One server per module follows a Codex home; each test writes its own rollout files and appends
 to them while clients watch. ``Conn`` applies every Transition it receives and fails the test
 at once if one does not start where the previous one ended, or if ``ts`` runs backwards.
+The server runs on SQLite, then on PostgreSQL; the tests of the socket alone (frames, pings,
+hostile clients and hosts, memory), which never reach the store, run on the first only.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ class Thread:
 class Live:
     """The module's server, its Codex home and an HTTP client."""
 
-    def __init__(self, server: ServerProcess, codex_home: Path) -> None:
+    def __init__(self, server: ServerProcess, codex_home: Path, database: str = "") -> None:
         self.server = server
         self.codex_home = codex_home
+        self.database = ("--database", database) if database else ()
         self.http = httpx.Client(base_url=server.url, timeout=30, trust_env=False)
         self._started = 0
 
@@ -135,7 +138,9 @@ class Live:
 
     def device_token(self) -> str:
         """A token for a device paired as a user would: `pair`, /auth/pair, /auth/token."""
-        paired = run_command(self.server.data_dir, self.codex_home, "pair", "--json")
+        paired = run_command(
+            self.server.data_dir, self.codex_home, *self.database, "pair", "--json"
+        )
         assert paired.returncode == 0, paired.stderr
         code = orjson.loads(paired.stdout)["code"]
         redeemed = self.http.post("/auth/pair", json={"code": code, "name": "sync test"})
@@ -154,18 +159,28 @@ class Live:
         raise AssertionError("no VmRSS")
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Live]:
+    """The module's server on each backend in turn (PostgreSQL in a database of its own)."""
+    database = ""
+    if request.param == "postgres":
+        database = request.getfixturevalue("pg_databases").create()
     root = tmp_path_factory.mktemp("sync")
     codex_home = root / "codex-home"
     (codex_home / "sessions").mkdir(parents=True)
-    with ServerProcess(root / "data", codex_home) as server:
-        client = Live(server, codex_home)
+    extra = ("--database", database) if database else ()
+    with ServerProcess(root / "data", codex_home, extra=extra) as server:
+        client = Live(server, codex_home, database)
         try:
             yield client
         finally:
             client.http.close()
 
+
+# The socket's own behaviour, above the store: the same on both backends, run on one.
+socket_only = pytest.mark.parametrize("live", ["sqlite"], indirect=True)
 
 OPEN: list[Conn] = []
 
@@ -719,6 +734,7 @@ def test_authenticate_bumps_the_identity_version(live: Live) -> None:
     run(body())
 
 
+@socket_only
 def test_frames_are_not_compressed_even_when_the_client_offers_it(live: Live) -> None:
     """Browsers offer permessage-deflate; accepting it would compress every frame once per
     connection, which made fan-out several times slower."""
@@ -740,6 +756,7 @@ def test_frames_are_not_compressed_even_when_the_client_offers_it(live: Live) ->
 # ------------------------------------------------------------------ heartbeats
 
 
+@socket_only
 @pytest.mark.slow
 def test_idle_connection_gets_a_ping(live: Live) -> None:
     thread = live.new_thread("idle")
@@ -757,6 +774,7 @@ def test_idle_connection_gets_a_ping(live: Live) -> None:
     run(body())
 
 
+@socket_only
 @pytest.mark.slow
 def test_ping_while_unrelated_threads_change(live: Live) -> None:
     """A Ping comes after 15 s without a frame, however often other commits wake the sender.
@@ -857,6 +875,7 @@ HOSTILE = {
 }
 
 
+@socket_only
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_client_is_closed_and_others_carry_on(live: Live, case: str) -> None:
     act, code, reason = HOSTILE[case]
@@ -882,6 +901,7 @@ def test_hostile_client_is_closed_and_others_carry_on(live: Live, case: str) -> 
     live.wait_subscriptions(0)  # the closed client left no subscription behind
 
 
+@socket_only
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:7788", "10.0.0.8"])
 def test_sync_socket_refuses_a_foreign_host(live: Live, host: str) -> None:
     sock, head = handshake(live.server.port, host=host)
@@ -892,6 +912,7 @@ def test_sync_socket_refuses_a_foreign_host(live: Live, host: str) -> None:
     assert head.startswith(b"HTTP/1.1 101 "), head
 
 
+@socket_only
 @pytest.mark.slow
 def test_client_that_never_reads_keeps_memory_bounded(live: Live) -> None:
     big = live.new_thread("big", messages=400, pad=4000)
@@ -1025,6 +1046,7 @@ def test_ctrl_c_stops_serve_cleanly(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ leaks
 
 
+@socket_only
 @pytest.mark.slow
 def test_closed_sessions_release_their_subscriptions_while_others_commit(live: Live) -> None:
     """A closed connection's session ends at once, even while the engine keeps waking it.

@@ -77,12 +77,6 @@ def location(settings: Settings) -> str:
     return settings.database or str(settings.data_dir)
 
 
-@pytest.fixture
-def database(backend: str, request: pytest.FixtureRequest) -> str:
-    """The data dir's own file ("") on SQLite, an empty database on PostgreSQL."""
-    return str(request.getfixturevalue("pg_url")) if backend == "postgres" else ""
-
-
 def write_topics(codex_home: Path) -> dict[str, Rollout]:
     ws = Rollout(cwd="/w/chat")
     turn = ws.turn()
@@ -619,9 +613,9 @@ def test_deleting_the_database_reembeds_nothing(
 
 
 def test_a_stopped_catch_up_commits_no_units_and_the_next_run_finishes(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database_option: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder, database)
+    settings = make_settings(tmp_path, embedder, database_option)
     write_topics(settings.codex_homes[0])
     assert orjson.loads(Cli(settings)("backfill", "--no-embed", "--json"))["threads"] == 5
     index = SemanticIndex(location(settings), embedder)
@@ -643,9 +637,9 @@ def test_a_stopped_catch_up_commits_no_units_and_the_next_run_finishes(
 
 
 def test_an_append_embeds_only_the_units_it_changed(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database_option: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder, database)
+    settings = make_settings(tmp_path, embedder, database_option)
     rollouts = write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 13
@@ -664,9 +658,9 @@ def test_an_append_embeds_only_the_units_it_changed(
 
 
 def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database_option: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder, database)
+    settings = make_settings(tmp_path, embedder, database_option)
     rollouts = write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     assert orjson.loads(cli("backfill", "--json"))["units_embedded"] == 13
@@ -710,11 +704,11 @@ def test_a_units_commit_is_announced_once_its_vectors_are_searchable(
 
 @pytest.mark.parametrize("step", [1, 2, 5])
 def test_units_kept_up_through_appends_equal_units_derived_at_once(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, step: int, database: str
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, step: int, database_option: str
 ) -> None:
     """Embedding after every few appended lines (cutting through runs and turns) ends with the
     same units as deriving them from the finished thread."""
-    settings = make_settings(tmp_path, embedder, database)
+    settings = make_settings(tmp_path, embedder, database_option)
     r = Rollout(cwd="/w/web")
     for n in range(3):
         turn = r.turn()
@@ -747,9 +741,9 @@ def test_units_kept_up_through_appends_equal_units_derived_at_once(
 
 
 def test_semantic_without_embeddings_is_a_clear_error_and_hybrid_is_text(
-    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database: str
+    tmp_path: Path, embedder: LocalEmbedder, scrubbed_environ: None, database_option: str
 ) -> None:
-    settings = make_settings(tmp_path, embedder, database)
+    settings = make_settings(tmp_path, embedder, database_option)
     write_topics(settings.codex_homes[0])
     cli = Cli(settings)
     assert orjson.loads(cli("backfill", "--no-embed", "--json"))["units_embedded"] == 0
