@@ -3,16 +3,24 @@
 read narrow indexes, never the wide rows (a source row carries ~6 KB of normalizer state:
 scanning 10,000 of them took ~300 ms per commit); a history page that keeps its end, and the
 pinned list, must read an index range, not every thread. Each test records the statements a
-store call runs and checks SQLite's plan for each."""
+store call runs and checks SQLite's plan for each. On PostgreSQL, a common word's search ranks
+a bounded number of matches, and the planner has statistics after a first backfill."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import psycopg
+import pytest
+
+from sessionbase.store import _pg_search, postgres
 from sessionbase.store._sqlite_reads import thread_query
-from sessionbase.store.base import ThreadFilter
+from sessionbase.store.base import IngestBatch, SearchFilter, SourceRow, ThreadFilter
+from sessionbase.store.postgres import PostgresStore
+from sessionbase.store.rows import MessageRow
 from sessionbase.store.sqlite import SQLiteStore
+from sessionbase.store.textquery import parse_query
 
 
 def _plans(db: sqlite3.Connection, statements: list[str]) -> list[str]:
@@ -64,3 +72,70 @@ def test_a_page_that_keeps_its_end_reads_an_index_range(tmp_path: Path) -> None:
 def test_pinned_threads_are_read_from_their_own_index(tmp_path: Path) -> None:
     steps = _plan(tmp_path, ThreadFilter(pinned=True))
     assert any("threads_pinned" in s for s in steps), steps
+
+
+# ------------------------------------------------------------------ PostgreSQL's full-text search
+
+
+def _messages(thread: str, texts: list[str]) -> IngestBatch:
+    """One thread's messages, the later ones newer."""
+    rows = [
+        MessageRow(thread, idx, "user", "message", text, ts=1_700_000_000_000 + idx).values()
+        for idx, text in enumerate(texts)
+    ]
+    return IngestBatch(
+        SourceRow(f"/{thread}.jsonl", "/home", thread_id=thread),
+        thread={"id": thread, "message_count": len(rows), "archived": 0},
+        messages=rows,
+    )
+
+
+@pytest.mark.integration
+def test_postgres_ranks_the_most_recent_matches_of_a_common_word(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The best match is oldest: found while every match is ranked, and left out once the
+    word is in more messages than are ranked (the newest of them are)."""
+    texts = ["quokka"] + [f"quokka {' '.join(['filler'] * n)} {n}" for n in range(1, 7)]
+    store = PostgresStore(pg_url, machine="test-machine")
+    try:
+        store.commit(_messages("t1", texts))
+        query = parse_query("quokka", prefix_last=False)
+        assert query is not None
+
+        def ranked() -> list[int]:
+            return [r["idx"] for r in store.search_messages(query, SearchFilter(), 3)]
+
+        assert ranked()[0] == 0  # the shortest message, alone with the word
+        monkeypatch.setattr(_pg_search, "RANKED_CANDIDATES", 4)
+        assert sorted(ranked()) == [3, 4, 5]  # the best (shortest) 3 of the newest 4
+        since = SearchFilter(until=1_700_000_000_000 + 4)  # the filters apply first
+        assert [r["idx"] for r in store.search_messages(query, since, 3)][0] == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.integration
+def test_postgres_analyzes_the_tables_after_a_big_pass(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first backfill leaves planner statistics (``reltuples`` is -1 until a table is
+    analyzed); a small pass leaves them to autovacuum."""
+    monkeypatch.setattr(postgres, "ANALYZE_AFTER_MESSAGES", 5)
+
+    def analyzed() -> bool:
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'messages'")
+            return float(row.fetchone()[0]) >= 0  # type: ignore[index]
+
+    store = PostgresStore(pg_url, machine="test-machine")
+    try:
+        with store.grouped_commits():
+            store.commit(_messages("t1", ["one", "two"]))
+        assert not analyzed()
+        with store.grouped_commits():
+            store.commit(_messages("t2", ["one", "two", "three"]))
+            store.commit(_messages("t3", ["four", "five"]))
+        assert analyzed()
+    finally:
+        store.close()

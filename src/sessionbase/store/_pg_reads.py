@@ -38,15 +38,27 @@ class PgReads:
     _db: Borrowed
     machine: str
 
-    def _all(self, sql: str, params: Any = None, doing: str = "query failed") -> list[Any]:
+    def _all(
+        self,
+        sql: str,
+        params: Any = None,
+        doing: str = "query failed",
+        prepare: bool | None = None,
+    ) -> list[Any]:
+        """The rows of ``sql``. ``prepare=False``: planned for these very parameters each
+        time, never from a prepared statement's plan for any value."""
         with self._db.errors(doing):
-            return self._db.get().execute(sql, params).fetchall()
+            return self._db.get().execute(sql, params, prepare=prepare).fetchall()
 
     def _dicts(
-        self, sql: str, params: Any = None, doing: str = "query failed"
+        self,
+        sql: str,
+        params: Any = None,
+        doing: str = "query failed",
+        prepare: bool | None = None,
     ) -> list[dict[str, Any]]:
         with self._db.errors(doing), self._db.get().cursor(row_factory=dict_row) as cur:
-            return cur.execute(sql, params).fetchall()
+            return cur.execute(sql, params, prepare=prepare).fetchall()
 
     def _one(self, sql: str, params: Any = None) -> Any:
         rows = self._all(sql, params)

@@ -4,6 +4,16 @@ Messages carry a ``search`` tsvector of our own tokens (``_pg_fts``), matched th
 index and ranked with ``ts_rank`` (length-normalized, whole tokens weighted as FTS5 weighs
 its ``text`` column, parts as ``parts``). The rank is negated, as FTS5's bm25 is: lower is
 better.
+
+``ts_rank`` reads each candidate's whole tsvector, so ranking every match of a common word
+costs as much as the word is common (FTS5 ranks inside its index). Only the
+``RANKED_CANDIDATES`` most recent matches (after the filters) are ranked: a rare word's
+matches are all of them (found through the GIN index), and a common word's are found by
+walking ``messages_by_time`` newest first until enough match, whatever the size of the
+history. Where a word is in more messages than that, its older ones are not searched for the
+best rank; the search also favours recent hits (``search.fulltext``). Which of the two ways is
+cheaper depends on the words, so a search is planned for its own words each time, never from
+a prepared statement (whose generic plan would walk every message for a word in none).
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from sessionbase.store._pg_fts import RANK_WEIGHTS, tsquery
 from sessionbase.store._pg_reads import PgReads
 from sessionbase.store.base import SearchFilter
 from sessionbase.store.textquery import TextQuery
+
+RANKED_CANDIDATES = 1000
 
 
 def _search_where(
@@ -55,16 +67,20 @@ class PgSearch(PgReads):
             return []
         where, args = _search_where(flt)
         return self._dicts(
-            "SELECT m.thread_id, m.idx, m.role, m.kind, m.ts, m.text,"
+            "SELECT c.thread_id, c.idx, c.role, c.kind, c.ts, c.text, c.thread_title,"
+            " c.project_id, c.source, c.thread_updated_at,"
+            " -ts_rank(%s::real[], c.search, %s::tsquery, 1) AS rank FROM ("
+            " SELECT m.thread_id, m.idx, m.role, m.kind, m.ts, m.text, m.search,"
             " t.title AS thread_title, t.project_id, t.source,"
-            " t.updated_at AS thread_updated_at,"
-            " -ts_rank(%s::real[], m.search, q.q, 1) AS rank"
-            " FROM (SELECT %s::tsquery AS q) q, messages m JOIN threads t ON t.id = m.thread_id"
-            " WHERE m.search @@ q.q"
+            " t.updated_at AS thread_updated_at"
+            " FROM messages m JOIN threads t ON t.id = m.thread_id"
+            " WHERE m.search @@ %s::tsquery"
             + "".join(f" AND {w}" for w in where)
-            + ' ORDER BY rank, m.thread_id COLLATE "C", m.idx LIMIT %s',
-            [RANK_WEIGHTS, match, *args, limit],
+            + " ORDER BY m.ts DESC NULLS LAST LIMIT %s) c"
+            ' ORDER BY rank, c.thread_id COLLATE "C", c.idx LIMIT %s',
+            [RANK_WEIGHTS, match, match, *args, RANKED_CANDIDATES, limit],
             doing="search refused",
+            prepare=False,
         )
 
     def search_thread_titles(
@@ -81,6 +97,7 @@ class PgSearch(PgReads):
             + ' ORDER BY rank, t.id COLLATE "C" LIMIT %s',
             [RANK_WEIGHTS, match, *args, limit],
             doing="search refused",
+            prepare=False,
         )
         return {r[0]: float(r[1]) for r in rows}
 

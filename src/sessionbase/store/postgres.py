@@ -45,6 +45,10 @@ from sessionbase.store.base import (
 COMMIT_CHANNEL = "sessionbase_commits"
 COMMIT_LOCK = 0x5E55_0002  # pg_advisory_xact_lock key held from a version's choice to commit
 COMMIT_LOG_RETENTION_NS = 24 * 3600 * 10**9
+# A grouped pass that wrote this many messages leaves fresh planner statistics behind: a first
+# backfill otherwise leaves the tables looking empty to the planner until autovacuum's next
+# round, and a search then walks every message instead of the GIN index.
+ANALYZE_AFTER_MESSAGES = 10_000
 REPLICA_ALIVE_MS = 15_000  # a replica whose last heartbeat is older is not listed
 
 # The next version is past the newest (and no earlier than now): run under COMMIT_LOCK.
@@ -80,6 +84,7 @@ class PostgresStore(PgIngest, PgSearch, PgDevices):
         self._group_seconds: float | None = None
         self._group_began = 0.0
         self._group_touched: list[str] = []
+        self._group_messages = 0  # written by the grouped pass under way
         self._fence: dict[str, int] = {}  # codex home -> ingest token this writer holds
         self._claim: Connection | None = None  # holds the ingest claim's advisory locks
 
@@ -120,12 +125,16 @@ class PostgresStore(PgIngest, PgSearch, PgDevices):
         """As ``SQLiteStore.grouped_commits``: ingest commits share transactions of up to
         ``seconds``, each file's rows still together with its offset."""
         self._group_seconds = seconds
+        self._group_messages = 0
         try:
             yield
         finally:
             self._group_seconds = None
             if self._db.in_transaction:
                 self._end_group()
+        if self._group_messages >= ANALYZE_AFTER_MESSAGES:  # a pass that went through
+            with self._db.errors("cannot analyze the ingested tables"):
+                self._x("ANALYZE messages, threads, units")
 
     def _end_group(self) -> int | None:
         touched, self._group_touched = self._group_touched, []
@@ -196,6 +205,7 @@ class PostgresStore(PgIngest, PgSearch, PgDevices):
                     self._begin()
                     self._group_began = time.monotonic()
                 self._group_touched += self._write_batch(batch)
+                self._group_messages += len(batch.messages)
                 if time.monotonic() - self._group_began >= self._group_seconds:
                     return self._end_group()
                 return None
