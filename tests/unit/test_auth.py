@@ -178,6 +178,29 @@ def test_a_rotated_key_refuses_old_tokens(tmp_path: Path) -> None:
         tokens.verify(fresh, good)
 
 
+def test_the_verifier_remembers_tokens_but_not_past_a_rotation_or_expiry(tmp_path: Path) -> None:
+    good, claims = token_for(tmp_path, ttl=60)
+    key = ensure_key(tmp_path)
+    now = [time.time()]
+    verifier = tokens.Verifier(size=2, clock=lambda: now[0])
+    assert verifier.verify(key, good) == claims
+    assert verifier.verify(key, good) == claims  # remembered
+    with pytest.raises(AuthError, match="signature"):
+        verifier.verify(key, good + "x")  # another string: verified afresh
+    now[0] = claims.expires_at + tokens.LEEWAY
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(key, good)
+    now[0] = time.time()
+    assert verifier.verify(key, good) == claims  # PyJWT's own answer: still valid now
+    fresh = rotate_key(tmp_path)
+    with pytest.raises(AuthError, match="another key"):
+        verifier.verify(fresh, good)
+    others = [tokens.encode(fresh, tokens.issue(fresh, f"d{n}", ("read",), 60)) for n in range(3)]
+    for token in others:
+        verifier.verify(fresh, token)
+    assert len(verifier) == 2
+
+
 def test_codes_forgive_what_people_type() -> None:
     code = credentials.new_code()
     assert len(code) == 9

@@ -63,6 +63,7 @@ class Authority:
         self.token_ttl = token_ttl
         self.pair_limiter = AttemptLimiter(pair_limits)
         self.token_limiter = AttemptLimiter(TOKEN_LIMITS)
+        self._verifier = tokens.Verifier()
         self._devices: dict[str, dict[str, Any] | None] = {}
         self._forgotten = 0  # how many times changed devices were dropped from the cache
         self._seen: dict[str, float] = {}
@@ -131,7 +132,7 @@ class Authority:
     async def identify(self, token: str) -> Identity:
         """The identity a token proves; AuthError (a clean, one-line reason) otherwise."""
         await self.catch_up()
-        claims = tokens.verify(self.key, token)
+        claims = self._verifier.verify(self.key, token)
         return devices.identity_for(await self.device(claims.device_id), claims)
 
     async def catch_up(self) -> None:

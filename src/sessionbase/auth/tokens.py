@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -25,6 +27,7 @@ MIN_TTL = 15  # the Convex client refreshes 10 s before expiry, and at once if l
 MAX_TTL = 86_400
 MAX_TOKEN_CHARS = 4096
 LEEWAY = 5  # seconds of clock difference between replicas
+REMEMBERED = 4096  # verified tokens kept by a ``Verifier``
 
 
 @dataclass(frozen=True)
@@ -98,3 +101,34 @@ def verify(key: SigningKey, token: str) -> TokenClaims:
         str(payload["jti"]),
         key.kid,
     )
+
+
+class Verifier:
+    """``verify`` that remembers the tokens it has verified: a client sends the same token with
+    every request until it fetches the next one, and PyJWT's decoding costs about 100 µs
+    each time. A remembered token is checked again for the key (a rotation refuses it) and
+    for expiry, exactly as ``verify`` would; the least recently used are forgotten beyond
+    ``size``. Whether its device still stands is the caller's to check, every time."""
+
+    def __init__(self, size: int = REMEMBERED, clock: Callable[[], float] = time.time) -> None:
+        self.size = size
+        self.clock = clock
+        self._claims: OrderedDict[str, TokenClaims] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def verify(self, key: SigningKey, token: str) -> TokenClaims:
+        claims = self._claims.get(token)
+        if claims is None or claims.kid != key.kid:
+            self._claims.pop(token, None)
+            claims = verify(key, token)
+            self._claims[token] = claims
+            while len(self._claims) > self.size:
+                self._claims.popitem(last=False)
+            return claims
+        if claims.expires_at <= self.clock() - LEEWAY:  # as PyJWT decides it
+            del self._claims[token]
+            raise AuthError("the token has expired: fetch a new one at /auth/token")
+        self._claims.move_to_end(token)
+        return claims
