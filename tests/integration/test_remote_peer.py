@@ -6,8 +6,9 @@ refused (401) and every sync query fails as unauthenticated; with a paired devic
 HTTP API and the sync socket answer, and the server records the namespace's address as where
 the device was last seen. A serve on loopback only cannot be reached from there at all.
 
-It needs root and `ip` (Debian's iproute2): without them it skips and says why, and fails
-instead under ``SESSIONBASE_REQUIRE_INTEGRATION=1`` (CI runs as root).
+It needs root and `ip` (Debian's iproute2; scripts/test installs it): without them it skips
+and says why. With them it is mandatory under ``SESSIONBASE_REQUIRE_INTEGRATION=1`` (CI runs
+as root): a namespace that cannot be set up fails the test instead of skipping it.
 """
 
 from __future__ import annotations
@@ -68,13 +69,16 @@ def _ip(*args: str) -> None:
 def namespace() -> Iterator[Namespace]:
     reason = _unavailable()
     if reason is not None:
-        if integration_required():
-            pytest.fail(f"SESSIONBASE_REQUIRE_INTEGRATION=1 but {reason}", pytrace=False)
         pytest.skip(reason)
     block = os.getpid() % 16384  # a /30 of 10.231.0.0/16 of this process's own
     base = block * 4
     host, peer = f"10.231.{base // 256}.{base % 256 + 1}", f"10.231.{base // 256}.{base % 256 + 2}"
     name, outside, inside = f"sbtest{os.getpid()}", f"sbh{block}", f"sbp{block}"
+
+    def remove() -> None:
+        subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
     try:
         _ip("netns", "add", name)
         _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
@@ -84,12 +88,16 @@ def namespace() -> Iterator[Namespace]:
         _ip("-n", name, "addr", "add", f"{peer}/30", "dev", inside)
         _ip("-n", name, "link", "set", inside, "up")
         _ip("-n", name, "link", "set", "lo", "up")
-        yield Namespace(name, host, peer)
     except subprocess.CalledProcessError as exc:
-        pytest.fail(f"could not set up the namespace: {exc.stderr}", pytrace=False)
+        remove()
+        why = f"could not set up a network namespace: {exc.stderr.strip()}"
+        if integration_required():
+            pytest.fail(f"SESSIONBASE_REQUIRE_INTEGRATION=1 but {why}", pytrace=False)
+        pytest.skip(why)
+    try:
+        yield Namespace(name, host, peer)
     finally:
-        subprocess.run(["ip", "link", "del", outside], capture_output=True, check=False)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        remove()
 
 
 CLIENT = r"""
