@@ -245,6 +245,39 @@ def test_pypi_client_set_auth_and_a_revoked_device(
             client.close()
 
 
+def test_pypi_client_given_a_new_token_keeps_its_socket_past_the_old_ones_expiry(
+    served: Served, pypi_convex: None, tmp_path: Path
+) -> None:
+    """The PyPI client takes a token, not a way to fetch one: calling set_auth again before
+    expiry re-authenticates over the open socket, and the subscription lives on."""
+    _, secret = served.pair("read")
+    status, first = served.token(secret)
+    assert status == 200, first
+    client = PyPIClient(served.url, tmp_path / "pypi-refresh.log")
+    try:
+        assert value(client("set_auth", token=first["token"])) is None
+        assert value(client("subscribe", name="recent", path="threads:recent",
+                            args={}))[0]["messageCount"] == 2  # fmt: skip
+        mark = len(served.server.log_path.read_bytes())
+        time.sleep(2)
+        status, second = served.token(secret)
+        assert status == 200, second
+        assert second["expiresAt"] > first["expiresAt"]
+        assert value(client("set_auth", token=second["token"])) is None
+        while time.time() * 1000 < first["expiresAt"] + 2000:  # past the first token's expiry
+            time.sleep(0.2)
+        served.append("after the first token expired")
+        counts = [value(client("next", name="recent"))[0]["messageCount"]]
+        while counts[-1] != 3 and len(counts) < 5:  # a new identity re-sends every query
+            counts.append(value(client("next", name="recent"))[0]["messageCount"])
+        assert counts[-1] == 3, counts
+        with open(served.server.log_path, "rb") as log:
+            log.seek(mark)
+            assert b'"WebSocket /api/sync" [accepted]' not in log.read()  # the same socket
+    finally:
+        client.close()
+
+
 def test_http_bearer_tokens_scopes_and_every_bad_token(served: Served, tmp_path: Path) -> None:
     status, body = call(f"{served.url}/v1/query/threads:recent", body={})
     assert status == 401
