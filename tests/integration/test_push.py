@@ -60,3 +60,57 @@ def test_work_offline_then_push_without_duplicates(tmp_path: Path, pg_url: str) 
             "written while the database was away",
             "noted",
         ]
+
+
+def test_a_decision_cleared_offline_is_cleared_by_push(tmp_path: Path, pg_url: str) -> None:
+    """Pinned and renamed while offline, pushed; unpinned and the rename undone while offline
+    again: the next push clears both in the shared database, and a later one carries nothing.
+    A decision the shared database took after the local one was cleared stays."""
+    home = tmp_path / "codex-home"
+    rollout = Rollout(cwd="/work/offline")
+    rollout.user("a question for later").assistant("an answer")
+    rollout.write(home)
+    other = Rollout(cwd="/work/offline")
+    other.user("another question").assistant("another answer")
+    other.write(home)
+    data = tmp_path / "data"
+    away = f"postgresql://postgres@127.0.0.1:{free_port()}/sessionbase"
+
+    def run(*args: str, database: str = pg_url) -> Result:
+        result = CliRunner().invoke(
+            cli, ["--database", database, "--data-dir", str(data), "--codex-home", str(home),
+                  *args], env={"SESSIONBASE_MACHINE": "laptop"},
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return result
+
+    def decide(*changes: UserChange) -> None:  # on the local mirror, as while offline
+        with open_store(data / "sessionbase.db", machine="laptop") as local:
+            local.apply_user_changes(list(changes), None, None)
+
+    def shared_state(thread_id: str) -> tuple[str | None, bool]:
+        with open_store(pg_url, readonly=True) as shared:
+            thread = shared.thread(thread_id)
+            assert thread is not None
+            return thread["title"], bool(thread["pinned"])
+
+    run("backfill", "--no-embed", database=away)  # the local mirror, made while offline
+    decide(
+        UserChange("thread", rollout.thread_id, {"title": "Mine", "pinned": True}),
+        UserChange("thread", other.thread_id, {"pinned": True}),
+    )
+    assert orjson.loads(run("push", "--json").stdout)["decisions_pushed"] == 3
+    assert shared_state(rollout.thread_id) == ("Mine", True)
+
+    decide(
+        UserChange("thread", rollout.thread_id, {"title": None, "pinned": None}),
+        UserChange("thread", other.thread_id, {"pinned": None}),
+    )
+    with open_store(pg_url, machine="desktop") as shared:  # pinned there again, later
+        shared.apply_user_changes(
+            [UserChange("thread", other.thread_id, {"pinned": True})], None, None
+        )
+    assert orjson.loads(run("push", "--json").stdout)["decisions_pushed"] == 2
+    assert shared_state(rollout.thread_id) == ("a question for later", False)
+    assert shared_state(other.thread_id)[1] is True
+    assert orjson.loads(run("push", "--json").stdout)["decisions_pushed"] == 0

@@ -4,7 +4,9 @@ A machine that could not reach its PostgreSQL database kept working on the SQLit
 data dir. Its rollouts are still on its disk, so push ingests them into the shared database
 (from where that database's files of this machine stand: nothing is read twice and nothing is
 duplicated), then carries over the user decisions made meanwhile (renames, pins, archive
-flags, projects), the newer one winning where both databases have one.
+flags, projects), the newer one winning where both databases have one. A decision cleared
+meanwhile (an unpin, a rename undone) is cleared in the shared database too, unless that one
+was made there later.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ async def push(settings: Settings) -> PushReport:
 def _carry_decisions(settings: Settings) -> int:
     with open_store(settings.database_path, readonly=True) as local:
         mine = local.decisions()
+        cleared = local.cleared_decisions()
     with open_store(settings.database_url, machine=settings.machine) as shared:
         theirs = {(d["entity"], d["id"], d["key"]): d["updated_at"] for d in shared.decisions()}
         newer: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
@@ -64,6 +67,10 @@ def _carry_decisions(settings: Settings) -> int:
         for d in mine:
             if d["updated_at"] > theirs.get((d["entity"], d["id"], d["key"]), -1):
                 newer[(d["entity"], d["id"])][d["key"]] = orjson.loads(d["value"])
+                count += 1
+        for d in cleared:  # only what the shared database still holds from before
+            if d["cleared_at"] > theirs.get((d["entity"], d["id"], d["key"]), d["cleared_at"]):
+                newer[(d["entity"], d["id"])][d["key"]] = None
                 count += 1
         if newer:
             changes = [

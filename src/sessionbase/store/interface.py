@@ -149,6 +149,13 @@ class Store(Protocol):
         ``updated_at`` (ms); what ``sessionbase push`` carries to another database."""
         ...
 
+    def cleared_decisions(self) -> list[dict[str, Any]]:
+        """The decisions the user cleared (an unpin, a rename undone): ``entity, id, key``,
+        ``cleared_at`` (ms), so that ``sessionbase push`` clears them in the shared database
+        too. A local SQLite mirror keeps them; a shared database, never pushed from, has
+        none."""
+        ...
+
     def recorded_mutation(
         self, session_id: str, request_id: int
     ) -> tuple[int, Any, str | None] | None:

@@ -410,6 +410,10 @@ class PostgresStore(PgIngest, PgSearch, PgDevices):
             ' ORDER BY entity, id COLLATE "C", key'
         )
 
+    def cleared_decisions(self) -> list[dict[str, Any]]:
+        """None: push goes from a local SQLite mirror to this database, never from it."""
+        return []
+
     def recorded_mutation(
         self, session_id: str, request_id: int
     ) -> tuple[int, Any, str | None] | None:

@@ -584,12 +584,22 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
                     "DELETE FROM user_metadata WHERE entity = ? AND id = ? AND key = ?",
                     (change.entity, change.id, key),
                 )
+                self._db.execute(
+                    "INSERT INTO cleared_decisions (entity, id, key, cleared_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (entity, id, key) DO UPDATE SET"
+                    " cleared_at = excluded.cleared_at",
+                    (change.entity, change.id, key, now),
+                )
             else:
                 self._db.execute(
                     "INSERT INTO user_metadata (entity, id, key, value, updated_at)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (entity, id, key) DO UPDATE SET"
                     " value = excluded.value, updated_at = excluded.updated_at",
                     (change.entity, change.id, key, orjson.dumps(value).decode(), now),
+                )
+                self._db.execute(
+                    "DELETE FROM cleared_decisions WHERE entity = ? AND id = ? AND key = ?",
+                    (change.entity, change.id, key),
                 )
         if change.entity == Entity.THREAD:
             self._db.execute(_APPLY_USER, (change.id,))
@@ -633,6 +643,12 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
     def decisions(self) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT entity, id, key, value, updated_at FROM user_metadata ORDER BY entity, id, key"
+        )
+        return [dict(r) for r in rows]
+
+    def cleared_decisions(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT entity, id, key, cleared_at FROM cleared_decisions ORDER BY entity, id, key"
         )
         return [dict(r) for r in rows]
 
