@@ -15,7 +15,8 @@ Sections (``--only a,b``):
 
 Needs PostgreSQL on 127.0.0.1:5432 (the user ``postgres``, trust); every database it makes is
 dropped at the end, but for ``--pg-database NAME``, kept with the SQLite mirror under ``--work``
-so that a large home (``--threads 8400``: about 1M messages) is generated and mirrored once.
+so that a large home (``--threads 8200``: about 1M messages) is generated and mirrored once;
+``--lean`` generates it with ``generate_codex_home.py --lean`` (about the same rows in fewer bytes).
 ``uv run python bench/bench_postgres.py --quick`` runs in a few minutes.
 """
 
@@ -119,7 +120,7 @@ def section_backfill(args: argparse.Namespace, res: Results) -> None:
         log(f"backfill: generating a home of {args.threads} threads")
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "generate_codex_home.py"), "--out", str(home),
-             "--threads", str(args.threads), "--seed", "1"],
+             "--threads", str(args.threads), "--seed", "1", *(["--lean"] if args.lean else [])],
             check=True, capture_output=True,
         )  # fmt: skip
     size = rollout_bytes(home)
@@ -350,6 +351,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100, help="fanout: appends")
     parser.add_argument("--fan-threads", type=int, default=100)
     parser.add_argument("--query-rounds", type=int, default=300)
+    parser.add_argument("--lean", action="store_true", help="backfill/queries: generate the"
+                        " home with --lean (about the same rows in fewer bytes)")  # fmt: skip
     parser.add_argument("--pg-database", help="backfill/queries: fill this database and keep it"
                         " (queries reuse it when it holds messages)")  # fmt: skip
     args = parser.parse_args()

@@ -13,7 +13,11 @@ event + item; ``exec_command``/``shell_command`` calls with their outputs (a few
 
 Most threads are small, a few are large. ``--big-file``/``--big-file-mb`` also writes one
 single rollout of that many MB with the same mix. Every thread is generated from its own
-seed (``seed:index``), so output is identical whatever ``--jobs`` is.
+seed (``seed:index``), so output is identical whatever ``--jobs`` is. ``--lean`` keeps the
+same threads and turns, and about as many transcript rows, but cuts what is never searched or
+shown whole (injected instructions, encrypted reasoning, command output past 240 characters):
+44 % of the bytes at 200 threads (1.8 KB of rollout per row instead of 4.2), so a home of a
+million rows is generated and mirrored in minutes.
 
     uv run python bench/generate_codex_home.py --out /tmp/home --threads 500 --seed 1
     uv run python bench/generate_codex_home.py --out /tmp/big --threads 0 --big-file-mb 1024
@@ -141,28 +145,31 @@ class Pools:
     collab: str
 
 
-def make_pools(seed: int) -> Pools:
+def make_pools(seed: int, lean: bool = False) -> Pools:
     """The text every thread slices from: built once per process, deterministic by seed."""
     rng = random.Random(f"pools:{seed}")
+    cut = 20 if lean else 1  # --lean: injected instructions a twentieth as long
     prose = _prose_pool(rng, 2_000_000)
     log = _log_pool(rng, 4_000_000)
     b64 = base64.b64encode(rng.randbytes(3_000_000)).decode().replace("+", "-").replace("/", "_")
     base = tuple(
         "You are Codex, a coding agent based on GPT-5. You and the user share one workspace.\n\n"
         + "# Personality\n\n"
-        + _slice(rng, prose, 20_000 + 800 * i)
+        + _slice(rng, prose, (20_000 + 800 * i) // cut)
         for i in range(len(CLI_VERSIONS))
     )
     developer = tuple(
         "<permissions instructions>\nFilesystem sandboxing defines which files can be read or "
-        "written. " + _slice(rng, prose, n) + "\n</permissions instructions>"
+        "written. " + _slice(rng, prose, n // cut) + "\n</permissions instructions>"
         for n in (4_000, 9_000, 24_000)
     )
     agents = tuple(
-        "<INSTRUCTIONS>\n# Repository guidelines\n\n" + _slice(rng, prose, n) + "\n</INSTRUCTIONS>"
+        "<INSTRUCTIONS>\n# Repository guidelines\n\n"
+        + _slice(rng, prose, n // cut)
+        + "\n</INSTRUCTIONS>"
         for n in (600, 1_400, 3_000)
     )
-    collab = "# Collaboration Mode: Default\n\n" + _slice(rng, prose, 2_400)
+    collab = "# Collaboration Mode: Default\n\n" + _slice(rng, prose, 2_400 // cut)
     return Pools(prose, log, b64, base, developer, agents, collab)
 
 
@@ -178,12 +185,13 @@ def _slice(rng: random.Random, pool: str, n: int) -> str:
 
 _POOLS: Pools | None = None
 _POOL_SEED: int | None = None
+_LEAN = False  # set by generate() before its workers fork
 
 
 def pools(seed: int) -> Pools:
     global _POOLS, _POOL_SEED
     if _POOLS is None or _POOL_SEED != seed:
-        _POOLS, _POOL_SEED = make_pools(seed), seed
+        _POOLS, _POOL_SEED = make_pools(seed, _LEAN), seed
     return _POOLS
 
 
@@ -298,6 +306,8 @@ class ThreadWriter:
             n = 0
         else:
             n = min(int(rng.lognormvariate(6.6, 1.0)), 9_000)
+        if _LEAN:
+            n = min(n, 240)
         text = _slice(rng, self.p.log, n)
         cut = text.find("\n")
         return text[cut + 1 :] if 0 <= cut < 200 else text
@@ -384,7 +394,9 @@ class ThreadWriter:
         if self.reasoning_events:
             for text in summaries:
                 yield self._event({"type": "agent_reasoning", "text": text}, 300, 4_000)
-        enc = "gAAAAAB" + _slice(rng, self.p.b64, rng.randint(900, 1_500))
+        enc = "gAAAAAB" + _slice(
+            rng, self.p.b64, rng.randint(40, 80) if _LEAN else rng.randint(900, 1_500)
+        )
         yield self._item(
             {
                 "type": "reasoning",
@@ -831,12 +843,17 @@ def generate(
     target_rows: int | None = None,
     jobs: int | None = None,
     log: bool = False,
+    lean: bool = False,
 ) -> HomeStats:
     """Write a Codex home under ``out``: up to ``threads`` threads, stopping early once
     ``total_mb`` MB or ``target_rows`` transcript rows are reached; plus the big file.
+    ``lean``: the same rows in fewer bytes (the module docstring).
 
     Returns what was written. ``out`` is created; existing files in it are overwritten.
     """
+    global _LEAN, _POOLS
+    if lean != _LEAN:
+        _LEAN, _POOLS = lean, None
     began = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     stats = HomeStats()
@@ -902,6 +919,9 @@ def main() -> None:
     parser.add_argument("--target-rows", type=int, help="Stop once ~this many rows are expected.")
     parser.add_argument("--jobs", type=int, default=None, help="Worker processes (default: CPUs).")
     parser.add_argument("--clean", action="store_true", help="Delete --out first.")
+    parser.add_argument(
+        "--lean", action="store_true", help="About the same rows in under half the bytes."
+    )
     args = parser.parse_args()
     big = args.big_file_mb if args.big_file_mb is not None else (1024 if args.big_file else None)
     if args.clean and args.out.exists():
@@ -915,6 +935,7 @@ def main() -> None:
         target_rows=args.target_rows,
         jobs=args.jobs,
         log=True,
+        lean=args.lean,
     )
     print(f"{args.out}: {stats.summary()}")
 
