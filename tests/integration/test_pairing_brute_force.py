@@ -6,7 +6,8 @@ per-address refill) are answered 429, and the owner, pairing from another addres
 live code at once. Then wrong codes from hundreds of genuine loopback addresses: the limit for
 everyone holds them to its burst plus its refill, pairing is closed to everyone while they
 last, and the owner's code works once they stop (after the ``Retry-After`` it is told). The
-server's memory stays bounded throughout (measured after the first 1,000 guesses, when the
+audit log sums the refusals in a row per interval instead of growing with every attempt,
+and the server's memory stays bounded throughout (measured after the first 1,000 guesses, when the
 embedder's model is loaded and the connections are open).
 """
 
@@ -22,7 +23,7 @@ import psutil
 import pytest
 
 from sessionbase.auth import devices
-from sessionbase.auth.authority import PAIR_LIMITS
+from sessionbase.auth.authority import PAIR_LIMITS, REFUSALS_EVERY
 from sessionbase.auth.credentials import new_code, normalize_code
 from sessionbase.auth.keys import ensure_key
 from sessionbase.store import open_store
@@ -93,7 +94,7 @@ def test_guessing_codes_is_refused_and_the_owner_still_pairs(tmp_path: Path) -> 
         process = psutil.Process(server.proc.pid)
         server.wait_semantic()  # the embedder's model is loaded: the rest is the guessing
         codes = wrong_codes(WRONG, live)
-        began = time.monotonic()
+        began = flood_began = time.monotonic()
         statuses = asyncio.run(guess(server.url, codes[:1000], ATTACKER))
         before = process.memory_info().rss
         statuses += asyncio.run(guess(server.url, codes[1000:], ATTACKER))
@@ -137,6 +138,14 @@ def test_guessing_codes_is_refused_and_the_owner_still_pairs(tmp_path: Path) -> 
             waited += 1
             owner = pair_from(server.url, "127.0.0.4", second)
         assert owner.status_code == 200, owner.text
+
+        with open_store(data / "sessionbase.db", readonly=True) as store:
+            summaries = [e["detail"] for e in store.auth_events(100_000)
+                         if "refused by the rate limit" in (e["detail"] or "")]  # fmt: skip
+        # The audit log sums refusals, a row per interval: a flood does not grow it per attempt.
+        flooded = time.monotonic() - flood_began
+        assert 1 <= len(summaries) <= flooded / REFUSALS_EVERY + 2, summaries
+        assert sum(int(d.split()[0]) for d in summaries) <= statuses[429] + spread[429] + 5
 
         grown = process.memory_info().rss - before
         assert grown < MEMORY_BOUND, f"the server grew by {grown / 2**20:.1f} MB"

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from sessionbase.auth import devices
-from sessionbase.auth.authority import Authority
+from sessionbase.auth.authority import REFUSALS_EVERY, WATCH_SECONDS, Authority
 from sessionbase.auth.keys import ensure_key, rotate_key
-from sessionbase.errors import AuthError
+from sessionbase.auth.ratelimit import Limits
+from sessionbase.errors import AuthError, RateLimited
 from sessionbase.store import listen_for_commits, open_store
 
 
@@ -90,3 +91,42 @@ def test_another_connections_commit_wakes_the_listener_of_a_sqlite_file(tmp_path
         assert listener.state()["wakes"] == 1
     finally:
         listener.close()
+
+
+def test_refused_attempts_are_summed_in_the_audit_log_not_written_one_by_one(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    paired(data)
+
+    async def scenario() -> None:
+        authority = Authority(data / "sessionbase.db", data, pair_limits=Limits(per_address=1))
+        await authority.start()
+        try:
+            for n in range(50):
+                with pytest.raises(AuthError, match="wrong" if n == 0 else "too many"):
+                    await authority.pair("AAAA-AAAA", None, "10.0.0.1", None)
+            for _ in range(300):  # the watcher writes the first row within a second
+                if summaries(data):
+                    break
+                await asyncio.sleep(0.1)
+            for _ in range(30):
+                with pytest.raises(RateLimited):
+                    await authority.pair("AAAA-AAAA", None, "10.0.0.1", None)
+            await asyncio.sleep(WATCH_SECONDS * 2)  # within REFUSALS_EVERY: no row yet
+        finally:
+            await authority.close()  # writes what is left
+
+    assert WATCH_SECONDS * 4 < REFUSALS_EVERY
+    asyncio.run(scenario())
+    assert summaries(data) == [
+        "49 attempts refused by the rate limit",
+        "30 attempts refused by the rate limit",
+    ]
+
+
+def summaries(data: Path) -> list[str]:
+    """The audit log's rows that sum refused attempts, oldest first."""
+    with open_store(data / "sessionbase.db", readonly=True) as store:
+        events = store.auth_events(1000)
+    return [e["detail"] for e in reversed(events) if "rate limit" in (e["detail"] or "")]

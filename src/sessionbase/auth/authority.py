@@ -30,13 +30,14 @@ from sessionbase.auth import devices, tokens
 from sessionbase.auth.keys import KeyFile, SigningKey, ensure_key, key_path
 from sessionbase.auth.ratelimit import AttemptLimiter, Limits
 from sessionbase.auth.scopes import Identity
-from sessionbase.errors import AuthError, ConfigError, RateLimited
+from sessionbase.errors import AuthError, ConfigError
 from sessionbase.store import Store, open_store
 
 log = logging.getLogger("sessionbase.auth")
 T = TypeVar("T")
 WATCH_SECONDS = 1.0  # a safety net: commits are announced (``wake``), not polled for
 SEEN_EVERY = 60.0  # seconds: how often a device's last-seen time is written
+REFUSALS_EVERY = 10.0  # seconds: at most one audit row summing attempts the limits refused
 PAIR_LIMITS = Limits()
 TOKEN_LIMITS = Limits(per_address=20, address_refill=3.0, overall=200, overall_refill=0.1)
 Changed = Callable[[set[str], bool], None]
@@ -77,6 +78,7 @@ class Authority:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refused_logged = 0
+        self._refusals_logged_at = -REFUSALS_EVERY
 
     # ------------------------------------------------------------ lifecycle
 
@@ -91,6 +93,11 @@ class Authority:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        pending = self.pair_limiter.refused + self.token_limiter.refused - self._refused_logged
+        if pending:  # the last refusals' row, not yet written
+            with contextlib.suppress(Exception):  # the database is gone: nowhere to keep it
+                await self._run(lambda store: store.log_auth_event("failed", detail=(
+                    f"{pending} attempts refused by the rate limit")))  # fmt: skip
         await asyncio.get_running_loop().run_in_executor(self._pool, self._close_store)
         self._pool.shutdown(wait=True)
         if self._inline is not None:
@@ -175,7 +182,7 @@ class Authority:
         self, code: str, name: str | None, address: str | None, user_agent: str | None
     ) -> dict[str, Any]:
         """``POST /auth/pair``: a new device and its secret, once per code."""
-        self._take(self.pair_limiter, address)
+        self.pair_limiter.take(address)  # refusals: summed in the audit log (_read_commits)
         key = self.key
         device, secret = await self._run(
             lambda store: devices.redeem(store, key, code, name, address, user_agent)
@@ -191,7 +198,7 @@ class Authority:
         self, secret: str, address: str | None, user_agent: str | None
     ) -> dict[str, Any]:
         """``POST /auth/token``: a short-lived token for a live device's secret."""
-        self._take(self.token_limiter, address)
+        self.token_limiter.take(address)
         key, ttl = self.key, self.token_ttl
 
         def exchange(store: Store) -> tokens.TokenClaims:
@@ -213,13 +220,6 @@ class Authority:
             "deviceId": claims.device_id,
             "scopes": list(claims.scopes),
         }
-
-    def _take(self, limiter: AttemptLimiter, address: str | None) -> None:
-        try:
-            limiter.take(address)
-        except RateLimited:
-            self._wake.set()  # the watcher writes a summary of refusals to the audit log
-            raise
 
     # ------------------------------------------------------------ watching for changes
 
@@ -248,7 +248,11 @@ class Authority:
         since = self._version
         refused = self.pair_limiter.refused + self.token_limiter.refused
         new_refusals = refused - self._refused_logged
-        self._refused_logged = refused
+        now = time.monotonic()
+        if new_refusals and now - self._refusals_logged_at >= REFUSALS_EVERY:
+            self._refused_logged, self._refusals_logged_at = refused, now
+        else:
+            new_refusals = 0  # summed into a later row: a flood writes one row per interval
 
         def look(store: Store) -> tuple[int, set[str], bool]:
             if new_refusals:
