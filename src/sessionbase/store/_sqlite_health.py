@@ -95,7 +95,7 @@ def table_names(scripts: list[str]) -> set[str]:
     """The tables a set of migration scripts leaves behind."""
     made: set[str] = set()
     for script in scripts:
-        made |= set(re.findall(r"CREATE (?:VIRTUAL )?TABLE (\w+)", script))
+        made |= set(re.findall(r"CREATE (?:VIRTUAL )?TABLE (?:IF NOT EXISTS )?(\w+)", script))
         made -= set(re.findall(r"DROP TABLE (?:IF EXISTS )?(\w+)", script))
     return made
 
