@@ -2,7 +2,7 @@
 
 The expectations below were read off the raw files (codex-formats §2, corpus/SOURCES.md), not
 produced by sessionbase: thread ids, titles, the order of user/assistant messages, and the
-commands with their exit codes.
+commands with their exit codes. The corpus is mirrored on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -133,11 +133,17 @@ STREAMS = {
 }
 
 
-@pytest.fixture(scope="module")
-def mirrored(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    """The whole corpus copied into one Codex home and backfilled once."""
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
+def mirrored(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Cli:
+    """The whole corpus copied into one Codex home and backfilled once, on each backend in
+    turn (PostgreSQL in a database of its own)."""
     from sessionbase import config
 
+    database = ""
+    if request.param == "postgres":
+        database = request.getfixturevalue("pg_databases").create()
     root = tmp_path_factory.mktemp("corpus")
     home = root / "codex-home"
     day = home / "sessions" / "2026" / "01" / "02"
@@ -147,7 +153,12 @@ def mirrored(tmp_path_factory: pytest.TempPathFactory) -> Cli:
         shutil.copy(path, day / name)
     settings = config.load(
         environ={},
-        overrides={"data_dir": root / "data", "codex_homes": (home,), "home": root / "u"},
+        overrides={
+            "data_dir": root / "data",
+            "codex_homes": (home,),
+            "home": root / "u",
+            "database": database,
+        },
     )
     cli = Cli(settings)
     report = cli.json("backfill")
