@@ -1,6 +1,6 @@
 """`sessionbase import` refuses what it cannot mirror with one clear line each, and `status`
 names the files under the session folders that are not mirrored, with the reason. The
-captures are the corpus's real `codex exec --json` files."""
+captures are the corpus's real `codex exec --json` files. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sessionbase.cli import cli
@@ -19,6 +20,12 @@ from tests.builders.codex import Rollout
 from tests.conftest import CORPUS, Cli
 
 CAPTURES = CORPUS / "jnarowski__agentcmd"
+
+
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test of this module runs on SQLite and on PostgreSQL."""
+    return backend_settings
 
 
 @pytest.mark.timeout(60)
@@ -40,9 +47,7 @@ def test_import_says_what_is_wrong_with_each_file_and_imports_the_rest(
     os.mkfifo(fifo)
 
     args = [good, missing, a_dir, text, stray_json, empty, fifo]
-    result = run_cli.runner.invoke(
-        cli, ["--data-dir", str(settings.data_dir), "import", *map(str, args)]
-    )
+    result = run_cli.runner.invoke(cli, [*run_cli.base_args(), "import", *map(str, args)])
     assert result.exit_code == 1
     not_recognized = (
         "not a recognized format (expected a Codex rollout or a `codex exec --json` capture:"
@@ -98,9 +103,17 @@ def test_import_while_a_backfill_holds_the_data_dir_records_the_file_for_later(
 ) -> None:
     capture = tmp_path / "run.jsonl"
     shutil.copyfile(CAPTURES / "stream-output-3.jsonl", capture)
+    this_machine = {"SESSIONBASE_MACHINE": settings.machine}  # whose claim the Mirror holds
+
+    def invoke(*args: str) -> str:
+        result = run_cli.runner.invoke(cli, [*run_cli.base_args(), *args], env=this_machine)
+        assert result.exit_code == 0, result.output
+        return result.output
+
     with Mirror(settings):  # what a running backfill holds
-        output = run_cli("import", str(capture))
-        assert run_cli.json("status")["ingest"] == {"state": "importing", "pid": os.getpid()}
+        output = invoke("import", str(capture))
+        status = orjson.loads(invoke("status", "--json"))
+        assert status["ingest"] == {"state": "importing", "pid": os.getpid()}
     assert f"a backfill or import (pid {os.getpid()}) is running on it" in output
     assert "imports them now" not in output
     assert imported_files(settings.data_dir) == [str(capture)]

@@ -12,8 +12,8 @@ import click
 from sessionbase.cli._group import cli
 from sessionbase.cli._output import emit_json
 from sessionbase.config import Settings
-from sessionbase.errors import IngestLocked, SessionbaseError, SourceError
-from sessionbase.ingest.imports import check_capture, register
+from sessionbase.errors import IngestBusy, IngestLocked, SessionbaseError, SourceError
+from sessionbase.ingest.imports import check_capture, claim_holder, register
 from sessionbase.ingest.lock import published_state
 from sessionbase.ingest.mirror import Mirror
 from sessionbase.wording import counted
@@ -61,6 +61,8 @@ def import_files(settings: Settings, files: tuple[Path, ...], as_json: bool) -> 
                         )
             except IngestLocked:
                 holder = published_state(settings.data_dir) or {"state": "importing"}
+            except IngestBusy:  # a shared database: its claim on these homes is held
+                holder = claim_holder(settings)
     except (SessionbaseError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     serving = holder is not None and holder.get("state") != "importing"

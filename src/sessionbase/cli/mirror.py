@@ -27,10 +27,10 @@ from sessionbase.cli._output import (
 from sessionbase.codex.paths import no_rollouts_hint
 from sessionbase.config import Settings
 from sessionbase.errors import ConfigError, SessionbaseError
-from sessionbase.ingest.lock import published_state
+from sessionbase.ingest.lock import claimed_state, published_state
 from sessionbase.ingest.mirror import backfill as run_backfill, check_homes, survey
 from sessionbase.ingest.tailer import FileReport
-from sessionbase.store import Store, backend_name, shown
+from sessionbase.store import Store, backend_name, is_postgres, shown
 from sessionbase.store.base import SourceStatus
 from sessionbase.wording import counted
 
@@ -384,7 +384,13 @@ def status(settings: Settings, as_json: bool) -> None:
     report["database"] = shown(settings.database_url)
     report["backend"] = backend_name(settings.database_url)
     report["codex_homes"] = [str(h) for h in settings.codex_homes]
-    report["ingest"] = published_state(settings.data_dir) or {"state": "not_running"}
+    shared = (
+        claimed_state(settings.machine, report["codex_homes"], report["ingesters"],
+                      report["replicas"])
+        if is_postgres(settings.database_url)
+        else None
+    )  # fmt: skip
+    report["ingest"] = published_state(settings.data_dir) or shared or {"state": "not_running"}
     report["imported"] = on_disk.imported
     report["unreadable"] = [{"path": p.path, "reason": p.reason} for p in on_disk.unreadable]
     report["unrecognized"] = [{"path": p.path, "reason": p.reason} for p in on_disk.unrecognized]

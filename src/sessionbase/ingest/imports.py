@@ -13,14 +13,18 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from sessionbase.codex import rollout
 from sessionbase.codex.rollout import Generation
+from sessionbase.config import Settings
 from sessionbase.errors import SourceError
 from sessionbase.files import NotRegularFile, read_limited
+from sessionbase.ingest.lock import claimed_state
 from sessionbase.ingest.reader import open_rollout
+from sessionbase.store import open_store
 
 REGISTRY_DIR = "imports"
 REGISTRY = "files.json"
@@ -115,3 +119,12 @@ def _detect(path: Path, max_line_bytes: int) -> Generation | None:
                 return Generation.UNKNOWN
             return rollout.detect_generation(path, first if isinstance(first, dict) else None)
     return None
+
+
+def claim_holder(settings: Settings) -> dict[str, Any]:
+    """Who holds the ingest claim on this machine's Codex homes in a shared database
+    (``lock.claimed_state``); a holder gone meanwhile counts as a backfill or import."""
+    with open_store(settings.database_url, readonly=True, machine=settings.machine) as store:
+        homes = [str(home) for home in settings.codex_homes]
+        state = claimed_state(settings.machine, homes, store.ingesters(), store.replicas())
+    return state or {"state": "importing"}

@@ -19,6 +19,7 @@ import orjson
 
 from sessionbase.errors import IngestLocked, StoreError
 from sessionbase.files import read_limited
+from sessionbase.ingest.timestamps import iso
 
 LOCK_FILE = "ingest.lock"
 MAX_STATE_BYTES = 256 * 1024
@@ -90,6 +91,24 @@ def published_state(data_dir: Path) -> dict[str, Any] | None:
     if not isinstance(state, dict):
         return {"state": "importing", "pid": pid}
     return state
+
+
+def claimed_state(
+    machine: str,
+    homes: list[str],
+    ingesters: list[dict[str, Any]],
+    replicas: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """``published_state`` for a shared database, which has no data-dir lock: from its claim
+    rows (``Store.ingesters``) and live replicas (``Store.replicas``). A serve of this machine
+    holding the claim on these homes is ``{"state": "following", "pid", "since"}``; another
+    holder (a backfill or import) ``{"state": "importing", "pid"}``; None when none holds it."""
+    held = [r for r in ingesters if r["machine"] == machine and r["codex_home"] in homes]
+    serving = {r["pid"] for r in replicas if r["machine"] == machine}
+    for row in held:
+        if row["pid"] in serving:
+            return {"state": "following", "pid": row["pid"], "since": iso(row["since"])}
+    return {"state": "importing", "pid": held[0]["pid"]} if held else None
 
 
 def _alive(pid: int) -> bool:
