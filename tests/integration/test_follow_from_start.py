@@ -1,5 +1,6 @@
 """serve watches before its catch-up pass: a line appended to a file the pass has already
-read is ingested at once, not at the next safety-net rescan (disabled here)."""
+read is ingested at once, not at the next safety-net rescan (disabled here). On SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
+
+import psycopg
 
 from tests.builders.codex import DEFAULT_START, Rollout
 from tests.support.server import ServerProcess
@@ -28,8 +31,17 @@ def _write_home(codex_home: Path) -> list[Path]:
     return sorted(paths, key=lambda p: p.name)
 
 
-def _committed(db: Path, sql: str, *args: object) -> int:
-    if not db.exists():
+def _committed(db: Path | str, sql: str, *args: object) -> int:
+    """A count in the server's database (a SQLite file or a PostgreSQL URL); 0 before it has
+    the tables."""
+    if str(db).startswith("postgresql://"):
+        try:
+            with psycopg.connect(str(db)) as pg:
+                row = pg.execute(sql.replace("?", "%s"), args).fetchone()
+                return int(row[0]) if row else 0
+        except psycopg.errors.UndefinedTable:
+            return 0
+    if not Path(db).exists():
         return 0
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
@@ -38,12 +50,24 @@ def _committed(db: Path, sql: str, *args: object) -> int:
         return 0  # not created or migrated yet
 
 
-def test_an_append_during_the_catch_up_pass_is_not_missed(tmp_path: Path) -> None:
+def _serve(tmp_path: Path, codex_home: Path, database: str) -> tuple[ServerProcess, Path | str]:
+    """serve over ``codex_home`` with the safety-net rescan off, and its database."""
+    server = ServerProcess(
+        tmp_path / "data",
+        codex_home,
+        env={"SESSIONBASE_RESCAN_INTERVAL": "0"},
+        extra=("--database", database) if database else (),
+    )
+    return server, database or server.data_dir / "sessionbase.db"
+
+
+def test_an_append_during_the_catch_up_pass_is_not_missed(
+    tmp_path: Path, database_option: str
+) -> None:
     codex_home = tmp_path / "codex-home"
     paths = _write_home(codex_home)
     first = paths[0]
-    server = ServerProcess(tmp_path / "data", codex_home, env={"SESSIONBASE_RESCAN_INTERVAL": "0"})
-    db = server.data_dir / "sessionbase.db"
+    server, db = _serve(tmp_path, codex_home, database_option)
     server.launch()
     try:
         deadline = time.monotonic() + 60
@@ -67,14 +91,13 @@ def test_an_append_during_the_catch_up_pass_is_not_missed(tmp_path: Path) -> Non
 
 
 def test_serve_on_a_home_without_sessions_says_so_and_takes_the_first_one(
-    tmp_path: Path,
+    tmp_path: Path, database_option: str
 ) -> None:
     """Installed before Codex ever ran: serve says where it looked, and the first session
     Codex writes (sessions/ and its date directories included) arrives without a rescan."""
     codex_home = tmp_path / "codex-home"
     codex_home.mkdir()
-    server = ServerProcess(tmp_path / "data", codex_home, env={"SESSIONBASE_RESCAN_INTERVAL": "0"})
-    db = server.data_dir / "sessionbase.db"
+    server, db = _serve(tmp_path, codex_home, database_option)
     with server:
         assert "no Codex sessions found" in server.log()
         assert str(codex_home / "sessions") in server.log()
@@ -95,15 +118,16 @@ def test_serve_on_a_home_without_sessions_says_so_and_takes_the_first_one(
     assert "change detected" not in server.log()
 
 
-def test_a_skill_written_while_serving_arrives_without_a_rescan(tmp_path: Path) -> None:
+def test_a_skill_written_while_serving_arrives_without_a_rescan(
+    tmp_path: Path, database_option: str
+) -> None:
     """Skills are watched folder by folder too (the watch never recurses): a new skill's
     folder, and an edit of a SKILL.md deep in the tree, arrive at once."""
     codex_home = tmp_path / "codex-home"
     nested = codex_home / "skills" / "group" / "deep"
     nested.mkdir(parents=True)
     (nested / "SKILL.md").write_text("---\nname: deep\ndescription: Before.\n---\n")
-    server = ServerProcess(tmp_path / "data", codex_home, env={"SESSIONBASE_RESCAN_INTERVAL": "0"})
-    db = server.data_dir / "sessionbase.db"
+    server, db = _serve(tmp_path, codex_home, database_option)
     described = "SELECT count(*) FROM skills WHERE name = ? AND description = ?"
     with server:
         assert _committed(db, described, "deep", "Before.")
