@@ -4,7 +4,9 @@ Each scenario (tests/support/codex_scenarios.py) carries the facts its session m
 prompts, assistant texts, reasoning, commands with exit codes, file changes and failed turns.
 Here they are asserted on the mirror's rows, first after `sessionbase backfill`, then on a
 `sessionbase serve` that was already watching the empty Codex home while Codex ran; the live
-rows must equal the backfilled ones exactly.
+rows must equal the backfilled ones exactly. Every session is mirrored on SQLite and on
+PostgreSQL (a backfill into each, and two servers watching while Codex runs, one on each): the
+rows of both are the same, and Codex runs each scenario once.
 """
 
 from __future__ import annotations
@@ -27,17 +29,18 @@ from tests.support.server import ServerProcess
 pytestmark = pytest.mark.integration
 
 
-def _cli(data_dir: Path, home: Path, *args: str) -> Any:
+def _cli(data_dir: Path, home: Path, *args: str, database: str = "") -> Any:
     result = CliRunner().invoke(
         cli,
-        ["--data-dir", str(data_dir), "--codex-home", str(home), *args, "--json"],
+        ["--data-dir", str(data_dir), "--codex-home", str(home),
+         *(["--database", database] if database else []), *args, "--json"],
         catch_exceptions=False,
-    )
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     return orjson.loads(result.output)
 
 
-def _rows(database: Path, thread_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _rows(database: Path | str, thread_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     store = open_store(database, readonly=True)
     try:
         thread = store.thread(thread_id)
@@ -89,6 +92,7 @@ def test_backfill_mirrors_real_codex_session(
     scenario: Scenario,
     scenario_runner: Callable[[Scenario], ScenarioResult],
     tmp_path: Path,
+    pg_url: str,
 ) -> None:
     result = scenario_runner(scenario)
     data = tmp_path / "data"
@@ -101,18 +105,25 @@ def test_backfill_mirrors_real_codex_session(
     assert again["rows_written"] == 0
     assert _rows(data / "sessionbase.db", result.thread_id) == (thread, rows)
 
+    shared = _cli(tmp_path / "pg", result.codex_home.path, "backfill", database=pg_url)
+    assert shared["errors"] == []
+    assert _comparable(_rows(pg_url, result.thread_id)) == _comparable((thread, rows))
+
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_live_watch_mirrors_real_codex_session(
-    scenario: Scenario, codex_home_parent: Path, codex_workdir: Path, tmp_path: Path
+    scenario: Scenario, codex_home_parent: Path, codex_workdir: Path, tmp_path: Path, pg_url: str
 ) -> None:
     live_data = tmp_path / "live"
     servers: list[ServerProcess] = []
 
     def watch(home: CodexHome) -> None:
         # A long rescan interval: only inotify events can bring the rows in time.
-        server = ServerProcess(live_data, home.path, env={"SESSIONBASE_RESCAN_INTERVAL": "600"})
-        servers.append(server.start())
+        slow = {"SESSIONBASE_RESCAN_INTERVAL": "600"}
+        servers.append(ServerProcess(live_data, home.path, env=slow).start())
+        on_pg = ServerProcess(tmp_path / "live-pg", home.path, env=slow,
+                              extra=("--database", pg_url))  # fmt: skip
+        servers.append(on_pg.start())
 
     try:
         result = run_scenario(
@@ -121,17 +132,19 @@ def test_live_watch_mirrors_real_codex_session(
         clean = tmp_path / "clean"
         _cli(clean, result.codex_home.path, "backfill")
         expected = _rows(clean / "sessionbase.db", result.thread_id)
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                got = _rows(live_data / "sessionbase.db", result.thread_id)
-            except AssertionError:
-                got = None
-            if got is not None and _comparable(got) == _comparable(expected):
-                break
-            assert time.monotonic() < deadline, f"live mirror differs:\n{servers[0].log()}"
-            time.sleep(0.05)
-        assert_mirrors(scenario, *got)
+        for database, server in ((live_data / "sessionbase.db", servers[0]),
+                                 (pg_url, servers[1])):  # fmt: skip
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    got = _rows(database, result.thread_id)
+                except AssertionError:
+                    got = None
+                if got is not None and _comparable(got) == _comparable(expected):
+                    break
+                assert time.monotonic() < deadline, f"live mirror differs:\n{server.log()}"
+                time.sleep(0.05)
+            assert_mirrors(scenario, *got)
     finally:
         for server in servers:
             server.stop()
