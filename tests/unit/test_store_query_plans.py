@@ -24,6 +24,7 @@ from sessionbase.store.postgres import PostgresStore
 from sessionbase.store.rows import MessageRow
 from sessionbase.store.sqlite import SQLiteStore
 from sessionbase.store.textquery import parse_query
+from tests.support.postgres import TestDatabases
 
 
 def _plans(db: sqlite3.Connection, statements: list[str]) -> list[str]:
@@ -120,11 +121,13 @@ def test_postgres_ranks_the_most_recent_matches_of_a_common_word(
 
 @pytest.mark.integration
 def test_postgres_analyzes_the_tables_after_a_big_pass(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_databases: TestDatabases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first backfill leaves planner statistics (``reltuples`` is -1 until a table is
-    analyzed); a small pass leaves them to autovacuum."""
+    analyzed, so the database is a new one, not an emptied one); a small pass leaves them to
+    autovacuum."""
     monkeypatch.setattr(postgres, "ANALYZE_AFTER_MESSAGES", 5)
+    pg_url = pg_databases.create()
 
     def analyzed() -> bool:
         with psycopg.connect(pg_url) as conn:
@@ -142,6 +145,7 @@ def test_postgres_analyzes_the_tables_after_a_big_pass(
         assert analyzed()
     finally:
         store.close()
+        pg_databases.drop(pg_url)
 
 
 @pytest.mark.integration
