@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import sys
 import time
 import uuid
@@ -51,7 +50,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _common import Results, git_version, log, machine_line, percentile, verdict  # noqa: E402
+from _common import (  # noqa: E402
+    Results,
+    git_version,
+    log,
+    machine_line,
+    percentile,
+    raise_nofile,
+    verdict,
+)
 from tests.builders.codex import Rollout  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
@@ -66,14 +73,6 @@ TOKEN_TTL = 3600
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def build_home(home: Path, threads: int) -> list[str]:

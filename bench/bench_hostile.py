@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _common import Results, log, percentile, verdict  # noqa: E402
+from _common import Results, log, percentile, raise_nofile, verdict  # noqa: E402
 from bench_live import (  # noqa: E402
     _WORDS,
     Serve,
@@ -53,7 +53,6 @@ from bench_live import (  # noqa: E402
     machine_line,
     ms,
     prose,
-    raise_nofile,
     ratio,
 )
 from tests.support.raw_ws import handshake, text_frame  # noqa: E402

@@ -35,7 +35,6 @@ import multiprocessing
 import os
 import random
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -73,6 +72,7 @@ from _common import (  # noqa: E402
     log,
     machine_line as common_machine_line,
     percentile,
+    raise_nofile,
     sessionbase_cmd,
     verdict,
 )
@@ -96,14 +96,6 @@ def decode_ts(b64: bytes | str) -> int:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def free_port() -> int:

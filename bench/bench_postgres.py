@@ -43,7 +43,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import Results, child_env, log, percentile, sessionbase_cmd
+from _common import Results, child_env, log, percentile, raise_nofile, sessionbase_cmd
 from bench_live import (
     SYNC_PATH,
     Clients,
@@ -51,7 +51,6 @@ from bench_live import (
     build_home,
     free_port,
     prose,
-    raise_nofile,
 )
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
