@@ -5,6 +5,12 @@ writing" (appends, partial lines, new files, an archive move, new names); it is 
 SIGKILL at random moments at least ``MIN_KILLS`` times, re-run each time, and finally run to
 completion. The database must then equal, row for row, a clean backfill of the final files into
 a fresh data dir. The random seed is fixed, so a failure reproduces.
+
+Every backfill runs with ``--no-embed``: no compared row depends on embeddings, and embedding
+this home's units (the transformer refining every one of them) took about 95% of the work.
+What is left is some thirty runs of the CLI, each starting a Python process (and, with
+read-ahead, two workers): CPU-bound work whose time grows with the machine's load, so each
+case may take longer than the usual limit; a hung run still fails after ``RUN_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -26,11 +32,15 @@ import zstandard
 from tests.builders.codex import DEFAULT_START, Rollout, new_id
 from tests.support.db_snapshot import diff, snapshot
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 SEED = 20260501
 MIN_KILLS = 20
 MAX_ROUNDS = 80
+# A round's run commits its new lines in one to a few transactions (ingest groups commits of
+# up to 0.25 s), so the kill comes after the first, second or third of them.
+COMMITS_BEFORE_KILL = 3
+RUN_TIMEOUT = 120  # seconds for one backfill run
 TABLES = (
     "threads",
     "messages",
@@ -194,7 +204,7 @@ def backfill(
     data_dir: Path, codex_home: Path, env: dict[str, str], entry: str = ENTRY
 ) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-c", entry, "--data-dir", str(data_dir)]
-    args += ["--codex-home", str(codex_home), "backfill", "--json"]
+    args += ["--codex-home", str(codex_home), "backfill", "--no-embed", "--json"]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -203,7 +213,7 @@ def run_to_completion(
 ) -> float:
     began = time.monotonic()
     proc = backfill(data_dir, codex_home, env, entry)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=RUN_TIMEOUT)
     assert proc.returncode == 0, err.decode()
     report = orjson.loads(out)
     assert report["files"] > 0
@@ -286,8 +296,8 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, e
             kill_after_delay(proc, killer.uniform(0.0, startup + 0.5))
         else:
             # Between (and, by chance, inside) ingest transactions.
-            kill_after_commits(proc, database, before, killer.randint(1, 25))
-        _, err = proc.communicate(timeout=120)
+            kill_after_commits(proc, database, before, killer.randint(1, COMMITS_BEFORE_KILL))
+        _, err = proc.communicate(timeout=RUN_TIMEOUT)
         if proc.returncode == -signal.SIGKILL:
             kills += 1
             mid_ingest += commits(database) > before
