@@ -8,6 +8,8 @@ a slice per tick at the newest snapshot; heavy connections' (a slow or new query
 thread, each connection's together in one snapshot. Every subscription records the snapshot
 it was computed in and the newest one it is known to hold for, and a connection moves to a
 version once all of its own queries hold there (its queries still come from one snapshot).
+A background result is applied between foreground ticks, never during one: a tick in flight
+has read commits it has not recorded yet, and the result must be checked against them.
 
 A foreground tick whose queries are known to be cheap runs on the event loop itself; any
 other runs on the reader thread, so that a slow query never stalls the connections. The hop
@@ -165,6 +167,7 @@ class Engine:
         self._running: set[Subscription] = set()  # in the background lane right now
         self._heavy_ready = asyncio.Event()
         self._invalidations = Invalidations()
+        self._ticking = asyncio.Lock()  # held by a tick, and by a background result applied
         self._subs: dict[tuple[str, str], Subscription] = {}
         self._listeners: set[Callable[[], None]] = set()
         self._commit_listeners: set[Callable[[], None]] = set()
@@ -401,6 +404,10 @@ class Engine:
         known to hold for, so that a connection moves to a version as soon as all of its own
         queries are there, whatever others still wait for.
         """
+        async with self._ticking:
+            return await self._tick()
+
+    async def _tick(self) -> bool:
         subs = list(self._subs.values())
         now = time.monotonic()
         if now - self._budgets_renewed >= BUDGET_PERIOD:  # nothing committed for a while
@@ -506,8 +513,25 @@ class Engine:
             version, results, seconds = await self._in(
                 self._background, functools.partial(self._evaluate_batch, batch)
             )
+            # A tick in flight may have read commits after ``version`` that touch these
+            # results, and skipped them (they were running): it records those commits before
+            # it lets go, and only then can they be checked here.
+            async with self._ticking:
+                self._apply_heavy(owner, batch, version, results, seconds)
         finally:
             self._running.difference_update(batch)
+        return True
+
+    def _apply_heavy(
+        self,
+        owner: Hashable,
+        batch: list[Subscription],
+        version: int,
+        results: dict[Subscription, QueryResult],
+        seconds: float,
+    ) -> None:
+        """Keep a background batch's results, computed at ``version``: each holds up to the
+        engine's version unless a commit since ``version`` touched what it read."""
         self._spent[owner] = self._spent.get(owner, 0.0) + seconds
         left = [sub for sub in batch if sub not in results]
         if left:
@@ -521,7 +545,6 @@ class Engine:
             else:
                 sub.stale, sub.valid_at = False, max(version, self.version)
         self._notify()
-        return True
 
     def _evaluate_batch(
         self, batch: list[Subscription]
