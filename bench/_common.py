@@ -54,6 +54,19 @@ class Results:
                 lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
         return "\n".join(lines)
 
+    def print_report(self, title: str, machine: str, load_start: float, load_end: float) -> None:
+        """The report every benchmark ends with: what ran where and under what load, the
+        table, then the notes."""
+        print()
+        print(f"sessionbase {title}, {time.strftime('%Y-%m-%d')}")
+        print(machine)
+        print(f"load average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end")
+        print()
+        print(self.table())
+        print()
+        for note in self.notes:
+            print(f"- {note}")
+
 
 def raise_nofile() -> int:
     """Lift the open-files limit to its hard maximum (a thousand sockets need it); the new

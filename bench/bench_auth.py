@@ -352,7 +352,7 @@ def main() -> None:
         a, b = percentile(ws_auth, p), percentile(ws_local, p)
         target = "≤ +1 ms" if p == 50 else "(info)"
         res.add(f"sync connect → first Transition p{p}, with Authenticate", ms(a),
-                "without Authenticate", ms(b), f"+{(a - b) * 1000:.2f} ms", target,
+                "without Authenticate", ms(b), f"{(a - b) * 1000:+.2f} ms", target,
                 verdict(a - b <= 0.001) if p == 50 else "")  # fmt: skip
     both = revoked.over_http + revoked.through_db
     base = percentile(revoked.http_round_trip, 50)
@@ -386,16 +386,9 @@ def main() -> None:
             "revoke_db": revoked.through_db,
             "revoke_round_trip": revoked.http_round_trip}  # fmt: skip
 
-    print()
-    print(f"sessionbase auth benchmark, {time.strftime('%Y-%m-%d')}")
-    print(machine_line(f"httpx {httpx.__version__}, websockets {websockets.__version__}",
-                       git_version()))  # fmt: skip
-    print(f"load average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end")
-    print()
-    print(res.table())
-    print()
-    for note in res.notes:
-        print(f"- {note}")
+    libraries = f"httpx {httpx.__version__}, websockets {websockets.__version__}"
+    res.print_report("auth benchmark", machine_line(libraries, git_version()), load_start,
+                     load_end)  # fmt: skip
     if args.json:
         args.json.write_bytes(orjson.dumps(raw))
 

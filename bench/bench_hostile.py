@@ -264,16 +264,8 @@ def main() -> None:
             cpu["alone"], cpu["beside"], cpu["alone again"]
         )
     )
-    print()
-    print(f"sessionbase hostile-neighbour benchmark, {time.strftime('%Y-%m-%d')}")
-    print(machine_line())
-    load_end = os.getloadavg()[0]
-    print(f"load average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end")
-    print()
-    print(res.table())
-    print()
-    for note in res.notes:
-        print(f"- {note}")
+    res.print_report("hostile-neighbour benchmark", machine_line(), load_start,
+                     os.getloadavg()[0])  # fmt: skip
     if args.json:
         raw = {name: {"ms": phases[name], "to_commit_ms": splits[name][0],
                       "from_commit_ms": splits[name][1]} for name in phases}  # fmt: skip

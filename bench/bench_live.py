@@ -1198,15 +1198,8 @@ def main() -> None:
         log(f"=== {name}")
         SECTIONS[name](args, res)
     load_end = os.getloadavg()[0]
-    print()
-    print(f"sessionbase live benchmark ({'quick' if q else 'full'}), {time.strftime('%Y-%m-%d')}")
-    print(machine_line())
-    print(f"load average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end")
-    print()
-    print(res.table())
-    print()
-    for note in res.notes:
-        print(f"- {note}")
+    title = f"live benchmark ({'quick' if q else 'full'})"
+    res.print_report(title, machine_line(), load_start, load_end)
     print(f"- total bench time {time.perf_counter() - began:.0f} s; data under {args.work}")
     if args.json:
         args.json.write_bytes(
