@@ -967,7 +967,11 @@ def test_client_that_never_reads_keeps_memory_bounded(live: Live) -> None:
             s.close()
     assert updates >= 10, "the good client should have seen the appends arrive"
     grown_mb = (peak - baseline) / 1024
-    assert grown_mb < 100, f"server RSS grew by {grown_mb:.0f} MB while clients did not read"
+    # Unbounded, the three silent clients would hold every Transition of 1,000 rows of ~4 KB:
+    # about 200 × 4 MB each, 2.4 GB in all. Capped, they hold 8 MiB each; what else the
+    # process grows by here (allocator and runtime, more after the module's earlier tests:
+    # 120-160 MB seen, under 100 alone) stays well below a tenth of that.
+    assert grown_mb < 250, f"server RSS grew by {grown_mb:.0f} MB while clients did not read"
 
 
 # ------------------------------------------------------------------ the Python client and CLI
