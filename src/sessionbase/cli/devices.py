@@ -87,13 +87,15 @@ def pair(settings: Settings, name: str | None, scopes: str, ttl: str, as_json: b
     if running is None:
         out.print(
             "[yellow]no serve is running on this data dir:[/yellow] these URLs assume"
-            " `sessionbase serve --host 0.0.0.0 --port 7788`"
+            " `sessionbase serve --host 0.0.0.0 --port 7788`",
+            soft_wrap=False,  # a sentence: wrapped to the terminal, unlike the URLs above
         )
     elif running.loopback_only and not settings.public_urls:
         out.print(
             "[yellow]serve listens on loopback only:[/yellow] no other device can reach it."
             " Restart it with --host 0.0.0.0 (or a Tailscale address), or put it behind a"
-            " proxy and set public_urls"
+            " proxy and set public_urls",
+            soft_wrap=False,
         )
 
 
