@@ -192,6 +192,10 @@ def test_drawer_lists_the_mirrored_threads_page_by_page(web_home: WebHome) -> No
     shown = web_home.run("drawer", expectCount=len(threads))
     assert shown["firstPage"] < len(threads)
     assert shown["ids"] == [t["id"] for t in threads]
+    assert "threads" in shown["status"]
+    # served on loopback: no other device can reach it, and the address says where it is
+    assert "cannot reach it" in shown["access"], shown["access"]
+    assert f"127.0.0.1:{web_home.server.port}" in shown["access"], shown["access"]
     for _, (thread_id, _) in web_home.cli_threads.items():
         assert thread_id in shown["ids"]
     for path in CORPUS.glob("codemie-ai__codemie-code/rollout-*.jsonl"):

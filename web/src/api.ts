@@ -96,6 +96,17 @@ export type Status = {
   lagBytes?: number;
   codexHomes?: string[];
   skillProblems?: SkillProblem[];
+  exposure?: Exposure;
+  devices?: { paired: number; revoked: number };
+};
+
+/** How the server is reached: what it listens on, the addresses a device may use. */
+export type Exposure = {
+  listen: string;
+  urls: string[];
+  tls: boolean;
+  requireAuth: boolean;
+  loopbackOnly: boolean;
 };
 
 export type SearchMode = "hybrid" | "text" | "semantic";

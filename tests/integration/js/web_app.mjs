@@ -107,6 +107,10 @@ const scenarios = {
     }
     const ids = await drawerThreadIds(page);
     const status = await page.textContent(".status-pill");
+    // The pill opens the mirror's details, with who can reach this server.
+    await page.click(".status-pill");
+    const access = await page.textContent("[data-testid=status-access]", { timeout: WAIT });
+    await page.keyboard.press("Escape");
     // A thread's sub-agents fold under it, and open on demand.
     let subagents = null;
     if (config.parentId) {
@@ -118,7 +122,7 @@ const scenarios = {
       subagents = { label, ids: await page.$$eval(list, (links) => links.map((a) => a.dataset.threadId)) };
     }
     await context.close();
-    return { firstPage, ids, status, subagents, problems: problems.list };
+    return { firstPage, ids, status, access, subagents, problems: problems.list };
   },
 
   /** `j`/`k` move through the history and open each thread. */

@@ -1,6 +1,7 @@
 import { useQuery } from "convex/react";
+import { Globe } from "lucide-react";
 import { useEffect, useRef, useState } from "react";
-import { api } from "../api";
+import { api, type Exposure } from "../api";
 import { bytes, compact, count, plural } from "../lib/format";
 
 const MIRROR_LABEL: Record<string, string> = {
@@ -54,6 +55,9 @@ export function StatusPill() {
         <span className="status-counts">
           {compact(status.threads)} threads · {compact(status.messages)} msgs
         </span>
+        {status.exposure && !status.exposure.loopbackOnly ? (
+          <Globe size={14} className="status-exposed" aria-label="reachable from other devices" />
+        ) : null}
       </button>
       {open ? (
         <div id="status-details" className="popover status-details" role="dialog" aria-label="Mirror status">
@@ -77,6 +81,7 @@ export function StatusPill() {
               </>
             ) : null}
           </dl>
+          {status.exposure ? <Access exposure={status.exposure} paired={status.devices?.paired ?? 0} /> : null}
           {status.codexHomes?.length ? (
             <div className="status-homes">
               <div className="label">Codex homes</div>
@@ -91,6 +96,30 @@ export function StatusPill() {
           ) : null}
         </div>
       ) : null}
+    </div>
+  );
+}
+
+/** Who can reach this server, and how: the addresses, HTTPS, sign-in and paired devices. */
+function Access({ exposure, paired }: { exposure: Exposure; paired: number }) {
+  return (
+    <div className="status-homes" data-testid="status-access">
+      <div className="label">Access</div>
+      <dl>
+        <dt>Other devices</dt>
+        <dd>{exposure.loopbackOnly ? "cannot reach it" : plural(paired, "paired device")}</dd>
+        <dt>Sign-in</dt>
+        <dd>{exposure.requireAuth ? "everyone" : "other devices"}</dd>
+        <dt>HTTPS</dt>
+        <dd>{exposure.tls ? "on" : "off"}</dd>
+      </dl>
+      <ul>
+        {(exposure.loopbackOnly ? [exposure.listen] : exposure.urls).map((url) => (
+          <li key={url}>
+            <code>{url}</code>
+          </li>
+        ))}
+      </ul>
     </div>
   );
 }
