@@ -255,6 +255,14 @@ class Rollout:
         day = self.start.strftime("%Y/%m/%d")
         return codex_home / "sessions" / day / self.file_name()
 
+    def append_to(self, path: Path, text: str) -> None:
+        """Add a user message to the rollout written at ``path`` as Codex does: its new lines
+        in one write at the end of the file."""
+        before = len(self.lines)
+        self.user(text)
+        with open(path, "ab") as fh:
+            fh.write(b"".join(line + b"\n" for line in self.lines[before:]))
+
     def write(self, codex_home: Path, *, archived: bool = False) -> Path:
         path = self.path_in(codex_home, archived=archived)
         path.parent.mkdir(parents=True, exist_ok=True)

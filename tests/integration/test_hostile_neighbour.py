@@ -78,13 +78,6 @@ def write_thread(codex_home: Path, hour: int, messages: int) -> Rollout:
     return rollout
 
 
-def append(rollout: Rollout, codex_home: Path, text: str) -> None:
-    rollout.lines.clear()
-    rollout.user(text)
-    with open(rollout.path_in(codex_home), "ab") as fh:
-        fh.write(rollout.to_bytes())
-
-
 def wait_for(condition: Any, within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -159,7 +152,7 @@ def test_a_neighbours_searches_do_not_hold_up_a_cheap_update(served: Served) -> 
                 await ws.send(add([("messages:tail", {"threadId": watched.thread_id, "n": 1})]))
                 for i in range(3):
                     text = f"alpha bravo: the update {i}"
-                    append(watched, served.codex_home, text)
+                    watched.append_to(watched.path_in(served.codex_home), text)
                     while True:  # its update, whatever the neighbour's searches are doing
                         message = orjson.loads(await ws.recv())
                         if (

@@ -96,13 +96,6 @@ class Replicas:
         raise AssertionError(f"{thread_id} never had {count} messages:\n{self.a.log()}")
 
 
-def append(rollout: Rollout, path: Path, text: str) -> None:
-    before = len(rollout.lines)
-    rollout.user(text)
-    with open(path, "ab") as f:
-        f.write(b"".join(line + b"\n" for line in rollout.lines[before:]))
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     return npm_node()
@@ -133,7 +126,7 @@ def test_what_one_replica_ingests_or_renames_reaches_clients_of_every_replica(
             client.subscribe("thread", "threads:get", {"id": rollout.thread_id})
             client.update("tail", lambda v: bool(v) and v[-1]["text"] == "first answer")
         marks = {name: client.mark() for name, client in clients.items()}
-        append(rollout, path, "appended while B and C watch")
+        rollout.append_to(path, "appended while B and C watch")
         for name, client in clients.items():
             client.update(
                 "tail", lambda v: v[-1]["text"] == "appended while B and C watch",
@@ -165,7 +158,7 @@ def test_transitions_on_every_replica_are_gapless_and_monotonic(replicas: Replic
             await conn.add({1: ("messages:tail", {"threadId": rollout.thread_id, "n": 3})})
             conns.append(conn)
         for n in range(12):
-            append(rollout, path, f"message {n}")
+            rollout.append_to(path, f"message {n}")
             await asyncio.sleep(random.uniform(0, 0.05))
 
         def done(conn: Conn) -> bool:
@@ -206,7 +199,7 @@ def test_subscriptions_equal_a_fresh_query_after_random_changes(replicas: Replic
             rollout, path = rng.choice(threads)
             action = rng.random()
             if action < 0.6:
-                append(rollout, path, f"step {step}")
+                rollout.append_to(path, f"step {step}")
             elif action < 0.85:
                 target = rng.choice(conns)
                 await target.mutation("threads:rename", {"id": rollout.thread_id,
@@ -243,7 +236,7 @@ def test_a_dropped_listen_connection_is_noticed_and_nothing_is_missed(
         ).fetchone()
     assert killed is not None
     assert killed[0] == 3
-    append(rollout, path, "after the drop")
+    rollout.append_to(path, "after the drop")
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         states = [replicas.readyz(s)["commit_listener"] for s in replicas.all]

@@ -37,13 +37,6 @@ async def settle(engine: Engine) -> None:
         await engine.run_heavy()
 
 
-def append(rollout: Rollout, codex_home: Path, text: str) -> None:
-    rollout.lines.clear()
-    rollout.user(text)
-    with open(rollout.path_in(codex_home), "ab") as fh:
-        fh.write(rollout.to_bytes())
-
-
 def test_a_cheap_update_does_not_wait_for_a_neighbours_searches(
     codex_home: Path, settings: Settings
 ) -> None:
@@ -66,7 +59,7 @@ def test_a_cheap_update_does_not_wait_for_a_neighbours_searches(
             await settle(engine)  # everything once
             assert all(s.ready and s.error is None for s in searches)
 
-            append(threads[0], codex_home, "alpha bravo, one more")
+            threads[0].append_to(threads[0].path_in(codex_home), "alpha bravo, one more")
             sync(settings)  # one commit: it invalidates the tail and every search
 
             ticks = 0

@@ -30,13 +30,6 @@ def settings(backend_settings: Settings) -> Settings:
     return backend_settings
 
 
-def append(rollout: Rollout, codex_home: Path, text: str) -> None:
-    rollout.lines.clear()
-    rollout.user(text)
-    with open(rollout.path_in(codex_home), "ab") as fh:
-        fh.write(rollout.to_bytes())
-
-
 def texts(value_json: str) -> list[str]:
     return [m["text"] for m in orjson.loads(value_json)]
 
@@ -65,7 +58,7 @@ def test_a_background_result_is_rerun_after_a_commit_a_tick_in_flight_read(
             background = asyncio.create_task(engine.run_heavy())
             # The background lane's snapshot is taken before the commit below.
             await asyncio.to_thread(lambda: engine._background.submit(lambda: None).result())
-            append(rollout, codex_home, "second")
+            rollout.append_to(rollout.path_in(codex_home), "second")
             sync(settings)  # a commit the held tick will read
             gate.set()
             await foreground
