@@ -17,21 +17,13 @@ import orjson
 from sessionbase.store._pg_connection import Borrowed, Cursor
 from sessionbase.store._pg_fts import tsvector
 from sessionbase.store._pg_reads import SOURCE_COLUMNS, TOKEN_KEYS, sql_column
-from sessionbase.store.base import IngestBatch, ProjectRow, SourceRow
+from sessionbase.store.base import THREAD_COLUMNS, IngestBatch, ProjectRow, SourceRow
 from sessionbase.store.rows import MessageValues, ThreadFields
 
-_THREAD_COLUMNS = (
-    "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
-    "model_provider", "cwd", "git", "title_auto", "name_event", "rollout_path",
-    "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "created_at",
-    "updated_at", "message_count", "last_message_at", "snippet", "tokens_input",
-    "tokens_cached", "tokens_output", "tokens_reasoning", "tokens_total", "archived",
-)  # fmt: skip
-
 _UPSERT_THREAD = (
-    f"INSERT INTO threads (id, {', '.join(_THREAD_COLUMNS)}) "
-    f"VALUES (%(id)s, {', '.join(f'%({c})s' for c in _THREAD_COLUMNS)}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _THREAD_COLUMNS)}"
+    f"INSERT INTO threads (id, {', '.join(THREAD_COLUMNS)}) "
+    f"VALUES (%(id)s, {', '.join(f'%({c})s' for c in THREAD_COLUMNS)}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in THREAD_COLUMNS)}"
 )
 
 # A user decision as SQL: user_metadata holds JSON text ('true', '"a title"', '1').
@@ -225,7 +217,7 @@ class PgIngest:
         tokens = row.pop("tokens", None) or {}
         for key in TOKEN_KEYS:
             row[f"tokens_{key}"] = int(tokens.get(key, 0))
-        self._x(_UPSERT_THREAD, {c: clean(row.get(c)) for c in ("id", *_THREAD_COLUMNS)})
+        self._x(_UPSERT_THREAD, {c: clean(row.get(c)) for c in ("id", *THREAD_COLUMNS)})
         titles = self._x(_APPLY_USER, ([row["id"]],))
         if row.get("project_id"):
             self._x(_PROJECT_FROM_THREADS, {"id": row["project_id"]})

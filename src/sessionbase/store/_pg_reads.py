@@ -10,7 +10,13 @@ import orjson
 from psycopg.rows import dict_row
 
 from sessionbase.store._pg_connection import Borrowed
-from sessionbase.store.base import SourceRow, SourceStatus, ThreadFilter, ThreadKey
+from sessionbase.store.base import (
+    SourceRow,
+    SourceStatus,
+    ThreadFilter,
+    ThreadKey,
+    thread_conditions,
+)
 from sessionbase.store.rows import StoredMessage, ThreadRow
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
@@ -118,26 +124,8 @@ class PgReads:
     # ------------------------------------------------------------------ threads, messages
 
     def threads(self, flt: ThreadFilter) -> list[ThreadRow]:
-        where: list[str] = []
         args: list[Any] = []
-        if flt.project_id:
-            where.append("project_id = %s")
-            args.append(flt.project_id)
-        if flt.source:
-            where.append("source = %s")
-            args.append(flt.source)
-        if flt.machine:
-            where.append("machine = %s")
-            args.append(flt.machine)
-        if not flt.include_archived:
-            where.append("coalesce(archived_by_user, archived) = 0")
-        if flt.parent_id is not None:
-            where.append("parent_thread_id = %s")
-            args.append(flt.parent_id)
-        elif not flt.include_subagents:
-            where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
-        if flt.pinned is not None:
-            where.append("pinned != 0" if flt.pinned else "pinned = 0")
+        where = thread_conditions(flt, args, "%s")
         if flt.after is not None:
             where.append(_after(flt.after, args))
         if flt.until is not None:

@@ -8,7 +8,13 @@ from typing import Any, cast
 
 import orjson
 
-from sessionbase.store.base import SourceRow, SourceStatus, ThreadFilter, ThreadKey
+from sessionbase.store.base import (
+    SourceRow,
+    SourceStatus,
+    ThreadFilter,
+    ThreadKey,
+    thread_conditions,
+)
 from sessionbase.store.rows import StoredMessage, ThreadRow
 
 TOKEN_KEYS = ("input", "cached", "output", "reasoning", "total")
@@ -276,26 +282,8 @@ class SQLiteReads:
 
 def thread_query(flt: ThreadFilter) -> tuple[str, list[Any]]:
     """The SQL (and its parameters) that lists the threads passing ``flt``, newest first."""
-    where: list[str] = []
     args: list[Any] = []
-    if flt.project_id:
-        where.append("project_id = ?")
-        args.append(flt.project_id)
-    if flt.source:
-        where.append("source = ?")
-        args.append(flt.source)
-    if flt.machine:
-        where.append("machine = ?")
-        args.append(flt.machine)
-    if not flt.include_archived:
-        where.append("coalesce(archived_by_user, archived) = 0")
-    if flt.parent_id is not None:
-        where.append("parent_thread_id = ?")
-        args.append(flt.parent_id)
-    elif not flt.include_subagents:
-        where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
-    if flt.pinned is not None:
-        where.append("pinned != 0" if flt.pinned else "pinned = 0")
+    where = thread_conditions(flt, args, "?")
     if flt.after is not None:
         where.append(_after(flt.after, args))
     if flt.until is not None:

@@ -23,6 +23,17 @@ class SourceStatus(StrEnum):
     DUPLICATE = "duplicate"  # a copy of a file that already feeds its thread
 
 
+# A thread's mirrored columns (what ingest writes; user decisions live beside them), in the
+# order both backends' upserts name them.
+THREAD_COLUMNS = (
+    "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
+    "model_provider", "cwd", "git", "title_auto", "name_event", "rollout_path",
+    "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "created_at",
+    "updated_at", "message_count", "last_message_at", "snippet", "tokens_input",
+    "tokens_cached", "tokens_output", "tokens_reasoning", "tokens_total", "archived",
+)  # fmt: skip
+
+
 @dataclass
 class SourceRow:
     """Where ingest stands in one file."""
@@ -158,3 +169,25 @@ class NewDevice:
     secret_hash: str
     address: str | None = None
     user_agent: str | None = None
+
+
+def thread_conditions(flt: ThreadFilter, args: list[Any], mark: str) -> list[str]:
+    """The conditions of ``flt`` both backends write alike (all but its page bounds, whose
+    order is each backend's own), their parameters appended to ``args``; ``mark`` is the
+    driver's placeholder (``?`` or ``%s``)."""
+    where: list[str] = []
+    for column, value in (("project_id", flt.project_id), ("source", flt.source),
+                          ("machine", flt.machine)):  # fmt: skip
+        if value:
+            where.append(f"{column} = {mark}")
+            args.append(value)
+    if not flt.include_archived:
+        where.append("coalesce(archived_by_user, archived) = 0")
+    if flt.parent_id is not None:
+        where.append(f"parent_thread_id = {mark}")
+        args.append(flt.parent_id)
+    elif not flt.include_subagents:
+        where.append("parent_thread_id IS NULL AND coalesce(source, '') != 'subagent'")
+    if flt.pinned is not None:
+        where.append("pinned != 0" if flt.pinned else "pinned = 0")
+    return where

@@ -30,6 +30,7 @@ from sessionbase.store._sqlite_reads import SOURCE_COLUMNS, TOKEN_KEYS, SQLiteRe
 from sessionbase.store._sqlite_search import SQLiteSearch
 from sessionbase.store.base import (
     AUTH_ENTITIES,
+    THREAD_COLUMNS,
     Entity,
     IngestBatch,
     ReplicaBeat,
@@ -41,18 +42,10 @@ from sessionbase.store.checkpoints import BackgroundCheckpoints
 from sessionbase.store.projects import project_id
 from sessionbase.store.tokens import parts as search_parts
 
-_THREAD_COLUMNS = (
-    "project_id", "machine", "source", "source_detail", "originator", "cli_version", "model",
-    "model_provider", "cwd", "git", "title_auto", "name_event", "rollout_path",
-    "forked_from_id", "parent_thread_id", "agent_role", "agent_nickname", "created_at",
-    "updated_at", "message_count", "last_message_at", "snippet", "tokens_input",
-    "tokens_cached", "tokens_output", "tokens_reasoning", "tokens_total", "archived",
-)  # fmt: skip
-
 _UPSERT_THREAD = (
-    f"INSERT INTO threads (id, {', '.join(_THREAD_COLUMNS)}) "
-    f"VALUES (:id, {', '.join(':' + c for c in _THREAD_COLUMNS)}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _THREAD_COLUMNS)}"
+    f"INSERT INTO threads (id, {', '.join(THREAD_COLUMNS)}) "
+    f"VALUES (:id, {', '.join(':' + c for c in THREAD_COLUMNS)}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in THREAD_COLUMNS)}"
 )
 
 # User choices applied to a thread row. The effective title: a user rename, else Codex's own
@@ -412,7 +405,7 @@ class SQLiteStore(SQLiteReads, SQLiteSearch, SQLiteDevices):
             tokens = row.pop("tokens", None) or {}
             for key in TOKEN_KEYS:
                 row[f"tokens_{key}"] = int(tokens.get(key, 0))
-            db.execute(_UPSERT_THREAD, {c: row.get(c) for c in ("id", *_THREAD_COLUMNS)})
+            db.execute(_UPSERT_THREAD, {c: row.get(c) for c in ("id", *THREAD_COLUMNS)})
             db.execute(_APPLY_USER, (row["id"],))
             touched.append(f"threads:{row['id']}")
             if row.get("project_id"):
